@@ -1,0 +1,27 @@
+/**
+ * A problem that ends the run: printed as one line (no stack) and exit code 1.
+ * Bad command-line usage is a UsageError: one line, the usage, exit code 2.
+ */
+export class FatalError extends Error {
+  readonly exitCode: number = 1;
+}
+
+export class UsageError extends Error {
+  readonly exitCode: number = 2;
+}
+
+/** One line for a filesystem error, naming the path and what to check. */
+export function describeFsError(err: unknown, path: string): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e?.code) {
+    case 'ENOENT': return `${path}: no such file or directory`;
+    case 'EACCES':
+    case 'EPERM': return `${path}: permission denied`;
+    case 'ENOSPC': return `${path}: no space left on device`;
+    case 'EROFS': return `${path}: read-only file system`;
+    case 'EISDIR': return `${path}: is a directory`;
+    case 'ENOTDIR': return `${path}: a parent is not a directory`;
+    case 'EDQUOT': return `${path}: disk quota exceeded`;
+    default: return `${path}: ${e?.message ?? String(err)}`;
+  }
+}
