@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { FatalError, describeFsError } from './errors.ts';
 
 /** Where the JSONL comes from, as one byte stream plus what progress needs to know. */
@@ -30,8 +30,15 @@ export async function openInput(spec: string): Promise<InputSource> {
   return source;
 }
 
-function fromStream(label: string, stream: Readable): InputSource {
+/** Wraps a raw byte stream so that the bytes passing through are counted. */
+export function fromStream(label: string, raw: Readable): InputSource {
   let bytes = 0;
-  stream.on('data', (chunk: Buffer) => { bytes += chunk.length; });
-  return { label, stream, bytesRead: () => bytes };
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  raw.on('error', (err) => counter.destroy(err));
+  return { label, stream: raw.pipe(counter), bytesRead: () => bytes };
 }
