@@ -1,0 +1,188 @@
+/**
+ * The conversion pipeline: input bytes -> line batches -> workers (parse, validate, encode)
+ * -> back in input order on the main thread -> dedup -> day files.
+ *
+ * Results are taken in input order whatever the number of workers, and the first copy of an
+ * event wins, so any -j gives the same day files.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BatchResult, LineRejection } from './batch.ts';
+import { dayOf, listDayFiles } from './day-files.ts';
+import { messageId, readMessages } from './day-file-reader.ts';
+import { DayWriter, type WrittenMember } from './day-writer.ts';
+import { FatalError, describeFsError } from './errors.ts';
+import type { CheckOptions } from './event-check.ts';
+import { IdSet } from './id-set.ts';
+import { openInput } from './input.ts';
+import { lineBatches, type LineBatch } from './line-batches.ts';
+import { ProgressBar } from './progress.ts';
+import { LOG_NAME, RejectLog } from './reject-log.ts';
+import { StatusFile } from './status-file.ts';
+import { emptyCounts, type ConversionCounts } from './summary.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export interface ConvertOptions extends CheckOptions {
+  input: string;
+  outputDir: string;
+  parallel: number;
+  compressionLevel: number;
+  /** Most lines in one batch handed to a worker. */
+  batchSize: number;
+  progress: boolean;
+  statusFile?: string;
+  /** Longest line accepted; longer lines are rejected without being held in memory. */
+  maxLineBytes?: number;
+  memberBytes?: number;
+  /** Receives each gzip member once written, with the events it holds (for the index). */
+  onMember?: (member: WrittenMember) => void;
+  log?: (text: string) => void;
+}
+
+export const DEFAULT_MAX_LINE_BYTES = 64 << 20;
+const MAX_BATCH_BYTES = 4 << 20;
+const WORKER_SCRIPT = new URL('./convert-worker.ts', import.meta.url);
+
+export const defaultParallelism = (): number => Math.max(1, os.availableParallelism());
+
+export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
+  const started = Date.now();
+  const counts = emptyCounts();
+  const log = opts.log ?? (() => {});
+  prepareOutputDir(opts.outputDir);
+  const input = await openInput(opts.input);
+
+  const seen = new IdSet();
+  counts.preexisting = await loadExistingIds(opts.outputDir, seen, log);
+
+  const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
+  rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${opts.validateSignatures ? 'checked' : 'not checked'})`);
+  const writer = new DayWriter(opts.outputDir, {
+    compressionLevel: opts.compressionLevel,
+    memberBytes: opts.memberBytes,
+    onMember: opts.onMember,
+  });
+  const pool = new WorkerPool<LineBatch, BatchResult>(WORKER_SCRIPT, opts.parallel, {
+    validateIds: opts.validateIds,
+    validateSignatures: opts.validateSignatures,
+    filterInvalidKinds: opts.filterInvalidKinds,
+  } satisfies CheckOptions);
+
+  const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
+  const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
+  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => statusOf(counts, snapshot(), started)) : undefined;
+
+  const takeResult = async (r: BatchResult): Promise<void> => {
+    counts.lines += r.lines;
+    await recordRejections(r.rejects, counts, rejectLog);
+    counts.valid += r.count;
+    let start = 0;
+    for (let i = 0; i < r.count; i++) {
+      const end = r.messageEnds[i];
+      if (seen.add(r.ids, i * 32)) {
+        const stored = opts.onMember && {
+          id: Buffer.from(r.ids.buffer, r.ids.byteOffset + i * 32, 32).toString('hex'),
+          pubkey: Buffer.from(r.pubkeys.buffer, r.pubkeys.byteOffset + i * 32, 32).toString('hex'),
+          kind: r.kinds[i],
+          createdAt: r.createdAt[i],
+        };
+        writer.append(dayOf(r.createdAt[i]), r.messages.subarray(start, end), stored);
+      } else {
+        counts.duplicates++;
+      }
+      start = end;
+    }
+    await writer.capacity();
+  };
+
+  try {
+    const inFlight: Promise<BatchResult>[] = [];
+    const maxInFlight = opts.parallel * 2;
+    const batches = lineBatches(input.stream, {
+      maxLines: opts.batchSize,
+      maxBytes: MAX_BATCH_BYTES,
+      maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    });
+    for await (const batch of batches) {
+      inFlight.push(batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch));
+      while (inFlight.length >= maxInFlight) await takeResult(await inFlight.shift()!);
+    }
+    while (inFlight.length > 0) await takeResult(await inFlight.shift()!);
+    await writer.close();
+    counts.bytesIn = input.bytesRead();
+    counts.bytesOut = writer.bytesWritten;
+    counts.files = writer.filesTouched.size;
+    counts.seconds = (Date.now() - started) / 1000;
+    rejectLog.info(`done: ${counts.lines} lines, ${counts.valid} valid, ${counts.duplicates} duplicates, ${counts.rejected} rejected`);
+    status?.stop('done');
+  } catch (err) {
+    status?.stop('failed');
+    throw err;
+  } finally {
+    progress?.stop();
+    await pool.close();
+    await rejectLog.close().catch(() => {});
+  }
+  return counts;
+}
+
+function prepareOutputDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new FatalError(`cannot write to output folder ${describeFsError(err, dir)}`);
+  }
+}
+
+/** Puts the ids of the events already in the folder's day files into `seen`. */
+async function loadExistingIds(dir: string, seen: IdSet, log: (text: string) => void): Promise<number> {
+  const files = listDayFiles(dir);
+  if (files.length === 0) return 0;
+  log(`reading the ids of ${files.length} existing day files in ${dir} (new events are added, none twice)`);
+  let count = 0;
+  for (const name of files) {
+    const filePath = path.join(dir, name);
+    try {
+      for await (const message of readMessages(filePath)) {
+        if (seen.add(messageId(message))) count++;
+      }
+    } catch (err) {
+      throw new FatalError(`cannot read existing day file ${filePath}: ${(err as Error).message}; move it away or repair it before converting into this folder`);
+    }
+  }
+  return count;
+}
+
+function tooLongResult(batch: LineBatch): BatchResult {
+  const detail = `line of ${batch.tooLongBytes} bytes is longer than the limit`;
+  return {
+    seq: batch.seq, lines: 1, rejects: [{ line: batch.firstLine, reason: 'line_too_long', detail }], count: 0,
+    ids: new Uint8Array(0), pubkeys: new Uint8Array(0), createdAt: new Float64Array(0), kinds: new Int32Array(0),
+    messageEnds: new Uint32Array(0), messages: new Uint8Array(0),
+  };
+}
+
+async function recordRejections(rejects: LineRejection[], counts: ConversionCounts, log: RejectLog): Promise<void> {
+  if (rejects.length === 0) return;
+  counts.rejected += rejects.length;
+  for (const r of rejects) counts.rejectedByReason[r.reason] = (counts.rejectedByReason[r.reason] ?? 0) + 1;
+  await log.rejected(rejects);
+}
+
+function statusOf(counts: ConversionCounts, s: { bytesRead: number; totalBytes?: number; events: number }, started: number) {
+  const seconds = (Date.now() - started) / 1000;
+  const fraction = s.totalBytes ? s.bytesRead / s.totalBytes : 0;
+  return {
+    phase: 'converting' as const,
+    bytesRead: s.bytesRead,
+    totalBytes: s.totalBytes ?? null,
+    lines: counts.lines,
+    valid: counts.valid,
+    rejected: counts.rejected,
+    duplicates: counts.duplicates,
+    eventsPerSecond: seconds > 0 ? Math.round(counts.valid / seconds) : 0,
+    etaSeconds: fraction > 0 ? Math.round(seconds / fraction - seconds) : null,
+  };
+}

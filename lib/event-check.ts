@@ -1,0 +1,118 @@
+/**
+ * NIP-01 validation of one parsed line: shape, event id (SHA-256 of the canonical
+ * serialization) and BIP-340 Schnorr signature. Returns the event, or why it was rejected.
+ */
+import { createHash } from 'node:crypto';
+import * as secp from 'tiny-secp256k1';
+import type { NostrEvent } from './codec.ts';
+
+export interface CheckOptions {
+  validateIds: boolean;
+  validateSignatures: boolean;
+  /** Kinds above 65535 are rejected (Proton Beam's --filter-invalid-kinds); otherwise up to int32. */
+  filterInvalidKinds: boolean;
+}
+
+/** Why a line was not stored. The names appear in the summary and in proton-beam.log. */
+export type RejectReason =
+  | 'blank_line'
+  | 'invalid_json'
+  | 'not_an_object'
+  | 'invalid_id'
+  | 'invalid_pubkey'
+  | 'invalid_sig'
+  | 'invalid_created_at'
+  | 'invalid_kind'
+  | 'kind_out_of_range'
+  | 'invalid_tags'
+  | 'invalid_content'
+  | 'invalid_utf8'
+  | 'invalid_unicode'
+  | 'id_mismatch'
+  | 'bad_signature'
+  | 'line_too_long'
+  | 'internal_error';
+
+export interface Rejection {
+  reason: RejectReason;
+  detail: string;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+const MAX_KIND_NIP01 = 65535;
+const MAX_KIND_INT32 = 2147483647;
+// Day files are named YYYY_MM_DD: keep created_at within years 0000..9999.
+export const MIN_CREATED_AT = -62167219200;
+export const MAX_CREATED_AT = 253402300799;
+
+const reject = (reason: RejectReason, detail: string): Rejection => ({ reason, detail });
+
+declare global {
+  interface String { isWellFormed(): boolean }
+}
+
+function isTagValue(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || (t === 'number' && Number.isFinite(v)) || t === 'boolean' || v === null;
+}
+
+/** Checks every field but the id hash and the signature. */
+export function checkShape(obj: unknown, opts: CheckOptions): NostrEvent | Rejection {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    return reject('not_an_object', `a JSON ${obj === null ? 'null' : Array.isArray(obj) ? 'array' : typeof obj}`);
+  }
+  const e = obj as Record<string, unknown>;
+  const { id, pubkey, sig, created_at, kind, tags, content } = e;
+  if (typeof id !== 'string' || !HEX64.test(id)) return reject('invalid_id', 'id must be 64 lowercase hex characters');
+  if (typeof pubkey !== 'string' || !HEX64.test(pubkey)) return reject('invalid_pubkey', 'pubkey must be 64 lowercase hex characters');
+  if (typeof sig !== 'string' || !HEX128.test(sig)) return reject('invalid_sig', 'sig must be 128 lowercase hex characters');
+  if (typeof created_at !== 'number' || !Number.isInteger(created_at)) return reject('invalid_created_at', 'created_at must be an integer');
+  if (created_at < MIN_CREATED_AT || created_at > MAX_CREATED_AT) return reject('invalid_created_at', `created_at ${created_at} is outside years 0000..9999`);
+  if (typeof kind !== 'number' || !Number.isInteger(kind) || kind < 0) return reject('invalid_kind', 'kind must be a non-negative integer');
+  if (kind > (opts.filterInvalidKinds ? MAX_KIND_NIP01 : MAX_KIND_INT32)) return reject('kind_out_of_range', `kind ${kind} is above ${opts.filterInvalidKinds ? MAX_KIND_NIP01 : MAX_KIND_INT32}`);
+  if (typeof content !== 'string') return reject('invalid_content', 'content must be a string');
+  if (!content.isWellFormed()) return reject('invalid_unicode', 'content holds a lone UTF-16 surrogate');
+  if (!Array.isArray(tags)) return reject('invalid_tags', 'tags must be an array');
+  for (let i = 0; i < tags.length; i++) {
+    const tag = tags[i];
+    if (!Array.isArray(tag)) return reject('invalid_tags', `tag ${i} is not an array`);
+    for (let j = 0; j < tag.length; j++) {
+      const v = tag[j];
+      if (!isTagValue(v)) return reject('invalid_tags', `tag ${i} element ${j} is not a string or JSON scalar`);
+      if (typeof v === 'string' && !v.isWellFormed()) return reject('invalid_unicode', `tag ${i} element ${j} holds a lone UTF-16 surrogate`);
+    }
+  }
+  return { id, pubkey, created_at, kind, tags: tags as NostrEvent['tags'], content, sig };
+}
+
+/** SHA-256 of the NIP-01 serialization [0, pubkey, created_at, kind, tags, content]. */
+export function computeEventId(e: Pick<NostrEvent, 'pubkey' | 'created_at' | 'kind' | 'tags' | 'content'>): Buffer {
+  return createHash('sha256').update(JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content])).digest();
+}
+
+export function verifySignature(idBytes: Uint8Array, pubkeyHex: string, sigHex: string): boolean {
+  try {
+    return secp.verifySchnorr(idBytes, Buffer.from(pubkeyHex, 'hex'), Buffer.from(sigHex, 'hex'));
+  } catch {
+    return false; // pubkey not on the curve, or a malformed signature
+  }
+}
+
+export function isRejection(r: NostrEvent | Rejection): r is Rejection {
+  return (r as Rejection).reason !== undefined;
+}
+
+/**
+ * Validates a parsed line. `idBytes` must hold the 32 bytes of the event's id (the caller
+ * already has them to store; passing them avoids a second hex decode).
+ */
+export function checkIdAndSignature(event: NostrEvent, idBytes: Buffer, opts: CheckOptions): Rejection | undefined {
+  if (opts.validateIds && !computeEventId(event).equals(idBytes)) {
+    return reject('id_mismatch', 'id is not the SHA-256 of the event');
+  }
+  if (opts.validateSignatures && !verifySignature(idBytes, event.pubkey, event.sig)) {
+    return reject('bad_signature', 'Schnorr signature does not verify');
+  }
+  return undefined;
+}

@@ -1,0 +1,65 @@
+/** A fixed set of worker threads; `run` hands a task to the next free one. */
+import { Worker } from 'node:worker_threads';
+
+/** Workers start here; it loads `script` (see the file for why). Read `workerData.data` in `script`. */
+const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
+
+interface Pending<T, R> {
+  task: T;
+  resolve: (r: R) => void;
+  reject: (e: Error) => void;
+}
+
+export class WorkerPool<T, R> {
+  private idle: Worker[] = [];
+  private queue: Pending<T, R>[] = [];
+  private busy = new Map<Worker, Pending<T, R>>();
+  private failure: Error | undefined;
+
+  constructor(script: URL, size: number, workerData: unknown) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(BOOTSTRAP, { workerData: { script: script.href, data: workerData } });
+      worker.on('message', (result: R) => {
+        const job = this.busy.get(worker)!;
+        this.busy.delete(worker);
+        job.resolve(result);
+        this.next(worker);
+      });
+      worker.on('error', (err) => this.fail(err));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`a worker thread exited with code ${code}`));
+      });
+      this.idle.push(worker);
+    }
+  }
+
+  run(task: T): Promise<R> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, resolve, reject });
+      const worker = this.idle.pop();
+      if (worker) this.next(worker);
+    });
+  }
+
+  private next(worker: Worker): void {
+    const job = this.queue.shift();
+    if (!job) {
+      this.idle.push(worker);
+      return;
+    }
+    this.busy.set(worker, job);
+    worker.postMessage(job.task);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const job of [...this.busy.values(), ...this.queue]) job.reject(err);
+    this.busy.clear();
+    this.queue = [];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
+  }
+}

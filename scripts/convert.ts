@@ -1,0 +1,71 @@
+#!/usr/bin/env -S npx tsx
+// Converts a JSONL dump of Nostr events into validated, deduplicated day files.
+import { convert, defaultParallelism } from '../lib/convert.ts';
+import { parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
+import { UsageError } from '../lib/errors.ts';
+import { formatSummary } from '../lib/summary.ts';
+
+const USAGE = `Usage: npx tsx scripts/convert.ts INPUT [options]
+
+Converts Nostr events (JSONL, one NIP-01 event per line) into one gzip'd protobuf file per
+UTC day (YYYY_MM_DD.pb.gz). INPUT is a file path, or - for standard input. Converting into a
+folder that already holds day files adds to them and never stores an event twice.
+
+Options:
+  -o, --output-dir DIR            output folder (default ./pb_data)
+      --validate-signatures BOOL  check Schnorr signatures (default true)
+      --validate-event-ids BOOL   check that ids are the SHA-256 of the event (default true)
+  -j, --parallel N                worker threads (default: number of CPUs, here ${defaultParallelism()})
+      --compression-level N       gzip level 0..9 (default 6)
+      --filter-invalid-kinds BOOL reject kinds above 65535 (default true)
+      --no-filter-kinds           keep kinds above 65535 (up to 2147483647)
+  -b, --batch-size N              lines per batch handed to a worker (default 1000)
+      --status-file PATH          rewrite PATH with a JSON progress record every 2 s
+  -v, --verbose                   say more about what happens
+      --no-progress               no progress bar (there is none when stderr is not a terminal)
+  -h, --help                      this help
+
+Rejected lines are listed in DIR/proton-beam.log with their line numbers. Exit status: 0 when
+the run completed (even with rejected lines), 1 on a fatal problem, 2 on a usage error.
+`;
+
+await runMain(USAGE, async () => {
+  const { values, positionals } = parseCommandLine(process.argv.slice(2), {
+    'output-dir': { type: 'string', short: 'o' },
+    'validate-signatures': { type: 'string' },
+    'validate-event-ids': { type: 'string' },
+    parallel: { type: 'string', short: 'j' },
+    'compression-level': { type: 'string' },
+    'filter-invalid-kinds': { type: 'string' },
+    'no-filter-kinds': { type: 'boolean' },
+    'batch-size': { type: 'string', short: 'b' },
+    'status-file': { type: 'string' },
+    verbose: { type: 'boolean', short: 'v' },
+    'no-progress': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? 'INPUT is missing' : `one INPUT expected, got ${positionals.length}: ${positionals.join(' ')}`);
+  }
+  const outputDir = values['output-dir'] ?? './pb_data';
+  const verbose = values.verbose ?? false;
+  const counts = await convert({
+    input: positionals[0],
+    outputDir,
+    validateSignatures: parseBool('validate-signatures', values['validate-signatures'], true),
+    validateIds: parseBool('validate-event-ids', values['validate-event-ids'], true),
+    filterInvalidKinds: parseBool('filter-invalid-kinds', values['filter-invalid-kinds'], true) && !values['no-filter-kinds'],
+    parallel: parseIntInRange('parallel', values.parallel, defaultParallelism(), 1, 1024),
+    compressionLevel: parseIntInRange('compression-level', values['compression-level'], 6, 0, 9),
+    batchSize: parseIntInRange('batch-size', values['batch-size'], 1000, 1, 10_000_000),
+    progress: !values['no-progress'] && process.stderr.isTTY === true,
+    statusFile: values['status-file'],
+    log: verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
+  });
+  process.stdout.write(`${formatSummary(counts, outputDir)}\n`);
+  return 0;
+});
