@@ -1,0 +1,42 @@
+#!/usr/bin/env -S npx tsx
+// Writes sample/events.jsonl: synthetic signed events from a fixed seed, with a few duplicates
+// (re-serialized in another key order) and a few broken lines, to show what convert reports.
+import fs from 'node:fs';
+import { parseCommandLine, runMain } from '../lib/cli.ts';
+import { seededRandom, syntheticEvents } from '../lib/synthetic.ts';
+
+const USAGE = `Usage: npx tsx scripts/make-sample.ts [--count N] [--out FILE]
+
+Regenerates the shipped sample (default: 600 events into sample/events.jsonl).
+`;
+
+await runMain(USAGE, async () => {
+  const { values } = parseCommandLine(process.argv.slice(2), {
+    count: { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  const count = Number(values.count ?? 600);
+  const out = values.out ?? 'sample/events.jsonl';
+  const rand = seededRandom(7);
+  const lines: string[] = [];
+  for (const e of syntheticEvents({ seed: 7, count, days: 10, signers: 50 })) {
+    lines.push(JSON.stringify(e));
+    if (rand() < 0.05) {
+      const { sig, content, tags, kind, created_at, pubkey, id } = e; // same event, other key order
+      lines.push(JSON.stringify({ sig, content, tags, kind, created_at, pubkey, id }, null, 1).replace(/\n/g, ''));
+    }
+  }
+  const broken = [
+    '',
+    '{"id": "truncated',
+    '["not", "an", "object"]',
+    JSON.stringify({ ...JSON.parse(lines[3]), content: 'edited after signing' }),
+    JSON.stringify({ ...JSON.parse(lines[5]), kind: 70000 }),
+  ];
+  for (const [i, line] of broken.entries()) lines.splice(50 + i * 97, 0, line);
+  fs.mkdirSync(out.replace(/\/[^/]*$/, ''), { recursive: true });
+  fs.writeFileSync(out, lines.join('\n') + '\n');
+  process.stdout.write(`${out}: ${lines.length} lines\n`);
+});
