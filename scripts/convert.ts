@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 // Converts a JSONL dump of Nostr events into validated, deduplicated day files.
-import { convert, defaultParallelism } from '../lib/convert.ts';
+import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert.ts';
 import { parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
 import { UsageError } from '../lib/errors.ts';
 import { formatSummary } from '../lib/summary.ts';
@@ -20,6 +20,7 @@ Options:
       --filter-invalid-kinds BOOL reject kinds above 65535 (default true)
       --no-filter-kinds           keep kinds above 65535 (up to 2147483647)
   -b, --batch-size N              lines per batch handed to a worker (default 1000)
+      --max-line-bytes N          reject longer lines without holding them (default 64 MiB)
       --status-file PATH          rewrite PATH with a JSON progress record every 2 s
   -v, --verbose                   say more about what happens
       --no-progress               no progress bar (there is none when stderr is not a terminal)
@@ -39,6 +40,7 @@ await runMain(USAGE, async () => {
     'filter-invalid-kinds': { type: 'string' },
     'no-filter-kinds': { type: 'boolean' },
     'batch-size': { type: 'string', short: 'b' },
+    'max-line-bytes': { type: 'string' },
     'status-file': { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
     'no-progress': { type: 'boolean' },
@@ -63,6 +65,7 @@ await runMain(USAGE, async () => {
     compressionLevel: parseIntInRange('compression-level', values['compression-level'], 6, 0, 9),
     batchSize: parseIntInRange('batch-size', values['batch-size'], 1000, 1, 10_000_000),
     progress: !values['no-progress'] && process.stderr.isTTY === true,
+    maxLineBytes: parseIntInRange('max-line-bytes', values['max-line-bytes'], DEFAULT_MAX_LINE_BYTES, 1, 1 << 30),
     statusFile: values['status-file'],
     log: verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
   });

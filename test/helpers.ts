@@ -1,0 +1,58 @@
+/** Shared by the test suites: run the scripts for real, read day files back. */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeEvent, type NostrEvent } from '../lib/codec.ts';
+import { readMessages } from '../lib/day-file-reader.ts';
+import { listDayFiles } from '../lib/day-files.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REAL_SAMPLE = process.env.REAL_SAMPLE ?? path.resolve(ROOT, '..', 'shared', 'data', 'real-sample.jsonl');
+export const SHIPPED_SAMPLE = path.join(ROOT, 'sample', 'events.jsonl');
+
+export function realSampleLines(): string[] {
+  if (!fs.existsSync(REAL_SAMPLE)) throw new Error(`the real sample is missing: ${REAL_SAMPLE} (set REAL_SAMPLE)`);
+  return fs.readFileSync(REAL_SAMPLE, 'utf8').split('\n').filter((l) => l.trim() !== '');
+}
+
+export function tempDir(prefix = 'pb-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Runs `npx tsx scripts/NAME.ts ARGS` (without npx's start-up cost). */
+export function runScript(name: string, args: string[], input?: string | Buffer): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', `${name}.ts`), ...args], {
+    cwd: ROOT,
+    input,
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
+}
+
+export function convertOk(args: string[], input?: string | Buffer): SpawnSyncReturns<string> {
+  const r = runScript('convert', ['--no-progress', ...args], input);
+  if (r.status !== 0) throw new Error(`convert ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r;
+}
+
+/** Every event of every day file in `dir`, by file name, in file order. */
+export async function readDayDir(dir: string): Promise<Map<string, NostrEvent[]>> {
+  const out = new Map<string, NostrEvent[]>();
+  for (const name of listDayFiles(dir)) {
+    const events: NostrEvent[] = [];
+    for await (const m of readMessages(path.join(dir, name))) events.push(decodeEvent(m));
+    out.set(name, events);
+  }
+  return out;
+}
+
+export async function allEvents(dir: string): Promise<NostrEvent[]> {
+  return [...(await readDayDir(dir)).values()].flat();
+}
+
+/** The NIP-01 fields of a parsed line, in canonical key order, for exact comparison. */
+export function canonical(e: NostrEvent): NostrEvent {
+  return { id: e.id, pubkey: e.pubkey, created_at: e.created_at, kind: e.kind, tags: e.tags, content: e.content, sig: e.sig };
+}
