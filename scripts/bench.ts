@@ -1,0 +1,90 @@
+#!/usr/bin/env -S npx tsx
+// The converter's benchmark: a seeded, signed corpus; convert at -j1 and -jN with and without
+// signature checks; gzip -6 of the same file as the yardstick; the raw Schnorr verify rate.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { $ } from 'zx';
+import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
+import { verifySignature } from '../lib/event-check.ts';
+import { syntheticEvents } from '../lib/synthetic.ts';
+
+const USAGE = `Usage: npx tsx scripts/bench.ts [--events N] [--seed S] [--dir DIR]
+
+Generates (once, then cached in DIR) a corpus of N signed events from seed S (default 100000,
+seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a noisy machine:
+  - convert -j1 and -jN (N = CPUs), full validation and with --validate-signatures=false
+  - gzip -6 over the same input, the reference for the signature-off target
+  - tiny-secp256k1's raw single-core Schnorr verify rate, the reference for the full target
+`;
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+await runMain(USAGE, async () => {
+  const { values } = parseCommandLine(process.argv.slice(2), {
+    events: { type: 'string' },
+    seed: { type: 'string' },
+    dir: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  const count = parseIntInRange('events', values.events, 100_000, 20_000, 10_000_000);
+  const seed = parseIntInRange('seed', values.seed, 1, 0, 2 ** 31);
+  const dir = path.resolve(values.dir ?? path.join(ROOT, '.bench'));
+  const cores = os.availableParallelism();
+  const corpus = await ensureCorpus(dir, count, seed);
+  const bytes = fs.statSync(corpus).size;
+  console.log(`corpus: ${corpus}, ${count} events, ${(bytes / 1e6).toFixed(1)} MB, ${Math.round(bytes / count)} B/event; ${cores} CPUs; node ${process.version}`);
+
+  const gzipSeconds = await timed(() => $`gzip -6 -c ${corpus} > /dev/null`);
+  const verifyRate = rawVerifyRate(corpus);
+  const runs: Record<string, number> = {};
+  for (const sig of [false, true]) {
+    for (const j of [1, cores]) {
+      const out = path.join(dir, 'out');
+      fs.rmSync(out, { recursive: true, force: true });
+      const name = `${sig ? 'full' : 'sig-off'} -j${j}`;
+      // node --import tsx runs the same code as npx tsx, without npx looking itself up (~0.8 s).
+      runs[name] = await timed(() => $`node --import tsx ${path.join(ROOT, "scripts/convert.ts")} ${corpus} -o ${out} -j ${j} --no-progress --validate-signatures=${sig}`.quiet());
+      console.log(`${name.padEnd(14)} ${runs[name].toFixed(2)} s  ${Math.round(count / runs[name])} events/s  ${(bytes / 1e6 / runs[name]).toFixed(1)} MB/s`);
+    }
+  }
+  console.log(`gzip -6        ${gzipSeconds.toFixed(2)} s  ${(bytes / 1e6 / gzipSeconds).toFixed(1)} MB/s`);
+  console.log(`raw verify     ${Math.round(verifyRate)} /s on one core (tiny-secp256k1)`);
+  const sigOff = runs[`sig-off -j${cores}`];
+  const full = count / runs[`full -j${cores}`];
+  console.log(`\ntarget: signature checks off, -j${cores}: ${(sigOff / gzipSeconds).toFixed(2)} x gzip -6 time (target <= 1.00) ${sigOff <= gzipSeconds ? 'MET' : 'MISSED'}`);
+  console.log(`target: full validation, -j${cores}: ${Math.round(full)} events/s = ${((100 * full) / (cores * verifyRate)).toFixed(0)}% of ${cores} x raw verify (target >= 70%) ${full >= 0.7 * cores * verifyRate ? 'MET' : 'MISSED'}`);
+  const perVcpu = Math.round(bytes / runs[`full -j${cores}`] / cores);
+  console.log(`plan: bytes_per_second_per_vcpu=${perVcpu} (full validation)`);
+});
+
+async function ensureCorpus(dir: string, count: number, seed: number): Promise<string> {
+  const file = path.join(dir, `corpus-${seed}-${count}.jsonl`);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(dir, { recursive: true });
+  console.log(`generating ${count} signed events (seed ${seed}); cached for later runs...`);
+  const tmp = `${file}.tmp`;
+  const out = fs.createWriteStream(tmp);
+  for (const e of syntheticEvents({ seed, count, days: 60, signers: 2000 })) {
+    if (!out.write(JSON.stringify(e) + '\n')) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise((r) => out.end(r));
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await run();
+  return (performance.now() - t) / 1000;
+}
+
+function rawVerifyRate(corpus: string): number {
+  const sample = fs.readFileSync(corpus, 'utf8').split('\n', 2000).filter(Boolean).map((l) => JSON.parse(l));
+  const items = sample.map((e) => [Buffer.from(e.id, 'hex'), e.pubkey, e.sig] as const);
+  let n = 0;
+  const t = performance.now();
+  while (performance.now() - t < 3000) for (const [id, pubkey, sig] of items) verifySignature(id, pubkey, sig) && n++;
+  return n / ((performance.now() - t) / 1000);
+}
