@@ -56,7 +56,7 @@ interface Day {
 }
 
 const DEFAULT_MEMBER_BYTES = 1 << 20;
-const DEFAULT_PENDING_BUDGET = 128 << 20;
+const DEFAULT_PENDING_BUDGET = 32 << 20;
 const MAX_MEMBERS_IN_FLIGHT = 16;
 
 export class DayWriter {
