@@ -30,23 +30,21 @@ export interface BatchResult {
 
 const MAX_DETAIL = 160;
 
-/** Splits the batch into line strings; a line that is not valid UTF-8 comes back as null. */
+/**
+ * Splits the batch into line strings; a line that is not valid UTF-8 comes back as null.
+ * Each line is decoded on its own: decoding the batch whole makes one two-byte string as soon
+ * as any line holds non-ASCII, and parsing and hashing its slices is then much slower.
+ */
 function splitLines(bytes: Buffer): (string | null)[] {
-  let lines: (string | null)[];
-  if (isUtf8(bytes)) {
-    lines = bytes.toString('utf8').split('\n');
-  } else {
-    lines = [];
-    let start = 0;
-    for (;;) {
-      const nl = bytes.indexOf(0x0a, start);
-      const piece = bytes.subarray(start, nl === -1 ? bytes.length : nl);
-      lines.push(isUtf8(piece) ? piece.toString('utf8') : null);
-      if (nl === -1) break;
-      start = nl + 1;
-    }
+  const checkEach = !isUtf8(bytes);
+  const lines: (string | null)[] = [];
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end === -1) end = bytes.length;
+    lines.push(checkEach && !isUtf8(bytes.subarray(start, end)) ? null : bytes.toString('utf8', start, end));
+    start = end + 1;
   }
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop(); // the batch's final \n
   return lines;
 }
 
