@@ -40,7 +40,7 @@ export interface ConvertOptions extends CheckOptions {
   log?: (text: string) => void;
 }
 
-export const DEFAULT_MAX_LINE_BYTES = 64 << 20;
+export const DEFAULT_MAX_LINE_BYTES = 16 << 20;
 const MAX_BATCH_BYTES = 4 << 20;
 const WORKER_SCRIPT = new URL('./convert-worker.ts', import.meta.url);
 

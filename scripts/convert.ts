@@ -20,7 +20,7 @@ Options:
       --filter-invalid-kinds BOOL reject kinds above 65535 (default true)
       --no-filter-kinds           keep kinds above 65535 (up to 2147483647)
   -b, --batch-size N              lines per batch handed to a worker (default 1000)
-      --max-line-bytes N          reject longer lines without holding them (default 64 MiB)
+      --max-line-bytes N          reject longer lines without holding them (default 16 MiB)
       --status-file PATH          rewrite PATH with a JSON progress record every 2 s
   -v, --verbose                   say more about what happens
       --no-progress               no progress bar (there is none when stderr is not a terminal)
