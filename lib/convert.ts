@@ -12,7 +12,7 @@ import type { BatchResult, LineRejection } from './batch.ts';
 import { dayOf, listDayFiles } from './day-files.ts';
 import { messageId, readMessages } from './day-file-reader.ts';
 import { DayWriter, type WrittenMember } from './day-writer.ts';
-import { FatalError, describeFsError } from './errors.ts';
+import { FatalError, InterruptedError, describeFsError } from './errors.ts';
 import type { CheckOptions } from './event-check.ts';
 import { IdSet } from './id-set.ts';
 import { openInput } from './input.ts';
@@ -38,6 +38,8 @@ export interface ConvertOptions extends CheckOptions {
   /** Receives each gzip member once written, with the events it holds (for the index). */
   onMember?: (member: WrittenMember) => void;
   log?: (text: string) => void;
+  /** Stops reading input; what was read is written out, then an InterruptedError is thrown. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 16 << 20;
@@ -104,9 +106,17 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
       maxBytes: MAX_BATCH_BYTES,
       maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
     });
-    for await (const batch of batches) {
-      inFlight.push(batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch));
-      while (inFlight.length >= maxInFlight) await takeResult(await inFlight.shift()!);
+    const stopReading = () => input.stream.destroy();
+    opts.signal?.addEventListener('abort', stopReading, { once: true });
+    try {
+      for await (const batch of batches) {
+        inFlight.push(batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch));
+        while (inFlight.length >= maxInFlight) await takeResult(await inFlight.shift()!);
+      }
+    } catch (err) {
+      if (!opts.signal?.aborted) throw err; // else: the input was closed on purpose
+    } finally {
+      opts.signal?.removeEventListener('abort', stopReading);
     }
     while (inFlight.length > 0) await takeResult(await inFlight.shift()!);
     await writer.close();
@@ -114,6 +124,11 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
     counts.bytesOut = writer.bytesWritten;
     counts.files = writer.filesTouched.size;
     counts.seconds = (Date.now() - started) / 1000;
+    if (opts.signal?.aborted) {
+      const message = `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
+      rejectLog.info(message);
+      throw new InterruptedError(message);
+    }
     rejectLog.info(`done: ${counts.lines} lines, ${counts.valid} valid, ${counts.duplicates} duplicates, ${counts.rejected} rejected`);
     status?.stop('done');
   } catch (err) {

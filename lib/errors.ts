@@ -10,6 +10,11 @@ export class UsageError extends Error {
   readonly exitCode: number = 2;
 }
 
+/** The user stopped the run (SIGINT/SIGTERM); what was written is consistent. Exit code 130. */
+export class InterruptedError extends FatalError {
+  override readonly exitCode: number = 130;
+}
+
 /** One line for a filesystem error, naming the path and what to check. */
 export function describeFsError(err: unknown, path: string): string {
   const e = err as NodeJS.ErrnoException;

@@ -1,6 +1,6 @@
 /**
  * Cuts a byte stream of JSONL into batches of whole lines for the workers, numbering lines
- * from 1. A UTF-8 byte-order mark at the very start is dropped. A line longer than
+ * from 1. A batch ends at the limits or at the end of a chunk of input, whichever comes first. A UTF-8 byte-order mark at the very start is dropped. A line longer than
  * `maxLineBytes` is never held in memory: it is skipped and reported as its own batch.
  */
 import type { Readable } from 'node:stream';
@@ -28,11 +28,12 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 export async function* lineBatches(stream: Readable, limits: BatchLimits): AsyncGenerator<LineBatch> {
   let seq = 0;
   let nextLine = 1; // number of the line that starts next
-  let pieces: Buffer[] = [];
+  let pieces: Buffer[] = []; // complete lines of the batch being filled
   let batchBytes = 0;
   let batchLines = 0;
   let batchFirstLine = 1;
-  let lineBytes = 0; // bytes of the current, unfinished line (in pieces, or skipped)
+  let partial: Buffer[] = []; // the current, unfinished line
+  let lineBytes = 0; // its length so far (also while skipping it)
   let skipping = false;
   let head: Buffer | null = Buffer.alloc(0); // first bytes until the BOM check is done
 
@@ -41,6 +42,12 @@ export async function* lineBatches(stream: Readable, limits: BatchLimits): Async
     pieces = [];
     batchBytes = 0;
     batchLines = 0;
+    batchFirstLine = nextLine;
+    return batch;
+  };
+  const tooLong = (): LineBatch => {
+    const batch = { seq: seq++, firstLine: nextLine, bytes: Buffer.alloc(0), tooLongBytes: lineBytes };
+    nextLine++;
     batchFirstLine = nextLine;
     return batch;
   };
@@ -58,57 +65,41 @@ export async function* lineBatches(stream: Readable, limits: BatchLimits): Async
       const end = nl === -1 ? chunk.length : nl + 1;
       lineBytes += end - pos;
       if (!skipping && lineBytes > limits.maxLineBytes) {
-        // Drop what is held of this line; its batch-mates go out first.
-        const held = lineBytes - (end - pos);
-        pieces = trimTo(pieces, batchBytes - held);
-        batchBytes -= held;
+        partial = [];
         skipping = true;
       }
-      if (!skipping) {
-        pieces.push(chunk.subarray(pos, end));
-        batchBytes += end - pos;
-      }
+      if (!skipping) partial.push(chunk.subarray(pos, end));
       pos = end;
       if (nl === -1) break;
-      // A line ended.
       if (skipping) {
         if (batchLines > 0) yield takeBatch();
-        yield { seq: seq++, firstLine: nextLine, bytes: Buffer.alloc(0), tooLongBytes: lineBytes };
-        nextLine++;
-        batchFirstLine = nextLine;
+        yield tooLong();
         skipping = false;
       } else {
-        nextLine++;
+        for (const p of partial) pieces.push(p);
+        partial = [];
+        batchBytes += lineBytes;
         batchLines++;
+        nextLine++;
         if (batchLines >= limits.maxLines || batchBytes >= limits.maxBytes) yield takeBatch();
       }
       lineBytes = 0;
     }
+    // Hand out what a chunk completed without waiting for more: a slow stream (a pipe from a
+    // live source) is then converted as it arrives.
+    if (batchLines > 0) yield takeBatch();
   }
   if (head && head.length > 0) {
-    pieces.push(head);
-    batchBytes += head.length;
+    partial.push(head); // input shorter than a BOM: plain data
     lineBytes += head.length;
   }
   // A last line without a newline.
   if (skipping) {
-    if (batchLines > 0) yield takeBatch();
-    yield { seq: seq++, firstLine: nextLine, bytes: Buffer.alloc(0), tooLongBytes: lineBytes };
-  } else if (batchBytes > 0) {
-    if (lineBytes > 0) nextLine++;
+    yield tooLong();
+  } else if (lineBytes > 0) {
+    for (const p of partial) pieces.push(p);
+    batchBytes += lineBytes;
+    nextLine++;
     yield takeBatch();
   }
-}
-
-/** Keeps the first `keepBytes` bytes of the pieces. */
-function trimTo(pieces: Buffer[], keepBytes: number): Buffer[] {
-  const kept: Buffer[] = [];
-  let total = 0;
-  for (const p of pieces) {
-    if (total >= keepBytes) break;
-    const take = Math.min(p.length, keepBytes - total);
-    kept.push(take === p.length ? p : p.subarray(0, take));
-    total += take;
-  }
-  return kept;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // Converts a JSONL dump of Nostr events into validated, deduplicated day files.
 import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert.ts';
-import { parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
+import { interruptSignal, parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
 import { UsageError } from '../lib/errors.ts';
 import { formatSummary } from '../lib/summary.ts';
 
@@ -27,7 +27,8 @@ Options:
   -h, --help                      this help
 
 Rejected lines are listed in DIR/proton-beam.log with their line numbers. Exit status: 0 when
-the run completed (even with rejected lines), 1 on a fatal problem, 2 on a usage error.
+the run completed (even with rejected lines), 1 on a fatal problem, 2 on a usage error, 130
+when interrupted (Ctrl-C: the files written so far are complete; run again to resume).
 `;
 
 await runMain(USAGE, async () => {
@@ -68,6 +69,7 @@ await runMain(USAGE, async () => {
     maxLineBytes: parseIntInRange('max-line-bytes', values['max-line-bytes'], DEFAULT_MAX_LINE_BYTES, 1, 1 << 30),
     statusFile: values['status-file'],
     log: verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
+    signal: interruptSignal(),
   });
   process.stdout.write(`${formatSummary(counts, outputDir)}\n`);
   return 0;

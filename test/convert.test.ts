@@ -217,3 +217,26 @@ test('a full disk: one line naming the file, exit 1', { skip: process.getuid?.()
     spawnSync('umount', [mnt]);
   }
 });
+
+test('Ctrl-C: the lines read so far are written out completely, exit 130, and a second run resumes', async () => {
+  const { spawn } = await import('node:child_process');
+  const { ROOT } = await import('./helpers.ts');
+  const lines = fs.readFileSync(SHIPPED_SAMPLE, 'utf8').split('\n');
+  const dir = tempDir();
+  const out = path.join(dir, 'out');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/convert.ts'), '-', '-o', out, '--no-progress'], { cwd: ROOT });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.write(lines.slice(0, 300).join('\n') + '\n'); // and keep standard input open
+  await new Promise((r) => setTimeout(r, 2500));
+  child.kill('SIGINT');
+  const code = await new Promise((r) => child.on('exit', r));
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /interrupted after line 300\b/);
+  const first = await allEvents(out); // every file reads back whole
+  assert.ok(first.length > 250, `${first.length} events written`);
+  convertOk([SHIPPED_SAMPLE, '-o', out]);
+  const all = await allEvents(out);
+  assert.equal(all.length, 600);
+  assert.equal(new Set(all.map((e) => e.id)).size, 600);
+});
