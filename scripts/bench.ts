@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // The converter's benchmark: a seeded, signed corpus; convert at -j1 and -jN with and without
 // signature checks; gzip -6 of the same file as the yardstick; the raw Schnorr verify rate.
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,9 +68,9 @@ async function ensureCorpus(dir: string, count: number, seed: number): Promise<s
   const tmp = `${file}.tmp`;
   const out = fs.createWriteStream(tmp);
   for (const e of syntheticEvents({ seed, count, days: 60, signers: 2000 })) {
-    if (!out.write(JSON.stringify(e) + '\n')) await new Promise((r) => out.once('drain', r));
+    if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');
   }
-  await new Promise((r) => out.end(r));
+  await new Promise<void>((resolve) => out.end(() => resolve()));
   fs.renameSync(tmp, file);
   return file;
 }
