@@ -110,11 +110,19 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
-        inFlight.push(batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch));
+        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch);
+        result.catch(() => {}); // a failure is thrown where the result is awaited, in order
+        inFlight.push(result);
         while (inFlight.length >= maxInFlight) await takeResult(await inFlight.shift()!);
       }
     } catch (err) {
-      if (!opts.signal?.aborted) throw err; // else: the input was closed on purpose
+      if (opts.signal?.aborted) {
+        // the input was closed on purpose
+      } else if (err instanceof FatalError) {
+        throw err;
+      } else {
+        throw new FatalError(`reading ${input.label} failed after ${counts.lines} lines: ${(err as Error).message}`);
+      }
     } finally {
       opts.signal?.removeEventListener('abort', stopReading);
     }
