@@ -224,11 +224,13 @@ test('Ctrl-C: the lines read so far are written out completely, exit 130, and a 
   const lines = fs.readFileSync(SHIPPED_SAMPLE, 'utf8').split('\n');
   const dir = tempDir();
   const out = path.join(dir, 'out');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/convert.ts'), '-', '-o', out, '--no-progress'], { cwd: ROOT });
+  const status = path.join(dir, 'status.json');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/convert.ts'), '-', '-o', out, '--no-progress', '--status-file', status], { cwd: ROOT });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   child.stdin.write(lines.slice(0, 300).join('\n') + '\n'); // and keep standard input open
-  await new Promise((r) => setTimeout(r, 2500));
+  const linesDone = () => { try { return JSON.parse(fs.readFileSync(status, 'utf8')).lines; } catch { return 0; } };
+  for (let waited = 0; linesDone() < 300 && waited < 60_000; waited += 200) await new Promise((r) => setTimeout(r, 200));
   child.kill('SIGINT');
   const code = await new Promise((r) => child.on('exit', r));
   assert.equal(code, 130, stderr);
