@@ -1,6 +1,13 @@
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Transform, type Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { FatalError, describeFsError } from './errors.ts';
+import { decompress, type Compression } from './decompress.ts';
+import { openHttp } from './input-http.ts';
+import { openS3 } from './input-s3.ts';
+import type { ResumableSource, ResumableStats } from './resumable.ts';
+import { networkOptions, type NetworkOptions } from './retry.ts';
 
 /** Where the JSONL comes from, as one byte stream plus what progress needs to know. */
 export interface InputSource {
@@ -12,22 +19,82 @@ export interface InputSource {
   totalBytes?: number;
   /** Raw input bytes consumed so far (compressed bytes for a compressed input). */
   bytesRead(): number;
+  /** How the raw input was compressed (told by magic bytes, else by name). */
+  compression?: Compression;
+  /** For http(s):// and s3:// inputs: resumes made so far. */
+  stats?(): ResumableStats;
 }
 
-/** Opens INPUT: a file path or `-` for standard input. */
-export async function openInput(spec: string): Promise<InputSource> {
-  if (spec === '-') return fromStream('stdin', process.stdin);
+/** Tuning of the network readers (defaults: lib/retry.ts, env PROTON_BEAM_*), and a client for tests. */
+export interface InputOptions extends Partial<NetworkOptions> {
+  s3Client?: S3Client;
+}
+
+const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//;
+
+/**
+ * Opens INPUT: a file path, `-` for standard input, `file://`, `http://` / `https://` (undici,
+ * resumable), or `s3://bucket/key` (GetObject, resumable). gzip (and zstd where Node has it) is
+ * decompressed on the fly, told by magic bytes or the name. Errors: a one-line FatalError.
+ */
+export async function openInput(spec: string, options: InputOptions = {}): Promise<InputSource> {
+  if (spec === '-') return withDecompression(fromStream('stdin', process.stdin), '-');
+  const scheme = SCHEME.exec(spec)?.[1]?.toLowerCase();
+  if (scheme === undefined) return openFile(spec, spec);
+  if (scheme === 'file') {
+    let path: string;
+    try {
+      path = fileURLToPath(spec);
+    } catch {
+      throw new FatalError(`cannot read input ${spec}: malformed file:// URL`);
+    }
+    return openFile(path, spec);
+  }
+  if (scheme === 'http' || scheme === 'https') {
+    let url: URL;
+    try {
+      url = new URL(spec);
+    } catch {
+      throw new FatalError(`cannot read input ${spec}: malformed URL`);
+    }
+    if (!url.hostname) throw new FatalError(`cannot read input ${spec}: malformed URL, no host`);
+    const src = await openHttp(spec, networkOptions(options));
+    return withDecompression(fromResumable(spec, src), url.pathname);
+  }
+  if (scheme === 's3') {
+    const src = await openS3(spec, networkOptions(options), options.s3Client);
+    return withDecompression(fromResumable(spec, src), spec);
+  }
+  throw new FatalError(`cannot read input ${spec}: unsupported scheme "${scheme}://"; use a file path, -, http(s)://... or s3://bucket/key`);
+}
+
+async function openFile(path: string, label: string): Promise<InputSource> {
   let stat: fs.Stats;
   try {
-    stat = await fs.promises.stat(spec);
+    stat = await fs.promises.stat(path);
   } catch (err) {
-    throw new FatalError(`cannot read input ${describeFsError(err, spec)}`);
+    throw new FatalError(`cannot read input ${describeFsError(err, label)}`);
   }
-  if (stat.isDirectory()) throw new FatalError(`cannot read input ${spec}: is a directory`);
-  const stream = fs.createReadStream(spec, { highWaterMark: 1 << 20 });
-  const source = fromStream(spec, stream);
+  if (stat.isDirectory()) throw new FatalError(`cannot read input ${label}: is a directory`);
+  const stream = fs.createReadStream(path, { highWaterMark: 1 << 20 });
+  const source = fromStream(label, stream);
   if (stat.isFile()) source.totalBytes = stat.size;
-  return source;
+  return withDecompression(source, path);
+}
+
+function fromResumable(label: string, src: ResumableSource): InputSource {
+  return { label, stream: src.stream, totalBytes: src.totalBytes, bytesRead: src.bytesRead, stats: src.stats };
+}
+
+/** Replaces the raw stream of `source` by its decompressed bytes; the byte count stays raw. */
+async function withDecompression(source: InputSource, name: string): Promise<InputSource> {
+  try {
+    const { stream, compression } = await decompress(source.stream, source.label, name);
+    return { ...source, stream, compression };
+  } catch (err) {
+    if (err instanceof FatalError) throw err;
+    throw new FatalError(`cannot read input ${describeFsError(err, source.label)}`);
+  }
 }
 
 /** Wraps a raw byte stream so that the bytes passing through are counted. */
