@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import S3rver from 's3rver';
+import { S3Client } from '@aws-sdk/client-s3';
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+}
+
+export interface LocalS3 {
+  endpoint: string;
+  dir: string;
+  /** Every request s3rver received, with its x-amz-* and range headers, in order. */
+  requests: SeenRequest[];
+  /** Answers the next request matching `match` with `status` (e.g. 503 SlowDown), `times` times. */
+  failNext(match: (r: SeenRequest) => boolean, status: number, times?: number): void;
+  client(endpoint?: string): S3Client;
+  close(): Promise<void>;
+}
+
+/**
+ * s3rver on 127.0.0.1 (ephemeral port, temp directory) with `buckets` made. Points the SDK's
+ * default chain at it through the environment: AWS_ENDPOINT_URL_S3, static test credentials
+ * (s3rver's S3RVER/S3RVER), region, and no EC2 metadata look-ups, so no traffic leaves loopback.
+ */
+export async function startS3(buckets: string[]): Promise<LocalS3> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-s3rver-'));
+  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name })) });
+  const requests: SeenRequest[] = [];
+  const failures: { match: (r: SeenRequest) => boolean; status: number; times: number }[] = [];
+  server.middleware.unshift(async (ctx, next) => {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(ctx.headers as Record<string, string>)) {
+      if (k.startsWith('x-amz-') || k === 'range' || k === 'content-length') headers[k] = v;
+    }
+    const seen = { method: ctx.method as string, url: ctx.url as string, headers };
+    requests.push(seen);
+    const f = failures.find((x) => x.times > 0 && x.match(seen));
+    if (f) {
+      f.times--;
+      ctx.status = f.status;
+      ctx.type = 'application/xml';
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${f.status === 503 ? 'SlowDown' : 'InternalError'}</Code><Message>injected by the test</Message></Error>`;
+      return;
+    }
+    await next();
+  });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
+  delete process.env.AWS_SESSION_TOKEN;
+  delete process.env.AWS_PROFILE;
+  return {
+    endpoint,
+    dir,
+    requests,
+    failNext: (match, status, times = 1) => { failures.push({ match, status, times }); },
+    client: (ep = endpoint) => new S3Client({
+      endpoint: ep,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    }),
+    close: async () => {
+      server.httpServer?.closeAllConnections();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The env for a child process that should talk to this s3rver and nothing else. */
+export function s3Env(s3: LocalS3): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of `target` that can cut the connection of the next GET
+ * after `bytes` bytes of its answer (headers included).
+ */
+export async function startCuttingProxy(target: string): Promise<{ endpoint: string; cutNextGet(bytes: number): void; cuts: number; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const pending: number[] = [];
+  const sockets = new Set<net.Socket>();
+  const state = { endpoint: '', cuts: 0, cutNextGet: (n: number) => { pending.push(n); }, close: async () => {} };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    let budget: number | undefined;
+    client.on('data', (d: Buffer) => {
+      if (budget === undefined && pending.length > 0 && d.subarray(0, 4).toString() === 'GET ') budget = pending.shift();
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (budget !== undefined) {
+        if (d.length >= budget) {
+          client.write(d.subarray(0, budget));
+          state.cuts++;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        budget -= d.length;
+      }
+      client.write(d);
+    });
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.close = () => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  });
+  return state;
+}
