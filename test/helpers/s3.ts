@@ -19,6 +19,8 @@ export interface LocalS3 {
   requests: SeenRequest[];
   /** Answers the next request matching `match` with `status` (e.g. 503 SlowDown), `times` times. */
   failNext(match: (r: SeenRequest) => boolean, status: number, times?: number): void;
+  /** Runs after s3rver answered each request: tests may change the answer (ctx is Koa's). */
+  after: ((ctx: any, seen: SeenRequest) => void)[];
   client(endpoint?: string): S3Client;
   close(): Promise<void>;
 }
@@ -32,6 +34,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-s3rver-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name })) });
   const requests: SeenRequest[] = [];
+  const afterHooks: ((ctx: any, seen: SeenRequest) => void)[] = [];
   const failures: { match: (r: SeenRequest) => boolean; status: number; times: number }[] = [];
   server.middleware.unshift(async (ctx, next) => {
     const headers: Record<string, string> = {};
@@ -49,6 +52,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
       return;
     }
     await next();
+    for (const hook of afterHooks) hook(ctx, seen);
   });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
@@ -65,6 +69,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     endpoint,
     dir,
     requests,
+    after: afterHooks,
     failNext: (match, status, times = 1) => { failures.push({ match, status, times }); },
     client: (ep = endpoint) => new S3Client({
       endpoint: ep,
