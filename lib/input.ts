@@ -4,8 +4,6 @@ import { Transform, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FatalError, describeFsError } from './errors.ts';
 import { decompress, type Compression } from './decompress.ts';
-import { openHttp } from './input-http.ts';
-import { openS3 } from './input-s3.ts';
 import type { ResumableSource, ResumableStats } from './resumable.ts';
 import { networkOptions, type NetworkOptions } from './retry.ts';
 
@@ -58,10 +56,13 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
       throw new FatalError(`cannot read input ${spec}: malformed URL`);
     }
     if (!url.hostname) throw new FatalError(`cannot read input ${spec}: malformed URL, no host`);
+    // Loaded on demand: undici and the AWS SDK cost ~200 ms of start-up each.
+    const { openHttp } = await import('./input-http.ts');
     const src = await openHttp(spec, networkOptions(options));
     return withDecompression(fromResumable(spec, src), url.pathname);
   }
   if (scheme === 's3') {
+    const { openS3 } = await import('./input-s3.ts');
     const src = await openS3(spec, networkOptions(options), options.s3Client);
     return withDecompression(fromResumable(spec, src), spec);
   }

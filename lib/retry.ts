@@ -58,7 +58,13 @@ export function networkOptions(opts: Partial<NetworkOptions> = {}): NetworkOptio
   const idle = envNumber('PROTON_BEAM_IDLE_TIMEOUT_MS');
   if (idle !== undefined && idle > 0) fromEnv.idleTimeoutMs = idle;
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-  return { ...DEFAULT_NETWORK_OPTIONS, ...fromEnv, ...defined };
+  return { ...DEFAULT_NETWORK_OPTIONS, onRetry: printRetry, ...fromEnv, ...defined };
+}
+
+/** The default onRetry: one line on stderr per retry. */
+export function printRetry(i: RetryInfo): void {
+  const at = i.offset !== undefined && i.offset > 0 ? ` from byte ${i.offset}` : '';
+  process.stderr.write(`warning: ${i.label}: ${errorPhrase(i.error)}; try ${i.attempt + 1} of ${i.maxTries}${at} in ${(i.delayMs / 1000).toFixed(1)} s\n`);
 }
 
 /** Full jitter: a uniform delay in [0, min(max, base * 2^(attempt-1))]. `attempt` is 1-based. */

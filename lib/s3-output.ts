@@ -7,9 +7,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { FatalError, describeFsError } from './errors.ts';
+import { formatBytes, formatDuration } from './format.ts';
 import { createS3Client, describeS3Error } from './s3-client.ts';
 import { formatS3Url, parseS3Prefix, type S3Location } from './s3-url.ts';
-import { errorPhrase, isTransient, withRetries, type RetryInfo, type RetryOptions } from './retry.ts';
+import { errorPhrase, isTransient, printRetry, withRetries, type RetryInfo, type RetryOptions } from './retry.ts';
 
 const MiB = 1024 * 1024;
 /** S3's limits: parts of 5 MiB at least (but the last), 10,000 parts at most. */
@@ -319,7 +320,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
         } finally {
           uploads.delete(upload);
         }
-      }, { ...fileRetry, onRetry: opts.onRetry }).catch((err: unknown) => {
+      }, { ...fileRetry, onRetry: opts.onRetry ?? printRetry }).catch((err: unknown) => {
         if (err instanceof FatalError) throw err;
         throw new FatalError(`cannot write to ${url}: gave up after ${fileRetry.maxTries} tries: ${errorPhrase(err)}`);
       });
@@ -439,4 +440,22 @@ async function putManifest(
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => {});
     throw err;
   }
+}
+
+/** The lines printed after an upload. */
+export function formatUploadReport(r: UploadReport): string {
+  return `Uploaded ${r.files.length} files (${formatBytes(r.bytes)}) to ${r.target} in ${formatDuration(r.seconds)}, each checked; ` +
+    `manifest: s3://${r.bucket}/${r.manifestKey}` + (r.deletedLocal.length ? `; deleted ${r.deletedLocal.length} local files` : '');
+}
+
+/** An onProgress that redraws one line on a terminal (at most 4 times a second). */
+export function terminalUploadProgress(out: NodeJS.WriteStream = process.stderr): (p: UploadProgress) => void {
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    const done = p.filesDone === p.filesTotal;
+    if (!done && now - last < 250) return;
+    last = now;
+    out.write(`\r\x1b[2Kupload ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}, ${p.filesDone}/${p.filesTotal} files${done ? '\n' : ''}`);
+  };
 }

@@ -11,7 +11,7 @@ const half = Math.floor(data.length / 2);
 const twoMembers = Buffer.concat([zlib.gzipSync(data.subarray(0, half)), zlib.gzipSync(data.subarray(half))]);
 
 // Fast retries for tests: tiny backoff, short stall timeout.
-const fast: InputOptions = { maxTries: 4, baseDelayMs: 5, maxDelayMs: 20, idleTimeoutMs: 400 };
+const fast: InputOptions = { maxTries: 4, baseDelayMs: 5, maxDelayMs: 20, onRetry: () => {}, idleTimeoutMs: 400 };
 
 let srv: FaultServer;
 before(async () => {
@@ -43,7 +43,9 @@ describe('http input', () => {
 
   test('connection cut mid-body twice: resumed with Range from the byte reached', async () => {
     srv.faults = [{ kind: 'cut', after: 300_000 }, { kind: 'cut', after: 500_000 }];
-    const { src, bytes } = await fetchAll('/events.jsonl');
+    const retries: (number | undefined)[] = [];
+    const { src, bytes } = await fetchAll('/events.jsonl', { ...fast, onRetry: (i) => retries.push(i.offset) });
+    assert.deepEqual(retries, [300_000, 800_000]);
     assert.equal(bytes.length, data.length);
     assert.ok(bytes.equals(data));
     assert.deepEqual(srv.requests.map((r) => r.range), [undefined, 'bytes=300000-', 'bytes=800000-']);

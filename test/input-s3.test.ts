@@ -9,7 +9,7 @@ import { fatal, readAll } from './helpers/streams.ts';
 
 const data = makeJsonl(12_000);
 const gz = zlib.gzipSync(data);
-const fast: InputOptions = { maxTries: 4, baseDelayMs: 5, maxDelayMs: 20, idleTimeoutMs: 2000 };
+const fast: InputOptions = { maxTries: 4, baseDelayMs: 5, maxDelayMs: 20, onRetry: () => {}, idleTimeoutMs: 2000 };
 
 let s3: LocalS3;
 let client: S3Client;

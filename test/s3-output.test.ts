@@ -141,7 +141,7 @@ describe('s3 output', () => {
     await client.send(new PutObjectCommand({ Bucket: 'results', Key: 'fail/manifest.json', Body: '{"old":true}' }));
     s3.failNext((r) => r.method === 'PUT' && r.url.startsWith('/results/fail/index.db'), 500, 100);
     await fatal(
-      uploadResults({ dir, target: 's3://results/fail/', manifest: {}, fileRetry: { maxTries: 2, baseDelayMs: 1, maxDelayMs: 2 } }),
+      uploadResults({ dir, target: 's3://results/fail/', manifest: {}, fileRetry: { maxTries: 2, baseDelayMs: 1, maxDelayMs: 2 }, onRetry: () => {} }),
       /^cannot write to s3:\/\/results\/fail\/index\.db: /,
     );
     assert.ok(!(await keys('results', 'fail/')).includes('fail/manifest.json'));
