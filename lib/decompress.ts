@@ -1,6 +1,7 @@
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { FatalError } from './errors.ts';
+import { byteStream } from './resumable.ts';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -70,7 +71,7 @@ export async function decompress(raw: Readable, label: string, name = label): Pr
   const { head, rest } = await sniff(raw, 4);
   const compression = detectCompression(head, name);
   const opts = { objectMode: false, highWaterMark: 1 << 20 };
-  if (compression === 'none') return { stream: Readable.from(rest, opts), compression };
+  if (compression === 'none') return { stream: byteStream(rest, () => raw.destroy()), compression };
   if (compression === 'zstd' && !zstdSupported()) {
     await rest.return(undefined);
     throw zstdError(label);
@@ -92,5 +93,5 @@ export async function decompress(raw: Readable, label: string, name = label): Pr
       inflater.destroy();
     }
   }
-  return { stream: Readable.from(inflated(), opts), compression };
+  return { stream: byteStream(inflated(), () => { raw.destroy(); inflater.destroy(); }), compression };
 }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { FatalError } from './errors.ts';
 import {
-  TransientError, backoffDelay, errorPhrase, isTransient, sleep, withRetries, type NetworkOptions,
+  TransientError, backoffDelay, errorPhrase, isTransient, withRetries, type NetworkOptions,
 } from './retry.ts';
 
 /** One response: the bytes of the object from `start` on. */
@@ -37,6 +37,23 @@ export interface ResumableSource {
   totalBytes?: number;
   bytesRead(): number;
   stats(): ResumableStats;
+}
+
+/**
+ * A byte stream over an async generator. Readable.from's own destroy waits for the generator to
+ * finish, which waits for its pending read (a stalled body, a backoff): `onDestroy` runs first
+ * to end that read at once.
+ */
+export function byteStream(gen: AsyncGenerator<Buffer>, onDestroy?: () => void): Readable {
+  const stream = Readable.from(gen, { objectMode: false, highWaterMark: 1 << 20 });
+  if (onDestroy) {
+    const destroyGenerator = stream._destroy.bind(stream);
+    stream._destroy = (err, callback) => {
+      onDestroy();
+      destroyGenerator(err, callback);
+    };
+  }
+  return stream;
 }
 
 /** Drops a response body: destroyed, and its late 'error' (undici emits one) ignored. */
@@ -134,6 +151,12 @@ export async function openResumable(
     total ??= seg.total;
   };
 
+  // Closing the stream (the consumer stops early, Ctrl-C) must not wait for a stalled body or a
+  // backoff: the current body is dropped at once and no new request is made.
+  let closed = false;
+  let current: Segment | undefined = first;
+  let wake: (() => void) | undefined;
+
   async function* bytes(): AsyncGenerator<Buffer> {
     let seg: Segment | undefined = first;
     let failures = 0;
@@ -142,7 +165,8 @@ export async function openResumable(
         try {
           if (!seg) {
             stats.resumes++;
-            seg = await openTimed(offset);
+            seg = current = await openTimed(offset);
+            if (closed) return;
             check(seg);
           }
           let skip = offset - seg.start;
@@ -167,14 +191,20 @@ export async function openResumable(
           return;
         } catch (err) {
           discard(seg?.body);
-          seg = undefined;
+          seg = current = undefined;
+          if (closed) return;
           if (err instanceof FatalError) throw err;
           if (!isTransient(err)) throw new FatalError(`cannot read input ${label}: ${errorPhrase(err)}`);
           failures++;
           if (failures >= opts.maxTries) throw giveUp(failures, offset, total, err);
           const delayMs = backoffDelay(failures, opts);
           opts.onRetry?.({ label, attempt: failures, maxTries: opts.maxTries, delayMs, offset, error: err });
-          await sleep(delayMs);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, delayMs);
+            wake = () => { clearTimeout(timer); resolve(); };
+          });
+          wake = undefined;
+          if (closed) return;
         }
       }
     } finally {
@@ -183,7 +213,11 @@ export async function openResumable(
     }
   }
 
-  const stream = Readable.from(bytes(), { objectMode: false, highWaterMark: 1 << 20 });
+  const stream = byteStream(bytes(), () => {
+    closed = true;
+    discard(current?.body);
+    wake?.();
+  });
   return {
     stream,
     totalBytes: first.total,

@@ -167,6 +167,19 @@ describe('http input', () => {
     assert.ok(bytes.equals(data));
   });
 
+  test('closing the stream while the body is stalled returns at once', async () => {
+    srv.faults = [{ kind: 'stall', after: 100_000 }];
+    const src = await openInput(srv.url('/events.jsonl'), { ...fast, idleTimeoutMs: 30_000 });
+    const it = src.stream[Symbol.asyncIterator]();
+    await it.next();
+    await new Promise((r) => setTimeout(r, 100)); // the reader is now waiting on the stalled body
+    const t0 = Date.now();
+    src.stream.destroy();
+    await new Promise((r) => src.stream.once('close', r));
+    assert.ok(Date.now() - t0 < 2000, `closed after ${Date.now() - t0} ms`);
+    assert.equal(srv.requests.length, 1, 'no new request after the close');
+  });
+
   test('the consumer stopping early does not hang or leak', async () => {
     const src = await openInput(srv.url('/events.jsonl'), fast);
     for await (const _ of src.stream) break;
