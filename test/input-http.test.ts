@@ -131,6 +131,16 @@ describe('http input', () => {
     await fatal((async () => { for (;;) if ((await it.next()).done) break; })(), /changed while it was being read/);
   });
 
+  test('redirects are followed, also when resuming', async () => {
+    srv.redirects.set('/latest.jsonl', '/events.jsonl');
+    srv.faults = [{ kind: 'cut', after: 400_000 }];
+    const { bytes } = await fetchAll('/latest.jsonl');
+    assert.ok(bytes.equals(data));
+    assert.deepEqual(srv.requests.map((r) => [r.path, r.range]), [
+      ['/latest.jsonl', undefined], ['/events.jsonl', undefined], ['/latest.jsonl', 'bytes=400000-'], ['/events.jsonl', 'bytes=400000-'],
+    ]);
+  });
+
   test('404 and 403: one line, exit-1 error, no retries', async () => {
     await fatal(openInput(srv.url('/missing.jsonl'), fast), /cannot read input http:\/\/127\.0\.0\.1:\d+\/missing\.jsonl: not found \(HTTP 404\); check the URL/);
     assert.equal(srv.requests.length, 1);

@@ -30,6 +30,8 @@ export interface FaultServer {
   files: Map<string, Buffer>;
   faults: Fault[];
   requests: RequestRecord[];
+  /** Paths answered with a 302 to another path. */
+  redirects: Map<string, string>;
   /** Send the ETag header (default true). */
   etag: boolean;
   close(): Promise<void>;
@@ -56,6 +58,7 @@ export async function startFaultServer(files: Record<string, Buffer>): Promise<F
   const state: FaultServer = {
     url: () => '',
     files: new Map(Object.entries(files)),
+    redirects: new Map(),
     faults: [],
     requests: [],
     etag: true,
@@ -67,6 +70,13 @@ export async function startFaultServer(files: Record<string, Buffer>): Promise<F
     const range = req.headers.range;
     state.requests.push({ path, range, fault: fault.kind });
     const data = state.files.get(path);
+    const redirect = state.redirects.get(path);
+    if (redirect) {
+      state.faults.unshift(fault); // the fault is for the request that gets the content
+      res.writeHead(302, { location: redirect });
+      res.end();
+      return;
+    }
     if (fault.kind === 'stall-headers') return; // say nothing until the client gives up
     if (fault.kind === 'status') {
       res.writeHead(fault.status, { 'content-type': 'text/plain' });
