@@ -148,7 +148,7 @@ export const STACK_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9-]{0,127}$';
 export const REGION_PATTERN = '^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$';
 export const VPC_PATTERN = '^vpc-[0-9a-f]{8,17}$';
 export const SUBNET_PATTERN = '^subnet-[0-9a-f]{8,17}$';
-export const TAG_VALUE_PATTERN = '^[A-Za-z0-9 _.:/=+@-]{1,256}$';
+export const TAG_VALUE_PATTERN = '^[A-Za-z0-9_.:/=+@-]{1,256}$';
 export const KMS_KEY_ARN_PATTERN = '^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$';
 /** The instance types data/prices.json knows (c6i and c7i sizes). */
 export function knownInstanceTypes(): string[] {
@@ -174,7 +174,7 @@ export interface ParsedS3Url { bucket: string; key: string }
 
 /** Splits s3://bucket/key; key may be '' (bucket root). */
 export function parseS3Url(url: string): ParsedS3Url | undefined {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/s.exec(url);
   return m ? { bucket: m[1], key: m[2] } : undefined;
 }
 
@@ -308,7 +308,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
   if (subnetId !== undefined && !new RegExp(SUBNET_PATTERN).test(subnetId)) problems.push(`${env('subnetId')}=${subnetId}: must look like subnet-0123456789abcdef0`);
   const costCenter = v.costCenter!;
   if (!new RegExp(TAG_VALUE_PATTERN).test(costCenter)) {
-    problems.push(`${env('costCenter')}=${costCenter}: tag values may only contain letters, digits, spaces and _ . : / = + @ -${describeShellCharacter(costCenter.replace(/ /g, '_'))}`);
+    problems.push(`${env('costCenter')}=${costCenter}: tag values may only contain letters, digits and _ . : / = + @ -${describeShellCharacter(costCenter)}`);
   }
   const logRetentionDays = Number(v.logRetentionDays);
   if (!LOG_RETENTION_DAYS.includes(logRetentionDays) || !/^[0-9]+$/.test(v.logRetentionDays!)) {
