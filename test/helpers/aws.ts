@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
-import { CloudFormationClient, type StackEvent } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, type Stack, type StackEvent, type StackStatus } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -103,10 +103,10 @@ export const OUTPUTS = [
   { OutputKey: 'OutputLocation', OutputValue: 's3://out-bucket/run-1/' },
 ];
 
-export function stack(status: string, extra: object = {}) {
+export function stack(status: string, extra: object = {}): { Stacks: Stack[] } {
   return {
     Stacks: [{
-      StackId: STACK_ID, StackName: 'proton-beam', StackStatus: status,
+      StackId: STACK_ID, StackName: 'proton-beam', StackStatus: status as StackStatus,
       CreationTime: new Date('2026-01-05T09:00:00Z'), Outputs: status.endsWith('COMPLETE') ? OUTPUTS : [], ...extra,
     }],
   };
