@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { FatalError, UsageError } from '../lib/errors.ts';
 import { makeS3Client } from '../lib/deploy-aws.ts';
-import { inputUrlProblem, outputUrlProblem } from '../lib/deploy-settings.ts';
+import { inputUrlProblem, outputUrlProblem, parseS3Url } from '../lib/deploy-settings.ts';
+import { writeJobStatus } from '../lib/deploy-status.ts';
 import { ROOT } from '../lib/deploy-template.ts';
 import { runJob } from '../lib/job-runner.ts';
 
@@ -32,6 +33,9 @@ function bool(name: string, value: string | undefined, fallback: boolean): boole
   if (value === 'true' || value === 'false') return value === 'true';
   throw new UsageError(`${name} must be true or false, not ${value}`);
 }
+
+// Until the flags are parsed, the document parameter decides (a job that cannot start still stops billing).
+let shutdownAsked = ssmParam('shutdownWhenDone') === 'true';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -67,7 +71,7 @@ async function main(): Promise<number> {
   const interval = Number(values['status-interval']);
   if (!(interval > 0)) throw new UsageError(`--status-interval must be a positive number of seconds`);
   const kmsKeyArn = values['kms-key-arn'] ?? ssmParam('kmsKeyArn') ?? '';
-  const shutdown = bool('shutdown-when-done', values['shutdown-when-done'] ?? ssmParam('shutdownWhenDone'), false);
+  shutdownAsked = bool('shutdown-when-done', values['shutdown-when-done'] ?? ssmParam('shutdownWhenDone'), false);
   const converterScript = path.resolve(values.converter ?? process.env.PB_CONVERTER ?? path.join(ROOT, 'scripts', 'convert.ts'));
   if (!fs.existsSync(converterScript)) throw new FatalError(`converter ${converterScript} not found`);
 
@@ -85,20 +89,35 @@ async function main(): Promise<number> {
     print: (line) => console.log(line),
   });
 
-  if (shutdown) {
-    // The launch template says terminate on shutdown: the instance and its volumes go away.
-    // One minute lets the SSM agent report the result and ship the last output lines.
-    console.log('job: shutting the instance down in 1 minute (SHUTDOWN_WHEN_DONE=true)');
-    await $`shutdown -h +1 ${'Proton Beam job finished'}`.nothrow();
-  }
   return exitCode;
 }
 
-main().then((code) => process.exit(code), (err) => {
-  if (err instanceof UsageError || err instanceof FatalError) {
-    console.error(`job: ${err.message}`);
-    process.exit(err.exitCode);
-  }
-  console.error(err);
-  process.exit(1);
+/** The launch template says terminate on shutdown: the instance and its volumes go away. */
+async function shutdownIfAsked(): Promise<void> {
+  if (!shutdownAsked) return;
+  // One minute lets the SSM agent report the result and ship the last output lines.
+  console.log('job: shutting the instance down in 1 minute (SHUTDOWN_WHEN_DONE=true)');
+  await $`shutdown -h +1 ${'Proton Beam job finished'}`.nothrow();
+}
+
+/** A job that cannot even start still says so in _status.json when it knows where that is. */
+async function publishStartFailure(message: string): Promise<void> {
+  const output = ssmParam('outputUrl');
+  if (!output || outputUrlProblem(output)) return;
+  const { bucket, key } = parseS3Url(output)!;
+  const now = new Date().toISOString();
+  await writeJobStatus(makeS3Client(process.env.AWS_REGION), bucket, `${key}_status.json`, {
+    phase: 'failed', input: ssmParam('inputUrl'), output, error: message, updatedAt: now, finishedAt: now,
+  }).catch(() => undefined);
+}
+
+main().then(async (code) => {
+  await shutdownIfAsked();
+  process.exit(code);
+}, async (err) => {
+  const expected = err instanceof UsageError || err instanceof FatalError;
+  console.error(expected ? `job: ${err.message}` : err);
+  await publishStartFailure(expected ? err.message : String(err));
+  await shutdownIfAsked();
+  process.exit(expected ? err.exitCode : 1);
 });
