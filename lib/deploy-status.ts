@@ -31,7 +31,7 @@ export interface JobStatus {
   bytesRead?: number;
   totalBytes?: number | null;
   lines?: number;
-  /** Valid events written. */
+  /** Valid events (the converter's `valid`: duplicates included). */
   events?: number;
   rejected?: number;
   duplicates?: number;
@@ -117,7 +117,7 @@ export function progressLine(s: JobStatus): string {
 export function summaryLines(s: JobStatus): string[] {
   const lines = [`phase: ${s.phase}${s.error ? ` (${s.error})` : ''}`];
   if (s.lines !== undefined) {
-    lines.push(`lines read: ${num(s.lines)}; events written: ${num(s.events ?? 0)}; rejected: ${num(s.rejected ?? 0)}; duplicates: ${num(s.duplicates ?? 0)}`);
+    lines.push(`lines read: ${num(s.lines)}; valid events: ${num(s.events ?? 0)}; duplicates: ${num(s.duplicates ?? 0)}; rejected: ${num(s.rejected ?? 0)}`);
   }
   if (s.bytesRead !== undefined) lines.push(`input read: ${formatBytes(s.bytesRead)}`);
   if (s.startedAt && (s.finishedAt ?? s.updatedAt)) {

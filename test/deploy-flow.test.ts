@@ -209,7 +209,7 @@ describe('make deploy', () => {
     for (const phase of ['starting', 'fetching bundle', 'installing', 'converting', 'uploading', 'done']) assert.match(out, new RegExp(`job: ${phase}\\n`));
     assert.match(out, /\[#{8}-{22}\] +25\.0% 2\.0 GiB \/ 8\.0 GiB {2}3,900,000 events {2}61,000 events\/s {2}ETA 25 min 00 s/);
     assert.match(out, /results: s3:\/\/out-bucket\/run-1\//);
-    assert.match(out, /lines read: 16,000,000; events written: 15,500,000; rejected: 1,200; duplicates: 498,800/);
+    assert.match(out, /lines read: 16,000,000; valid events: 15,500,000; duplicates: 498,800; rejected: 1,200/);
     assert.match(out, /the instance is shutting itself down/);
   });
 

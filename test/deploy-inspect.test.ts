@@ -96,7 +96,7 @@ test('status: a finished job on a terminated instance, a failed one, and no stac
   assert.match(text(), /instance {2}i-0123456789abcdef0: terminated\n/);
   assert.ok(!text().includes('SSM'), 'no SSM lookup on a terminated instance');
   assert.match(text(), /job {7}done/);
-  assert.match(text(), /lines read: 10; events written: 9; rejected: 1; duplicates: 0/);
+  assert.match(text(), /lines read: 10; valid events: 9; duplicates: 0; rejected: 1/);
   assert.match(text(), /job time: 1 h 30 min/);
 
   await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', { phase: 'failed', error: 'converter exited with code 2', updatedAt: '2026-01-05T09:30:00Z' });
