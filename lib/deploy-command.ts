@@ -127,11 +127,13 @@ export interface FollowOptions {
   statusKey: string;
   /** Only a status written after this time belongs to this run. */
   since: Date;
+  /** With it, the instance's state is checked every minute: a spot reclaim ends the wait. */
+  ec2?: EC2Client;
 }
 
 /** Follows the command until it ends; returns its final invocation and the last job status. */
 export async function followCommand(ssm: SSMClient, s3: S3Client, commandId: string, instanceId: string, opts: FollowOptions):
-Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefined }> {
+Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefined; lostInstance?: string }> {
   const sleep = opts.sleep ?? realSleep;
   const now = opts.now ?? Date.now;
   const pollMs = opts.pollMs ?? 5000;
@@ -139,6 +141,7 @@ Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefin
   let lastPhase = '';
   let lastProgress = '';
   let lastPrinted = 0;
+  let lastStateCheck = now();
   for (;;) {
     let inv: CommandInvocation | undefined;
     try {
@@ -165,6 +168,14 @@ Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefin
       lastPrinted = now();
     }
     if (inv && DONE.has(inv.Status ?? '')) return { invocation: inv, status };
+    if (opts.ec2 && now() - lastStateCheck >= 60_000) {
+      lastStateCheck = now();
+      const { state, reason } = await instanceState(opts.ec2, instanceId);
+      if (state !== 'running' && state !== 'pending') {
+        // The command would only time out much later: a reclaimed spot instance, a manual stop.
+        return { invocation: inv, status, lostInstance: `instance ${instanceId} is ${state}${reason ? ` (${reason})` : ''} while the job was running` };
+      }
+    }
     await sleep(pollMs);
   }
 }

@@ -70,10 +70,18 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   });
   print(`job sent: command ${commandId}. Ctrl-C stops following, not the job (make status, make logs)`);
 
-  const { invocation, status } = await followCommand(aws.ssm, aws.s3, commandId, out.InstanceId, {
+  const { invocation, status, lostInstance } = await followCommand(aws.ssm, aws.s3, commandId, out.InstanceId, {
     print, sleep: io.sleep, pollMs: io.pollMs, now: io.now,
-    statusBucket: s.outputBucket, statusKey: keys.status, since,
+    statusBucket: s.outputBucket, statusKey: keys.status, since, ec2: aws.ec2,
   });
+  if (lostInstance) {
+    print('');
+    print(lostInstance);
+    if (status) for (const line of summaryLines(status)) print(line);
+    print(s.spot ? 'AWS may have reclaimed the spot instance: run make destroy, then make deploy (SPOT=false avoids this)'
+      : 'run make destroy, then make deploy to start again');
+    return 1;
+  }
 
   if (invocation?.Status === 'Success' && (!status || status.phase === 'done')) {
     print('');

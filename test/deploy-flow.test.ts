@@ -394,3 +394,19 @@ test('the deploy status written before the command marks a new run', async () =>
   const res = await local.s3.send(new GetObjectCommand({ Bucket: 'out-bucket', Key: 'run-1/_status.json' }));
   assert.ok(JSON.parse(await res.Body!.transformToString()).phase);
 });
+
+test('a spot instance reclaimed mid-job ends the wait instead of hanging', async () => {
+  const { io, text } = fakeIO();
+  mockEc2(m);
+  m.ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
+  m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
+  m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
+  m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });
+  m.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: 'c-1', Status: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }] });
+  const code = await deploy(settings({ SPOT: 'true' }), m.clients, io, { templateBody, root: ROOT, bundle });
+  assert.equal(code, 1);
+  assert.match(text(), /instance i-0123456789abcdef0 is terminated \(Server.SpotInstanceTermination: Spot instance termination\) while the job was running/);
+  assert.match(text(), /AWS may have reclaimed the spot instance/);
+  assert.ok(m.ssm.commandCalls(ListCommandInvocationsCommand).length <= 14, 'gives up within about a minute');
+});
