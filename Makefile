@@ -18,3 +18,36 @@ bench:
 .PHONY: test-s3
 test-s3:
 	node --import tsx --test test/input-http.test.ts test/input-s3.test.ts test/decompress.test.ts test/retry.test.ts test/s3-output.test.ts test/convert-remote.test.ts
+
+# AWS deployment (docs/DEPLOY.md). Settings come from the environment, a deploy.env file or
+# ARGS (make plan ARGS=--help lists them): INPUT_URL=s3://... OUTPUT=s3://bucket/prefix/ make deploy
+.PHONY: plan deploy status logs ssm destroy run-local userdata shellcheck
+
+plan:
+	npx tsx scripts/plan.ts $(ARGS)
+
+deploy:
+	npx tsx scripts/deploy.ts $(ARGS)
+
+status:
+	npx tsx scripts/status.ts $(ARGS)
+
+logs:
+	npx tsx scripts/logs.ts $(ARGS)
+
+ssm:
+	npx tsx scripts/ssm.ts $(ARGS)
+
+destroy:
+	npx tsx scripts/destroy.ts $(ARGS)
+
+# The instance job on this machine against a local s3rver, with a local input.
+run-local:
+	npx tsx scripts/run-local.ts --input "$(INPUT)" $(ARGS)
+
+# Copy userdata/prepare-instance.sh into the template after editing it.
+userdata:
+	npx tsx scripts/embed-userdata.ts
+
+shellcheck:
+	shellcheck userdata/*.sh

@@ -1,0 +1,41 @@
+/**
+ * A local S3 (s3rver, a real S3 protocol server) on 127.0.0.1 for make run-local and the tests,
+ * and the environment that points the AWS SDK (ours and the converter's) at it.
+ */
+import S3rver from 's3rver';
+
+export interface LocalS3 {
+  endpoint: string;
+  /** Environment variables for a process that should use this server. */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** Starts s3rver on 127.0.0.1 (port 0: any free port) with the given buckets. */
+export async function startLocalS3(directory: string, buckets: string[], port = 0): Promise<LocalS3> {
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port,
+    silent: true,
+    directory,
+    vhostBuckets: false,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
+  const address = await server.run();
+  const endpoint = `http://127.0.0.1:${address.port}`;
+  return {
+    endpoint,
+    env: {
+      AWS_ENDPOINT_URL_S3: endpoint,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+      // s3rver predates the SDK's default CRC32 checksums and aws-chunked uploads.
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      // Never look for credentials or a region on an instance metadata service.
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+    close: () => server.close(),
+  };
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env -S npx tsx
+// Copies userdata/prepare-instance.sh into the UserData block of cloudformation/proton-beam.yaml,
+// so that the template stays a plain, self-contained file. Run after editing the script
+// (make userdata); make plan/deploy and the tests refuse a template whose copy is stale.
+import fs from 'node:fs';
+import { TEMPLATE_PATH, USERDATA_PATH, embeddedUserData, withUserData } from '../lib/deploy-template.ts';
+
+const template = fs.readFileSync(TEMPLATE_PATH, 'utf8');
+const script = fs.readFileSync(USERDATA_PATH, 'utf8');
+if (embeddedUserData(template) === script) {
+  console.log('the template already embeds the current userdata/prepare-instance.sh');
+} else {
+  fs.writeFileSync(TEMPLATE_PATH, withUserData(template, script));
+  console.log(`embedded userdata/prepare-instance.sh into ${TEMPLATE_PATH}`);
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env -S npx tsx
+// make plan: what make deploy would do and what it would cost. Changes nothing; needs no AWS
+// credentials (with credentials it asks S3 for the input's size, read-only).
+import { parseScriptArgs, runScript } from '../lib/deploy-cli.ts';
+import { makeS3Client } from '../lib/deploy-aws.ts';
+import { hashFiles, listBundleFiles } from '../lib/deploy-bundle.ts';
+import { loadPrices, loadThroughput } from '../lib/deploy-cost.ts';
+import { credentialsConfigured, planLines, probeInputSize } from '../lib/deploy-plan.ts';
+import { ROOT, readTemplate } from '../lib/deploy-template.ts';
+
+runScript('plan', async () => {
+  const args = parseScriptArgs('plan', process.argv.slice(2), {}, { input: true, output: true });
+  if (!args) return 0;
+  readTemplate(); // refuses a template whose embedded user data is stale
+  const files = await listBundleFiles(ROOT, (line) => console.log(line));
+  const s3 = credentialsConfigured() ? makeS3Client(args.settings.region) : undefined;
+  const lines = planLines({
+    settings: args.settings,
+    raw: args.raw,
+    bundleHash: hashFiles(ROOT, files),
+    inputSize: await probeInputSize(args.settings, s3),
+    prices: loadPrices(),
+    throughput: loadThroughput(),
+  });
+  for (const line of lines) console.log(line);
+  return 0;
+});

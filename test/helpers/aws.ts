@@ -1,0 +1,115 @@
+// Test helpers: the control plane (CloudFormation, EC2, SSM, CloudWatch Logs) mocked at the SDK
+// boundary with aws-sdk-client-mock, S3 for real against s3rver on 127.0.0.1, a fake clock.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mockClient } from 'aws-sdk-client-mock';
+import { CloudFormationClient, type Stack, type StackEvent, type StackStatus } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { AwsClients } from '../../lib/deploy-aws.ts';
+import { startLocalS3, type LocalS3 } from '../../lib/local-s3.ts';
+
+// Nothing in a test may look for credentials or a region on an instance metadata service.
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+export interface LocalS3ForTests extends LocalS3 { s3: S3Client; dir: string }
+
+export async function startS3(buckets: string[]): Promise<LocalS3ForTests> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-s3rver-'));
+  const local = await startLocalS3(dir, buckets);
+  const s3 = new S3Client({
+    endpoint: local.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    ...local,
+    s3,
+    dir,
+    close: async () => {
+      s3.destroy();
+      await local.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Clients whose control plane is mocked (per instance) and whose S3 is the given client. */
+export function mockedClients(s3: S3Client) {
+  const region = 'us-east-1';
+  const clients: AwsClients = {
+    cfn: new CloudFormationClient({ region }),
+    ec2: new EC2Client({ region }),
+    ssm: new SSMClient({ region }),
+    logs: new CloudWatchLogsClient({ region }),
+    s3,
+  };
+  return {
+    clients,
+    cfn: mockClient(clients.cfn),
+    ec2: mockClient(clients.ec2),
+    ssm: mockClient(clients.ssm),
+    logs: mockClient(clients.logs),
+  };
+}
+
+/** A clock that sleeping advances, and a print that collects lines. */
+export function fakeIO() {
+  let clock = Date.parse('2026-01-05T10:00:00Z');
+  const lines: string[] = [];
+  return {
+    lines,
+    text: () => lines.join('\n'),
+    io: {
+      print: (line: string) => { lines.push(line); },
+      sleep: async (ms: number) => { clock += ms; },
+      now: () => clock,
+      pollMs: 5000,
+    },
+  };
+}
+
+/** A stack event as CloudFormation reports it. */
+export function stackEvent(token: string, n: number, logicalId: string, type: string, status: string, reason?: string): StackEvent {
+  return {
+    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/proton-beam/0a1b2c3d-0000-11ef-9f5b-0e1a2b3c4d5e',
+    EventId: `${logicalId}-${status}-${n}`,
+    StackName: 'proton-beam',
+    LogicalResourceId: logicalId,
+    PhysicalResourceId: logicalId === 'proton-beam' ? 'arn:aws:cloudformation:us-east-1:123456789012:stack/proton-beam/0a1b2c3d' : '',
+    ResourceType: type,
+    Timestamp: new Date(Date.parse('2026-01-05T10:00:00Z') + n * 1000),
+    ResourceStatus: status as StackEvent['ResourceStatus'],
+    ResourceStatusReason: reason,
+    ClientRequestToken: token,
+  };
+}
+
+export const STACK_ID = 'arn:aws:cloudformation:us-east-1:123456789012:stack/proton-beam/0a1b2c3d-0000-11ef-9f5b-0e1a2b3c4d5e';
+export const INSTANCE_ID = 'i-0123456789abcdef0';
+export const DOCUMENT = 'proton-beam-JobDocument-AbCdEf123456';
+export const LOG_GROUP = '/proton-beam/proton-beam';
+
+export const OUTPUTS = [
+  { OutputKey: 'InstanceId', OutputValue: INSTANCE_ID },
+  { OutputKey: 'DocumentName', OutputValue: DOCUMENT },
+  { OutputKey: 'LogGroupName', OutputValue: LOG_GROUP },
+  { OutputKey: 'OutputLocation', OutputValue: 's3://out-bucket/run-1/' },
+];
+
+export function stack(status: string, extra: object = {}): { Stacks: Stack[] } {
+  return {
+    Stacks: [{
+      StackId: STACK_ID, StackName: 'proton-beam', StackStatus: status as StackStatus,
+      CreationTime: new Date('2026-01-05T09:00:00Z'), Outputs: status.endsWith('COMPLETE') ? OUTPUTS : [], ...extra,
+    }],
+  };
+}
+
+export const missingStack = () => Object.assign(new Error('Stack with id proton-beam does not exist'), { name: 'ValidationError' });

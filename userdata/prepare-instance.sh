@@ -1,0 +1,118 @@
+#!/bin/bash
+# Proton Beam instance preparation (EC2 user data). It only prepares the machine:
+#   - the SSM agent running (Run Command and Session Manager replace SSH),
+#   - the encrypted data volume formatted and mounted at /data,
+#   - Node.js 22 LTS, pinned, from the official tarball, its SHA-256 checked.
+# No job logic: the job arrives later through SSM Run Command.
+# Idempotent: running it again changes nothing on a prepared machine.
+# cloudformation/proton-beam.yaml embeds a verbatim copy of this file (a test keeps them equal).
+set -Eeuo pipefail
+
+NODE_VERSION=22.22.0
+NODE_SHA256=9aa8e9d2298ab68c600bd6fb86a6c13bce11a4eca1ba9b39d79fa021755d7c37
+NODE_DIR=/opt/node-v$NODE_VERSION
+DATA_MOUNT=/data
+DATA_LABEL=pb-data
+MARKER=/var/lib/proton-beam/prepared
+
+log() { echo "prepare-instance: $*"; }
+trap 'log "failed at line $LINENO"' ERR
+
+ensure_ssm_agent() {
+  # Ubuntu AMIs ship the agent as a snap. Document parameters reach the job as environment
+  # variables, which needs agent 3.3.2746.0 or later: refresh to the current release.
+  if snap list amazon-ssm-agent >/dev/null 2>&1; then
+    snap refresh amazon-ssm-agent || log "snap refresh amazon-ssm-agent failed; keeping the installed agent"
+  else
+    snap install amazon-ssm-agent --classic
+  fi
+  snap start --enable amazon-ssm-agent
+  log "SSM agent $(snap list amazon-ssm-agent | awk 'NR == 2 { print $2 }') running"
+}
+
+find_data_disk() {
+  # The data volume is the EBS disk that is neither the root disk nor partitioned.
+  local root_source root_disk disk model
+  root_source=$(findmnt -no SOURCE /)
+  root_disk=/dev/$(lsblk -no PKNAME "$root_source" | head -n 1)
+  local -a disks
+  mapfile -t disks < <(lsblk -dnpo NAME -e 7,11)
+  for disk in "${disks[@]}"; do
+    [ "$disk" = "$root_disk" ] && continue
+    model=$(lsblk -dno MODEL "$disk" || true)
+    case "$model" in *"Elastic Block Store"*) ;; *) continue ;; esac
+    if [ "$(lsblk -no NAME "$disk" | wc -l)" -eq 1 ]; then
+      echo "$disk"
+      return 0
+    fi
+  done
+  return 1
+}
+
+ensure_data_volume() {
+  if mountpoint -q "$DATA_MOUNT"; then
+    log "$DATA_MOUNT already mounted"
+    return 0
+  fi
+  if ! blkid -L "$DATA_LABEL" >/dev/null 2>&1; then
+    local disk="" attempt
+    for attempt in $(seq 1 60); do
+      if disk=$(find_data_disk); then break; fi
+      log "waiting for the data volume to attach ($attempt)"
+      sleep 2
+    done
+    if [ -z "$disk" ]; then
+      log "no data volume found"
+      return 1
+    fi
+    log "formatting $disk as $DATA_LABEL"
+    mkfs.ext4 -q -L "$DATA_LABEL" -m 0 "$disk"
+  fi
+  mkdir -p "$DATA_MOUNT"
+  if ! grep -q "^LABEL=$DATA_LABEL " /etc/fstab; then
+    echo "LABEL=$DATA_LABEL $DATA_MOUNT ext4 defaults,noatime,nofail 0 2" >>/etc/fstab
+  fi
+  mount "$DATA_MOUNT"
+  log "mounted $DATA_MOUNT ($(df -h --output=size "$DATA_MOUNT" | tail -n 1 | tr -d ' '))"
+}
+
+install_packages() {
+  # Compilers for native modules whose prebuilt binaries cannot be fetched; xz for the Node tarball.
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    build-essential python3 xz-utils curl ca-certificates
+}
+
+install_node() {
+  if [ "$(uname -m)" != x86_64 ]; then
+    log "expected an x86_64 instance, got $(uname -m)"
+    return 1
+  fi
+  if [ -x "$NODE_DIR/bin/node" ] && [ "$("$NODE_DIR/bin/node" --version)" = "v$NODE_VERSION" ]; then
+    log "Node.js v$NODE_VERSION already installed"
+  else
+    local tarball="node-v$NODE_VERSION-linux-x64.tar.xz" tmp
+    tmp=$(mktemp -d)
+    curl -fsSL --retry 5 -o "$tmp/$tarball" "https://nodejs.org/dist/v$NODE_VERSION/$tarball"
+    echo "$NODE_SHA256  $tmp/$tarball" | sha256sum --check --strict --quiet -
+    rm -rf "$NODE_DIR.partial"
+    mkdir -p "$NODE_DIR.partial"
+    tar -xJf "$tmp/$tarball" -C "$NODE_DIR.partial" --strip-components=1 --no-same-owner
+    rm -rf "$NODE_DIR" "$tmp"
+    mv "$NODE_DIR.partial" "$NODE_DIR"
+    log "installed Node.js v$NODE_VERSION"
+  fi
+  local tool
+  for tool in node npm npx; do
+    ln -sfn "$NODE_DIR/bin/$tool" "/usr/local/bin/$tool"
+  done
+}
+
+ensure_ssm_agent
+ensure_data_volume
+install_packages
+install_node
+mkdir -p "$(dirname "$MARKER")" "$DATA_MOUNT/proton-beam"
+echo "node=$NODE_VERSION prepared=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$MARKER"
+log "done"
