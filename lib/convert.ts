@@ -17,6 +17,7 @@ import type { CheckOptions } from './event-check.ts';
 import { IdSet } from './id-set.ts';
 import { openInput } from './input.ts';
 import { lineBatches, type LineBatch } from './line-batches.ts';
+import { OrderedConsumer } from './ordered-consumer.ts';
 import { ProgressBar } from './progress.ts';
 import { LOG_NAME, RejectLog } from './reject-log.ts';
 import { StatusFile } from './status-file.ts';
@@ -99,8 +100,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
   };
 
   try {
-    const inFlight: Promise<BatchResult>[] = [];
-    const maxInFlight = opts.parallel * 2;
+    const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
       maxLines: opts.batchSize,
       maxBytes: MAX_BATCH_BYTES,
@@ -111,9 +111,8 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
     try {
       for await (const batch of batches) {
         const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch);
-        result.catch(() => {}); // a failure is thrown where the result is awaited, in order
-        inFlight.push(result);
-        while (inFlight.length >= maxInFlight) await takeResult(await inFlight.shift()!);
+        result.catch(() => {}); // a failure is thrown where the result is taken, in order
+        await results.add(result);
       }
     } catch (err) {
       if (opts.signal?.aborted) {
@@ -126,7 +125,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
     } finally {
       opts.signal?.removeEventListener('abort', stopReading);
     }
-    while (inFlight.length > 0) await takeResult(await inFlight.shift()!);
+    await results.drain();
     await writer.close();
     counts.bytesIn = input.bytesRead();
     counts.bytesOut = writer.bytesWritten;

@@ -1,5 +1,6 @@
-// Types for the parts of s3rver (no bundled types) that lib/local-s3.ts uses.
+// Types for the parts of s3rver (it ships none) that lib/local-s3.ts and the tests use.
 declare module 's3rver' {
+  import type { Server } from 'node:http';
   import type { AddressInfo } from 'node:net';
   interface S3rverOptions {
     address?: string;
@@ -13,6 +14,9 @@ declare module 's3rver' {
   }
   export default class S3rver {
     constructor(options?: S3rverOptions);
+    /** Koa's middleware list: tests put their own in front. */
+    middleware: ((ctx: any, next: () => Promise<void>) => Promise<void> | void)[];
+    httpServer?: Server;
     run(): Promise<AddressInfo>;
     close(): Promise<void>;
   }

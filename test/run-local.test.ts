@@ -1,10 +1,8 @@
 // make run-local end to end: s3rver on 127.0.0.1, the working tree bundled, fetched and unpacked,
 // scripts/job.ts run with the SSM document's parameters as environment variables, the converter
 // streaming from a local input and uploading to the local S3, _status.json published.
-// It runs the real scripts/convert.ts on the shipped sample with validation on. While the converter
-// has no --s3-output (the S3 issue adds it), test/fixtures/convert-and-upload.ts runs it and then
-// uploads its output folder; without scripts/convert.ts at all, a stand-in honouring the
-// converter's command-line contract (test/fixtures/fake-convert.ts) takes its place.
+// It runs the real scripts/convert.ts (with --s3-output) on the shipped sample with validation on;
+// test/fixtures/fake-convert.ts stands in only to make the converter fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -18,13 +16,9 @@ import { ROOT } from '../lib/deploy-template.ts';
 
 const REAL_CONVERTER = path.join(ROOT, 'scripts', 'convert.ts');
 const FAKE_CONVERTER = path.join(ROOT, 'test', 'fixtures', 'fake-convert.ts');
-const hasConverter = fs.existsSync(REAL_CONVERTER);
-const converter = !hasConverter ? FAKE_CONVERTER
-  : fs.readFileSync(REAL_CONVERTER, 'utf8').includes("'s3-output'") ? REAL_CONVERTER
-    : path.join(ROOT, 'test', 'fixtures', 'convert-and-upload.ts');
-const SAMPLE = path.join(ROOT, 'sample', 'events.jsonl');
-const INPUT = hasConverter && fs.existsSync(SAMPLE) ? SAMPLE : path.join(ROOT, 'test', 'fixtures', 'run-local-events.jsonl');
-const VALIDATE = INPUT === SAMPLE ? 'true' : 'false';
+const converter = REAL_CONVERTER;
+const INPUT = path.join(ROOT, 'sample', 'events.jsonl');
+const VALIDATE = 'true';
 
 function runLocal(args: string[]) {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_EC2_METADATA_DISABLED: 'true' };
@@ -59,9 +53,8 @@ test(`make run-local converts a local input into the local S3 (${path.basename(c
     try {
       const days = s3.keys.filter((k) => /^e2e\/\d{4}_\d\d_\d\d\.pb\.gz$/.test(k));
       assert.ok(days.length >= 2, s3.keys.join(' '));
-      if (converter !== REAL_CONVERTER || fs.readFileSync(REAL_CONVERTER, 'utf8').includes("'no-index'")) {
-        assert.ok(s3.keys.includes('e2e/index.db') || converter !== FAKE_CONVERTER, s3.keys.join(' '));
-      }
+      assert.ok(s3.keys.includes('e2e/manifest.json'), s3.keys.join(' '));
+      assert.ok(s3.keys.includes('e2e/proton-beam.log'), s3.keys.join(' '));
       assert.ok(s3.keys.some((k) => /^e2e\/_deploy\/[0-9a-f]{16}\.tgz$/.test(k)));
       const status = JSON.parse(await s3.get('e2e/_status.json'));
       assert.equal(status.phase, 'done');
@@ -71,8 +64,7 @@ test(`make run-local converts a local input into the local S3 (${path.basename(c
       const lines = fs.readFileSync(INPUT, 'utf8').split('\n').length - 1;
       assert.equal(status.lines, lines);
       assert.equal(status.events + status.rejected, lines);
-      if (INPUT === SAMPLE) assert.ok(status.events > lines / 2, `${status.events} valid of ${lines}`);
-      else assert.deepEqual([status.events, status.duplicates, status.rejected], [4, 1, 1]);
+      assert.deepEqual([status.events, status.duplicates, status.rejected], [626, 26, 5]);
       assert.equal(status.bytesRead, fs.statSync(INPUT).size);
       assert.ok(Date.parse(status.finishedAt) >= Date.parse(status.startedAt));
     } finally {
