@@ -9,19 +9,9 @@ export type JobPhase =
   | 'starting' | 'fetching bundle' | 'installing'
   | 'converting' | 'indexing' | 'uploading' | 'done' | 'failed';
 
-/** What the converter writes to --status-file (the converter's contract). */
-export interface ConverterStatus {
-  phase: 'converting' | 'indexing' | 'uploading' | 'done' | 'failed';
-  bytesRead: number;
-  totalBytes: number | null;
-  lines: number;
-  valid: number;
-  rejected: number;
-  duplicates: number;
-  eventsPerSecond: number;
-  etaSeconds: number | null;
-  updatedAt: string;
-}
+/** What the converter writes to --status-file. */
+import type { Status as ConverterStatus } from './status-file.ts';
+export type { ConverterStatus };
 
 export interface JobStatus {
   phase: JobPhase;
