@@ -1,0 +1,96 @@
+/**
+ * The fields the index needs (id, pubkey, created_at, kind), read straight from an encoded
+ * ProtoEvent without decoding tags and content, and a strict check that the bytes are a
+ * ProtoEvent of a Nostr event at all: every field has the wire type of proto/nostr.proto, and
+ * id and pubkey are 64 hex characters. Bytes that are not protobuf fail here with a reason.
+ */
+
+export interface IndexFields {
+  id: string;
+  pubkey: string;
+  createdAt: number;
+  kind: number;
+}
+
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const I32 = 5;
+/** Wire type of each field of ProtoEvent. */
+const WIRE_TYPES = [-1, LEN, LEN, VARINT, VARINT, LEN, LEN, LEN];
+
+export class NotAnEventError extends Error {}
+
+/** Reads a varint at `pos` of `buf`: its value (exact up to 2^53) and the position after it. */
+function varint(buf: Buffer, pos: number, end: number): [number, number] {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) throw new NotAnEventError('a varint runs past the end of the message');
+    const b = buf[pos++];
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return [value, pos];
+    scale *= 128;
+  }
+  throw new NotAnEventError('a varint longer than 10 bytes');
+}
+
+/** Two's complement of a 64-bit varint's value, for the negative numbers int64 allows. */
+const asInt64 = (v: number): number => (v >= 2 ** 63 ? v - 2 ** 64 : v);
+/** int32 fields hold the low 32 bits of a sign-extended varint. */
+const asInt32 = (v: number): number => (v % 2 ** 32) | 0;
+
+/** Is buf[start, start + 64) 64 lowercase hex digits? */
+function isHex64(buf: Buffer, start: number, length: number): boolean {
+  if (length !== 64) return false;
+  for (let i = start; i < start + 64; i++) {
+    const c = buf[i];
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+/** The index fields of the message in buf[start, end). */
+export function readIndexFields(buf: Buffer, start = 0, end = buf.length): IndexFields {
+  let id: string | undefined;
+  let pubkey: string | undefined;
+  let createdAt = 0;
+  let kind = 0;
+  let pos = start;
+  while (pos < end) {
+    let key: number;
+    [key, pos] = varint(buf, pos, end);
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field === 0) throw new NotAnEventError('field number 0');
+    if (field < WIRE_TYPES.length && WIRE_TYPES[field] !== wire) throw new NotAnEventError(`field ${field} has wire type ${wire}`);
+    if (wire === VARINT) {
+      let v: number;
+      [v, pos] = varint(buf, pos, end);
+      if (field === 3) createdAt = asInt64(v);
+      else if (field === 4) kind = asInt32(v);
+    } else if (wire === LEN) {
+      let length: number;
+      [length, pos] = varint(buf, pos, end);
+      if (pos + length > end) throw new NotAnEventError(`field ${field} runs past the end of the message`);
+      if (field === 1) {
+        if (!isHex64(buf, pos, length)) throw new NotAnEventError('the id is not 64 hex characters');
+        id = buf.toString('latin1', pos, pos + length);
+      } else if (field === 2) {
+        if (!isHex64(buf, pos, length)) throw new NotAnEventError('the pubkey is not 64 hex characters');
+        pubkey = buf.toString('latin1', pos, pos + length);
+      }
+      pos += length;
+    } else if (wire === I64) {
+      pos += 8;
+    } else if (wire === I32) {
+      pos += 4;
+    } else {
+      throw new NotAnEventError(`wire type ${wire}`);
+    }
+  }
+  if (pos > end) throw new NotAnEventError('a field runs past the end of the message');
+  if (id === undefined) throw new NotAnEventError('no id');
+  if (pubkey === undefined) throw new NotAnEventError('no pubkey');
+  return { id, pubkey, createdAt, kind };
+}
