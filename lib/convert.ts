@@ -15,6 +15,7 @@ import { DayWriter, type WrittenMember } from './day-writer.ts';
 import { FatalError, InterruptedError, describeFsError } from './errors.ts';
 import type { CheckOptions } from './event-check.ts';
 import { IdSet } from './id-set.ts';
+import { startIndexing, type IndexingSummary } from './index-writer.ts';
 import { openInput } from './input.ts';
 import { lineBatches, type LineBatch } from './line-batches.ts';
 import { OrderedConsumer } from './ordered-consumer.ts';
@@ -38,6 +39,8 @@ export interface ConvertOptions extends CheckOptions {
   memberBytes?: number;
   /** Receives each gzip member once written, with the events it holds (for the index). */
   onMember?: (member: WrittenMember) => void;
+  /** Build or add to DIR/index.db as the day files are written (lib/index-writer.ts). */
+  index?: boolean;
   log?: (text: string) => void;
   /** Stops reading input; what was read is written out, then an InterruptedError is thrown. */
   signal?: AbortSignal;
@@ -49,7 +52,7 @@ const WORKER_SCRIPT = new URL('./convert-worker.ts', import.meta.url);
 
 export const defaultParallelism = (): number => Math.max(1, os.availableParallelism());
 
-export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
+export async function convert(opts: ConvertOptions): Promise<ConversionCounts & { index?: IndexingSummary }> {
   const started = Date.now();
   const counts = emptyCounts();
   const log = opts.log ?? (() => {});
@@ -59,12 +62,17 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
   const seen = new IdSet();
   counts.preexisting = await loadExistingIds(opts.outputDir, seen, log);
 
+  // The index: started once the existing events are counted, finished after the day files.
+  const indexing = opts.index ? await startIndexing(opts.outputDir, counts.preexisting, opts.parallel, log) : undefined;
+  const onMember = bothOnMember(opts.onMember, indexing?.onMember);
+  let index: IndexingSummary | undefined;
+
   const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
   rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${opts.validateSignatures ? 'checked' : 'not checked'})`);
   const writer = new DayWriter(opts.outputDir, {
     compressionLevel: opts.compressionLevel,
     memberBytes: opts.memberBytes,
-    onMember: opts.onMember,
+    onMember,
   });
   const pool = new WorkerPool<LineBatch, BatchResult>(WORKER_SCRIPT, opts.parallel, {
     validateIds: opts.validateIds,
@@ -84,7 +92,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
     for (let i = 0; i < r.count; i++) {
       const end = r.messageEnds[i];
       if (seen.add(r.ids, i * 32)) {
-        const stored = opts.onMember && {
+        const stored = onMember && {
           id: Buffer.from(r.ids.buffer, r.ids.byteOffset + i * 32, 32).toString('hex'),
           pubkey: Buffer.from(r.pubkeys.buffer, r.pubkeys.byteOffset + i * 32, 32).toString('hex'),
           kind: r.kinds[i],
@@ -127,6 +135,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
     }
     await results.drain();
     await writer.close();
+    index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();
     counts.bytesOut = writer.bytesWritten;
     counts.files = writer.filesTouched.size;
@@ -140,13 +149,18 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts> {
     status?.stop('done');
   } catch (err) {
     status?.stop('failed');
+    await indexing?.abort();
     throw err;
   } finally {
     progress?.stop();
     await pool.close();
     await rejectLog.close().catch(() => {});
   }
-  return counts;
+  return { ...counts, index };
+}
+
+function bothOnMember(a?: (m: WrittenMember) => void, b?: (m: WrittenMember) => void): ((m: WrittenMember) => void) | undefined {
+  return a && b ? (m) => { a(m); b(m); } : a ?? b;
 }
 
 function prepareOutputDir(dir: string): void {

@@ -3,6 +3,7 @@
 import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert.ts';
 import { interruptSignal, parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
 import { UsageError } from '../lib/errors.ts';
+import { formatIndexing } from '../lib/index-writer.ts';
 import { formatSummary } from '../lib/summary.ts';
 
 const USAGE = `Usage: npx tsx scripts/convert.ts INPUT [options]
@@ -23,6 +24,7 @@ Options:
   -b, --batch-size N              lines per batch handed to a worker (default 1000)
       --max-line-bytes N          reject longer lines without holding them (default 16 MiB)
       --status-file PATH          rewrite PATH with a JSON progress record every 2 s
+      --no-index                  do not build DIR/index.db (the SQLite index of the events)
       --s3-output s3://BUCKET/PREFIX/
                                   then upload the results there, manifest.json last (docs/S3.md)
       --sse-kms-key-id KEY        encrypt the uploads with this KMS key (default SSE-S3)
@@ -53,6 +55,7 @@ await runMain(USAGE, async () => {
     'delete-local-after-upload': { type: 'boolean' },
     verbose: { type: 'boolean', short: 'v' },
     'no-progress': { type: 'boolean' },
+    'no-index': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -85,10 +88,12 @@ await runMain(USAGE, async () => {
     progress: showProgress,
     maxLineBytes: parseIntInRange('max-line-bytes', values['max-line-bytes'], DEFAULT_MAX_LINE_BYTES, 1, 1 << 30),
     statusFile: values['status-file'],
+    index: !values['no-index'],
     log: verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
     signal: interruptSignal(),
   });
   process.stdout.write(`${formatSummary(counts, outputDir)}\n`);
+  if (counts.index) process.stdout.write(`${formatIndexing(counts.index)}\n`);
   if (s3 && s3Output) {
     const report = await s3.uploadResults({
       dir: outputDir,

@@ -1,0 +1,54 @@
+/**
+ * Worker thread that indexes during a conversion: opens DIR/index.db, takes the rows of each
+ * gzip member as the converter writes it, inserts them in large transactions (sorted by id),
+ * and at the end creates the secondary indexes that are missing.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { finishIndex, openIndexForWrite, countRows } from './index-db.ts';
+import { BulkLoader, type RowChunk } from './index-loader.ts';
+
+export type WriterRequest = { type: 'rows'; chunk: RowChunk } | { type: 'finish' };
+export type WriterReply =
+  | { type: 'ready'; rows: number }
+  | { type: 'done'; inserted: number; ignored: number; rows: number }
+  | { type: 'error'; message: string; fatal: boolean };
+
+const { indexPath } = workerData.data as { indexPath: string };
+const port = parentPort!;
+
+let loader: BulkLoader | undefined;
+let db: ReturnType<typeof openIndexForWrite>['db'] | undefined;
+let work = Promise.resolve();
+let failed = false;
+
+function fail(err: unknown): void {
+  failed = true;
+  const e = err as Error;
+  port.postMessage({ type: 'error', message: e.message, fatal: e.constructor?.name === 'FatalError' } satisfies WriterReply);
+}
+
+try {
+  db = openIndexForWrite(indexPath).db;
+  loader = new BulkLoader(db);
+  port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);
+} catch (err) {
+  fail(err);
+}
+
+port.on('message', (req: WriterRequest) => {
+  if (failed || !loader || !db) return;
+  const l = loader;
+  const d = db;
+  if (req.type === 'rows') {
+    l.add(req.chunk);
+    if (l.full) work = work.then(() => l.flush()).catch(fail);
+  } else {
+    work = work.then(async () => {
+      await l.flush();
+      finishIndex(d);
+      const rows = countRows(d);
+      d.close();
+      port.postMessage({ type: 'done', inserted: l.inserted, ignored: l.ignored, rows } satisfies WriterReply);
+    }).catch(fail);
+  }
+});

@@ -1,0 +1,111 @@
+/**
+ * Building DIR/index.db during a conversion, on a worker thread so that the converter's main
+ * thread only packs each written gzip member's rows and posts them.
+ *
+ * When the index lacks events that the folder's day files held before the run (it was
+ * deleted, or an earlier run used --no-index), adding this run's events would leave it
+ * incomplete: it is then rebuilt from all the day files once the conversion is done.
+ */
+import { Worker } from 'node:worker_threads';
+import type { WrittenMember } from './day-writer.ts';
+import { FatalError } from './errors.ts';
+import { indexPathOf } from './index-db.ts';
+import { chunkTransferList, RowChunkBuilder } from './index-loader.ts';
+import { rebuildIndex } from './index-rebuild.ts';
+import type { WriterReply, WriterRequest } from './index-writer-worker.ts';
+
+const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
+const WORKER_SCRIPT = new URL('./index-writer-worker.ts', import.meta.url);
+
+export interface IndexingSummary {
+  indexPath: string;
+  /** Rows added by this run (or, after a rebuild, rows in the index). */
+  added: number;
+  rows: number;
+  rebuilt: boolean;
+  /** Time spent after the day files were written (finishing inserts, secondary indexes, or the rebuild). */
+  finishSeconds: number;
+}
+
+export interface Indexing {
+  /** Pass to the DayWriter; undefined when the index is rebuilt at the end instead. */
+  onMember?: (member: WrittenMember) => void;
+  finish(): Promise<IndexingSummary>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Starts indexing into DIR/index.db for a conversion into DIR whose day files held
+ * `preexisting` events before it. Fails at once (FatalError) when index.db is not an index.
+ */
+export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void): Promise<Indexing> {
+  const indexPath = indexPathOf(dir);
+  const worker = new Worker(BOOTSTRAP, { workerData: { script: WORKER_SCRIPT.href, data: { indexPath } } });
+  let failure: Error | undefined;
+  let finished: ((r: WriterReply) => void) | undefined;
+  const ready = new Promise<number>((resolve, reject) => {
+    worker.on('message', (reply: WriterReply) => {
+      if (reply.type === 'ready') resolve(reply.rows);
+      else if (reply.type === 'error') {
+        failure ??= reply.fatal ? new FatalError(reply.message) : new FatalError(`indexing into ${indexPath} failed: ${reply.message}`);
+        reject(failure);
+        finished?.(reply);
+      } else finished?.(reply);
+    });
+    worker.on('error', (err) => {
+      failure ??= err;
+      reject(err);
+      finished?.({ type: 'error', message: err.message, fatal: false });
+    });
+  });
+  const rowsBefore = await ready;
+  const abort = async () => {
+    await worker.terminate();
+  };
+
+  if (rowsBefore < preexisting) {
+    // The index misses events the day files already held: rebuild it from all of them at the end.
+    await worker.terminate();
+    log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
+    return {
+      abort: async () => {},
+      async finish() {
+        const started = performance.now();
+        const s = await rebuildIndex({ dir, parallel, log });
+        if (s.damaged.length) throw new FatalError(`cannot rebuild ${indexPath}: ${s.damaged[0]}`);
+        const rows = s.events - s.duplicates;
+        return { indexPath, added: rows, rows, rebuilt: true, finishSeconds: (performance.now() - started) / 1000 };
+      },
+    };
+  }
+
+  return {
+    onMember(member: WrittenMember) {
+      if (failure) return; // reported by finish()
+      const rows = new RowChunkBuilder(member.fileName);
+      for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
+      const chunk = rows.build();
+      worker.postMessage({ type: 'rows', chunk } satisfies WriterRequest, chunkTransferList(chunk));
+    },
+    async finish() {
+      const started = performance.now();
+      if (failure) {
+        await abort();
+        throw failure;
+      }
+      const reply = await new Promise<WriterReply>((resolve) => {
+        finished = resolve;
+        worker.postMessage({ type: 'finish' } satisfies WriterRequest);
+      });
+      await worker.terminate();
+      if (reply.type !== 'done') throw failure ?? new FatalError(`indexing into ${indexPath} failed`);
+      return { indexPath, added: reply.inserted, rows: reply.rows, rebuilt: false, finishSeconds: (performance.now() - started) / 1000 };
+    },
+    abort,
+  };
+}
+
+export function formatIndexing(s: IndexingSummary): string {
+  const what = s.rebuilt ? `rebuilt from all day files` : `${s.added.toLocaleString('en-US')} events added`;
+  return `  index             ${what}, ${s.rows.toLocaleString('en-US')} in all (${s.indexPath})`;
+}
