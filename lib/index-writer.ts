@@ -58,7 +58,13 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       finished?.({ type: 'error', message: err.message, fatal: false });
     });
   });
-  const rowsBefore = await ready;
+  let rowsBefore: number;
+  try {
+    rowsBefore = await ready;
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
   const abort = async () => {
     await worker.terminate();
   };
