@@ -132,7 +132,7 @@ describe('convert from http:// and s3://, to s3://', () => {
     const from = s3.requests.length;
     const r = ok(await convert([`s3://inputs/dump/events.jsonl`, '-o', dir, '--s3-output', 's3://results/run1/', '--delete-local-after-upload']));
     assert.match(r.stdout, /Uploaded \d+ files .* to s3:\/\/results\/run1\/ .*manifest: s3:\/\/results\/run1\/manifest\.json; deleted \d+ local files/);
-    const uploaded = [...reference.keys(), 'proton-beam.log', ...(fs.existsSync(path.join(dir, 'index.db')) ? ['index.db'] : [])];
+    const uploaded = [...reference.keys(), 'proton-beam.log', 'index.db']; // convert builds index.db unless --no-index
     const objects = await keys('results', 'run1/');
     assert.deepEqual(objects, [...uploaded, 'manifest.json'].map((n) => `run1/${n}`).sort());
     for (const [name, body] of reference) assert.ok((await get('results', `run1/${name}`)).equals(body), name);
