@@ -38,7 +38,7 @@ export interface ConvertOptions extends CheckOptions {
   maxLineBytes?: number;
   memberBytes?: number;
   /** Receives each gzip member once written, with the events it holds (for the index). */
-  onMember?: (member: WrittenMember) => void;
+  onMember?: (member: WrittenMember) => unknown;
   /** Build or add to DIR/index.db as the day files are written (lib/index-writer.ts). */
   index?: boolean;
   log?: (text: string) => void;
@@ -159,8 +159,9 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
   return { ...counts, index };
 }
 
-function bothOnMember(a?: (m: WrittenMember) => void, b?: (m: WrittenMember) => void): ((m: WrittenMember) => void) | undefined {
-  return a && b ? (m) => { a(m); b(m); } : a ?? b;
+type OnMember = (m: WrittenMember) => unknown;
+function bothOnMember(a?: OnMember, b?: OnMember): OnMember | undefined {
+  return a && b ? async (m) => { await Promise.all([a(m), b(m)]); } : a ?? b;
 }
 
 function prepareOutputDir(dir: string): void {

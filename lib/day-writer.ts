@@ -40,8 +40,11 @@ export interface DayWriterOptions {
   compressionLevel: number;
   memberBytes?: number;
   pendingBudget?: number;
-  /** Called for each member once it is on disk, in file order per day. */
-  onMember?: (member: WrittenMember) => void;
+  /**
+   * Called for each member once it is on disk, in file order per day. It may return a promise:
+   * the member then counts as in flight (see capacity) until it settles.
+   */
+  onMember?: (member: WrittenMember) => unknown;
 }
 
 interface Day {
@@ -149,7 +152,7 @@ export class DayWriter {
         this.filesTouched.add(d.fileName);
         this.bytesWritten += member.length;
         this.membersWritten++;
-        this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events });
+        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events });
       })
       .catch((err) => {
         this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);

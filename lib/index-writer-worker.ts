@@ -10,8 +10,12 @@ import { BulkLoader, type RowChunk } from './index-loader.ts';
 export type WriterRequest = { type: 'rows'; chunk: RowChunk } | { type: 'finish' };
 export type WriterReply =
   | { type: 'ready'; rows: number }
+  | { type: 'inserted'; rows: number }
   | { type: 'done'; inserted: number; ignored: number; rows: number }
   | { type: 'error'; message: string; fatal: boolean };
+
+/** Rows per transaction: small enough that inserting keeps pace with the conversion (little is left for the end). */
+const BATCH_ROWS = 32_768;
 
 const { indexPath } = workerData.data as { indexPath: string };
 const port = parentPort!;
@@ -29,7 +33,7 @@ function fail(err: unknown): void {
 
 try {
   db = openIndexForWrite(indexPath).db;
-  loader = new BulkLoader(db);
+  loader = new BulkLoader(db, BATCH_ROWS);
   port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);
 } catch (err) {
   fail(err);
@@ -41,7 +45,13 @@ port.on('message', (req: WriterRequest) => {
   const d = db;
   if (req.type === 'rows') {
     l.add(req.chunk);
-    if (l.full) work = work.then(() => l.flush()).catch(fail);
+    if (l.full) {
+      work = work.then(async () => {
+        const before = l.inserted + l.ignored;
+        await l.flush();
+        port.postMessage({ type: 'inserted', rows: l.inserted + l.ignored - before } satisfies WriterReply);
+      }).catch(fail);
+    }
   } else {
     work = work.then(async () => {
       await l.flush();

@@ -6,16 +6,19 @@
  * deleted, or an earlier run used --no-index), adding this run's events would leave it
  * incomplete: it is then rebuilt from all the day files once the conversion is done.
  */
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { WrittenMember } from './day-writer.ts';
 import { FatalError } from './errors.ts';
-import { indexPathOf } from './index-db.ts';
+import { countRows, indexPathOf, openIndexForRead } from './index-db.ts';
 import { chunkTransferList, RowChunkBuilder } from './index-loader.ts';
 import { rebuildIndex } from './index-rebuild.ts';
 import type { WriterReply, WriterRequest } from './index-writer-worker.ts';
 
 const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
 const WORKER_SCRIPT = new URL('./index-writer-worker.ts', import.meta.url);
+/** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
+const MAX_BEHIND = 1_000_000;
 
 export interface IndexingSummary {
   indexPath: string;
@@ -29,7 +32,7 @@ export interface IndexingSummary {
 
 export interface Indexing {
   /** Pass to the DayWriter; undefined when the index is rebuilt at the end instead. */
-  onMember?: (member: WrittenMember) => void;
+  onMember?: (member: WrittenMember) => void | Promise<void>;
   finish(): Promise<IndexingSummary>;
   abort(): Promise<void>;
 }
@@ -40,38 +43,10 @@ export interface Indexing {
  */
 export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void): Promise<Indexing> {
   const indexPath = indexPathOf(dir);
-  const worker = new Worker(BOOTSTRAP, { workerData: { script: WORKER_SCRIPT.href, data: { indexPath } } });
-  let failure: Error | undefined;
-  let finished: ((r: WriterReply) => void) | undefined;
-  const ready = new Promise<number>((resolve, reject) => {
-    worker.on('message', (reply: WriterReply) => {
-      if (reply.type === 'ready') resolve(reply.rows);
-      else if (reply.type === 'error') {
-        failure ??= reply.fatal ? new FatalError(reply.message) : new FatalError(`indexing into ${indexPath} failed: ${reply.message}`);
-        reject(failure);
-        finished?.(reply);
-      } else finished?.(reply);
-    });
-    worker.on('error', (err) => {
-      failure ??= err;
-      reject(err);
-      finished?.({ type: 'error', message: err.message, fatal: false });
-    });
-  });
-  let rowsBefore: number;
-  try {
-    rowsBefore = await ready;
-  } catch (err) {
-    await worker.terminate();
-    throw err;
-  }
-  const abort = async () => {
-    await worker.terminate();
-  };
-
+  // Checked here, before any conversion, so that a foreign index.db fails at once.
+  const rowsBefore = existingRows(indexPath);
   if (rowsBefore < preexisting) {
     // The index misses events the day files already held: rebuild it from all of them at the end.
-    await worker.terminate();
     log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
     return {
       abort: async () => {},
@@ -85,13 +60,52 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
     };
   }
 
+  // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
+  const worker = new Worker(BOOTSTRAP, { workerData: { script: WORKER_SCRIPT.href, data: { indexPath } } });
+  let failure: Error | undefined;
+  let finished: ((r: WriterReply) => void) | undefined;
+  // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
+  let behind = 0;
+  let caughtUp: (() => void) | undefined;
+  worker.on('message', (reply: WriterReply) => {
+    if (reply.type === 'inserted') {
+      behind -= reply.rows;
+      if (behind <= MAX_BEHIND / 2) caughtUp?.();
+      return;
+    }
+    if (reply.type === 'error') {
+      failure ??= reply.fatal ? new FatalError(reply.message) : new FatalError(`indexing into ${indexPath} failed: ${reply.message}`);
+      caughtUp?.();
+    }
+    if (reply.type !== 'ready') finished?.(reply);
+  });
+  worker.on('error', (err) => {
+    failure ??= err;
+    finished?.({ type: 'error', message: err.message, fatal: false });
+  });
+  worker.on('exit', () => {
+    failure ??= new FatalError(`indexing into ${indexPath} failed: its thread stopped`);
+    caughtUp?.();
+    finished?.({ type: 'error', message: 'stopped', fatal: false });
+  });
+  const abort = async () => {
+    await worker.terminate();
+  };
   return {
-    onMember(member: WrittenMember) {
+    onMember(member: WrittenMember): void | Promise<void> {
       if (failure) return; // reported by finish()
       const rows = new RowChunkBuilder(member.fileName);
       for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
       const chunk = rows.build();
       worker.postMessage({ type: 'rows', chunk } satisfies WriterRequest, chunkTransferList(chunk));
+      behind += chunk.count;
+      if (behind <= MAX_BEHIND) return;
+      return new Promise<void>((resolve) => {
+        caughtUp = () => {
+          caughtUp = undefined;
+          resolve();
+        };
+      });
     },
     async finish() {
       const started = performance.now();
@@ -99,16 +113,27 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
         await abort();
         throw failure;
       }
-      const reply = await new Promise<WriterReply>((resolve) => {
+      const reply = failure ? undefined : await new Promise<WriterReply>((resolve) => {
         finished = resolve;
         worker.postMessage({ type: 'finish' } satisfies WriterRequest);
       });
       await worker.terminate();
-      if (reply.type !== 'done') throw failure ?? new FatalError(`indexing into ${indexPath} failed`);
+      if (reply?.type !== 'done') throw failure ?? new FatalError(`indexing into ${indexPath} failed`);
       return { indexPath, added: reply.inserted, rows: reply.rows, rebuilt: false, finishSeconds: (performance.now() - started) / 1000 };
     },
     abort,
   };
+}
+
+/** Rows in an existing index (0 when there is none); a FatalError when it is not an index. */
+function existingRows(indexPath: string): number {
+  if (!fs.existsSync(indexPath)) return 0;
+  const { db } = openIndexForRead(indexPath, false);
+  try {
+    return countRows(db);
+  } finally {
+    db.close();
+  }
 }
 
 export function formatIndexing(s: IndexingSummary): string {
