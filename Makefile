@@ -3,7 +3,7 @@ INPUT ?= sample/events.jsonl
 OUTPUT_DIR ?= ./pb_data
 ARGS ?=
 
-.PHONY: convert test bench
+.PHONY: convert test bench bench-index
 
 convert:
 	npx tsx scripts/convert.ts "$(INPUT)" -o "$(OUTPUT_DIR)" $(ARGS)
@@ -11,8 +11,14 @@ convert:
 test:
 	npm test
 
+# The converter's figures, then the index's (docs/BENCHMARKS.md). ARGS go to the converter's.
 bench:
 	npx tsx scripts/bench.ts $(ARGS)
+	npx tsx scripts/bench-index.ts
+
+# The index alone: rebuild of 1M events, lookups by id, convert with and without the index.
+bench-index:
+	npx tsx scripts/bench-index.ts $(ARGS)
 
 # The S3/HTTP input and S3 output tests only (s3rver and a faulty HTTP server on 127.0.0.1).
 .PHONY: test-s3

@@ -1,0 +1,211 @@
+#!/usr/bin/env -S npx tsx
+// The index's benchmark: rebuild of 1M events (against a plain single-threaded rebuild in the
+// same run), lookups by id on 1M events spread over 30 days and all in one day, and what
+// building the index costs a conversion.
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { $ } from 'zx';
+import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
+import { encodeDelimited } from '../lib/codec.ts';
+import { convert } from '../lib/convert.ts';
+import { dayOf, listDayFiles } from '../lib/day-files.ts';
+import { DayWriter } from '../lib/day-writer.ts';
+import { readIndexFields } from '../lib/event-fields.ts';
+import { SECONDARY_INDEXES } from '../lib/index-db.ts';
+import { rebuildIndex } from '../lib/index-rebuild.ts';
+import { readLocatedMessages } from '../lib/member-reader.ts';
+import { queryEvents } from '../lib/query.ts';
+import { randomEvents } from '../lib/random-events.ts';
+import { readDayFileEvents } from '../lib/read-events.ts';
+import { syntheticEvents } from '../lib/synthetic.ts';
+
+const USAGE = `Usage: npx tsx scripts/bench-index.ts [--events N] [--dir DIR] [--lookups K] [--no-convert]
+
+Generates once (cached in DIR, default .bench) N unsigned random events (default 1,000,000)
+written straight to day files, spread over 30 days and, separately, all in one day; then:
+  - index.ts rebuild of the 30-day set, between two runs of a plain rebuild (one thread,
+    row-at-a-time inserts in file order, secondary indexes at the end) as the reference
+  - the insert-only rate (reading and inserting, before the secondary indexes)
+  - K lookups by id (default 200) through the index, on both sets
+  - convert with and without the index: signature checks off on 100,000 signed events, full
+    validation on the first 30,000 of them (skip with --no-convert)
+`;
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+
+await runMain(USAGE, async () => {
+  const { values } = parseCommandLine(process.argv.slice(2), {
+    events: { type: 'string' },
+    dir: { type: 'string' },
+    lookups: { type: 'string' },
+    'no-convert': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  const count = parseIntInRange('events', values.events, 1_000_000, 10_000, 100_000_000);
+  const lookups = parseIntInRange('lookups', values.lookups, 200, 1, 100_000);
+  const dir = path.resolve(values.dir ?? path.join(ROOT, '.bench'));
+  const cores = os.availableParallelism();
+  console.log(`index bench: ${n(count)} events; ${cores} CPUs; node ${process.version}; ${new Date().toISOString()}`);
+
+  const spread = await ensureDayFiles(path.join(dir, `index-${count}-30d`), count, 30);
+  const oneDay = await ensureDayFiles(path.join(dir, `index-${count}-1d`), count, 1);
+
+  // Rebuild: the plain reference right before and after ours.
+  console.log('\n## rebuild (30 days)');
+  const plainBefore = await plainRebuild(spread, path.join(dir, 'plain.db'));
+  const ours = await rebuildIndex({ dir: spread, parallel: cores });
+  console.log(`index.ts rebuild      ${ours.seconds.toFixed(2)} s  ${n(count / ours.seconds)} events/s  (reading + inserting ${ours.loadSeconds.toFixed(2)} s = ${n(count / ours.loadSeconds)}/s insert-only; 4 secondary indexes ${ours.indexSeconds.toFixed(2)} s)`);
+  const plainAfter = await plainRebuild(spread, path.join(dir, 'plain.db'));
+  const plain = (plainBefore.seconds + plainAfter.seconds) / 2;
+  const plainLoad = (plainBefore.loadSeconds + plainAfter.loadSeconds) / 2;
+  console.log(`plain (mean)          ${plain.toFixed(2)} s  ${n(count / plain)} events/s  (insert-only ${n(count / plainLoad)}/s)`);
+  const ratio = plain / ours.seconds;
+  console.log(`rebuild: ${n(count / ours.seconds)} events/s = ${ratio.toFixed(2)} x the plain rebuild in this run; at the plain approach's 100k/s reference that is ${n(100_000 * ratio)}/s (target >= 120k/s) ${ratio >= 1.2 ? 'MET' : 'MISSED'}`);
+  console.log(`insert-only: ${n(count / ours.loadSeconds)}/s here (Proton Beam publishes 500k/s for inserts alone, on a large machine)`);
+
+  console.log('\n## lookups by id');
+  await rebuildIndex({ dir: oneDay, parallel: cores });
+  for (const [name, d] of [['30 days', spread], ['one day', oneDay]] as const) {
+    const files = listDayFiles(d);
+    const biggest = Math.max(...files.map((f) => fs.statSync(path.join(d, f)).size));
+    const times = await lookupTimes(d, lookups);
+    const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
+    console.log(`${name.padEnd(8)} (${files.length} files, largest ${(biggest / 1e6).toFixed(0)} MB): ${lookups} lookups, median ${q(0.5).toFixed(1)} ms, p95 ${q(0.95).toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms (target < 50 ms) ${q(0.95) < 50 ? 'MET' : 'MISSED'}`);
+  }
+  const oneDayFile = path.join(oneDay, listDayFiles(oneDay)[0]);
+  const wholeStarted = performance.now();
+  let events = 0;
+  for await (const batch of readDayFileEvents(oneDayFile)) events += batch.length;
+  console.log(`reference: reading the whole one-day file (${n(events)} events) takes ${((performance.now() - wholeStarted) / 1000).toFixed(2)} s`);
+  const id = (new Database(path.join(oneDay, 'index.db'), { readonly: true }).prepare('SELECT id FROM events LIMIT 1 OFFSET 123456').get() as { id: string }).id;
+  const cli = await timed(() => $`node --import tsx ${path.join(ROOT, 'scripts/query.ts')} ${oneDay} --id ${id}`.quiet());
+  const start = await timed(() => $`node --import tsx -e 0`.quiet());
+  console.log(`query.ts --id as a command on the one-day set: ${(cli * 1000).toFixed(0)} ms, of which ${(start * 1000).toFixed(0)} ms is starting node with tsx`);
+
+  if (!values['no-convert']) {
+    console.log('\n## convert with and without the index (in this process; CPU time counts all its threads)');
+    const corpus = await ensureSignedCorpus(dir, 100_000, 1);
+    const head = path.join(dir, 'corpus-1-100000.head30000.jsonl');
+    if (!fs.existsSync(head)) fs.writeFileSync(head, fs.readFileSync(corpus, 'utf8').split('\n').slice(0, 30_000).join('\n') + '\n');
+    for (const [label, input, sig, events] of [['signature checks off', corpus, false, 100_000], ['full validation', head, true, 30_000]] as const) {
+      const out = path.join(dir, 'out-index');
+      const run = async (index: boolean) => {
+        fs.rmSync(out, { recursive: true, force: true });
+        const cpu = process.cpuUsage();
+        const started = performance.now();
+        await convert({
+          input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false,
+          validateIds: true, validateSignatures: sig, filterInvalidKinds: true, index,
+        });
+        const used = process.cpuUsage(cpu);
+        return { wall: (performance.now() - started) / 1000, cpu: (used.user + used.system) / 1e6 };
+      };
+      // Alternated, twice each: the machine is shared.
+      const runs = { off: [] as { wall: number; cpu: number }[], on: [] as { wall: number; cpu: number }[] };
+      for (let i = 0; i < 2; i++) {
+        runs.off.push(await run(false));
+        runs.on.push(await run(true));
+      }
+      const mean = (xs: { wall: number; cpu: number }[], k: 'wall' | 'cpu') => xs.reduce((a, x) => a + x[k], 0) / xs.length;
+      const [offWall, onWall, offCpu, onCpu] = [mean(runs.off, 'wall'), mean(runs.on, 'wall'), mean(runs.off, 'cpu'), mean(runs.on, 'cpu')];
+      const slower = (onWall / offWall - 1) * 100;
+      const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
+      console.log(`${label}, ${n(events)} events, -j${cores}: --no-index ${offWall.toFixed(2)} s / ${offCpu.toFixed(1)} s CPU, with the index ${onWall.toFixed(2)} s / ${onCpu.toFixed(1)} s CPU: wall ${pct(slower)}, CPU ${pct((onCpu / offCpu - 1) * 100)}, ${((onCpu - offCpu) / events * 1e6).toFixed(1)} us CPU per event (target <= 10 % wall) ${slower <= 10 ? 'MET' : 'MISSED'}`);
+    }
+    fs.rmSync(path.join(dir, 'out-index'), { recursive: true, force: true });
+  }
+});
+
+async function timed(f: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await f();
+  return (performance.now() - started) / 1000;
+}
+
+/** N unsigned random events written straight to day files (no JSON, no validation). */
+async function ensureDayFiles(dir: string, count: number, days: number): Promise<string> {
+  const done = path.join(dir, '.complete');
+  if (fs.existsSync(done)) return dir;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  console.log(`generating ${n(count)} random events over ${days} day(s) into ${dir} (cached for later runs)...`);
+  const writer = new DayWriter(dir, { compressionLevel: 6 });
+  let i = 0;
+  for (const e of randomEvents({ seed: 11, count, days, authors: 50_000 })) {
+    writer.append(dayOf(e.created_at), encodeDelimited(e));
+    if (++i % 10_000 === 0) await writer.capacity();
+  }
+  await writer.close();
+  fs.writeFileSync(done, '');
+  return dir;
+}
+
+/**
+ * The plain approach, for reference: one thread reads the files in order and inserts row by
+ * row into one transaction; the four secondary indexes are created at the end.
+ */
+async function plainRebuild(dir: string, dbPath: string): Promise<{ seconds: number; loadSeconds: number }> {
+  for (const s of ['', '-journal', '-wal']) fs.rmSync(dbPath + s, { force: true });
+  const started = performance.now();
+  const db = new Database(dbPath);
+  db.pragma('journal_mode = OFF');
+  db.pragma('synchronous = OFF');
+  db.exec(`CREATE TABLE events (id TEXT PRIMARY KEY, kind INTEGER NOT NULL, pubkey TEXT NOT NULL, created_at INTEGER NOT NULL,
+    file_path TEXT NOT NULL, indexed_at INTEGER NOT NULL, member_offset INTEGER, offset_in_member INTEGER)`);
+  const insert = db.prepare('INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const now = Math.floor(Date.now() / 1000);
+  db.exec('BEGIN');
+  for (const name of listDayFiles(dir)) {
+    for await (const b of readLocatedMessages(path.join(dir, name))) {
+      for (let i = 0; i < b.count; i++) {
+        const f = readIndexFields(b.buf, b.starts[i], b.ends[i]);
+        insert.run(f.id, f.kind, f.pubkey, f.createdAt, name, now, b.memberOffsets[i], b.offsetsInMember[i]);
+      }
+    }
+  }
+  db.exec('COMMIT');
+  const loadSeconds = (performance.now() - started) / 1000;
+  for (const [index, column] of SECONDARY_INDEXES) db.exec(`CREATE INDEX ${index} ON events(${column})`);
+  db.close();
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`plain rebuild         ${seconds.toFixed(2)} s  (inserting ${loadSeconds.toFixed(2)} s, indexes ${(seconds - loadSeconds).toFixed(2)} s)`);
+  fs.rmSync(dbPath, { force: true });
+  return { seconds, loadSeconds };
+}
+
+/** Milliseconds per lookup by id (open the index, find the row, read one member, decode), sorted. */
+async function lookupTimes(dir: string, k: number): Promise<number[]> {
+  const db = new Database(path.join(dir, 'index.db'), { readonly: true });
+  const ids = (db.prepare('SELECT id FROM events ORDER BY random() LIMIT ?').all(k) as { id: string }[]).map((r) => r.id);
+  db.close();
+  const times: number[] = [];
+  for (const id of ids) {
+    const started = performance.now();
+    let found = 0;
+    for await (const page of queryEvents(dir, path.join(dir, 'index.db'), { ids: [id] }, (p) => { throw new Error(p); })) found += page.length;
+    times.push(performance.now() - started);
+    if (found !== 1) throw new Error(`lookup of ${id} found ${found} events`);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** Signed events, as the converter's bench makes them (same file name, so either can reuse it). */
+async function ensureSignedCorpus(dir: string, count: number, seed: number): Promise<string> {
+  const file = path.join(dir, `corpus-${seed}-${count}.jsonl`);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(dir, { recursive: true });
+  console.log(`generating ${n(count)} signed events (seed ${seed}); cached for later runs...`);
+  const tmp = `${file}.tmp`;
+  const out = fs.createWriteStream(tmp);
+  for (const e of syntheticEvents({ seed, count, days: 60, signers: 2000 })) {
+    if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');
+  }
+  await new Promise<void>((resolve) => out.end(() => resolve()));
+  fs.renameSync(tmp, file);
+  return file;
+}
