@@ -14,7 +14,8 @@ const USAGE = `Usage: npx tsx scripts/bench.ts [--events N] [--seed S] [--dir DI
 
 Generates (once, then cached in DIR) a corpus of N signed events from seed S (default 100000,
 seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a noisy machine:
-  - convert -j1 and -jN (N = CPUs), full validation and with --validate-signatures=false
+  - convert -j1 and -jN (N = CPUs), full validation and with --validate-signatures=false,
+    without the index (make bench-index measures what the index adds)
   - gzip -6 over the same input, the reference for the signature-off target
   - tiny-secp256k1's raw single-core Schnorr verify rate, the reference for the full target
 `;
@@ -46,7 +47,7 @@ await runMain(USAGE, async () => {
     fs.rmSync(out, { recursive: true, force: true });
     const name = `${sig ? 'full' : 'sig-off'} -j${j}`;
     // node --import tsx runs the same code as npx tsx, without npx looking itself up (~0.8 s).
-    runs[name] = await timed(() => $`node --import tsx ${path.join(ROOT, 'scripts/convert.ts')} ${corpus} -o ${out} -j ${j} --no-progress --validate-signatures=${sig}`.quiet());
+    runs[name] = await timed(() => $`node --import tsx ${path.join(ROOT, 'scripts/convert.ts')} ${corpus} -o ${out} -j ${j} --no-progress --validate-signatures=${sig} --no-index`.quiet());
     console.log(`${name.padEnd(14)} ${runs[name].toFixed(2)} s  ${Math.round(count / runs[name])} events/s  ${(bytes / 1e6 / runs[name]).toFixed(1)} MB/s`);
     return runs[name];
   };
