@@ -1,15 +1,14 @@
 /**
- * Bulk insertion into the index, fast.
+ * Bulk insertion into the index from JavaScript (the index writer of convert).
  *
- * Rows arrive in chunks (one per gzip member, or per part of a day file) in the compact form
- * below, which crosses thread boundaries cheaply. They are inserted in large transactions,
- * each batch sorted by id first: the primary-key B-tree then takes each batch's ids in order,
- * which touches far fewer pages than random inserts (about 1.5x faster overall, measured).
- * The rows of a batch stay grouped roughly by file, which keeps idx_file_path cheap to build.
+ * Rows arrive in chunks, one per gzip member, in the compact column form below, which crosses
+ * thread boundaries cheaply. They are inserted in large transactions, each batch sorted by id
+ * first: the primary-key B-tree then takes the batch's ids in order, which touches far fewer
+ * pages than random inserts (measured ~1.5x faster on 1M rows), with 64 rows per statement.
  */
 import type { IndexDb } from './index-db.ts';
 
-/** The index rows of one part of one day file, column by column. */
+/** The index rows of one gzip member, column by column. */
 export interface RowChunk {
   fileName: string;
   count: number;

@@ -3,7 +3,8 @@
  * records, and handed out in pages (memory stays flat however many match).
  *
  * Filters follow NIP-01: several ids, authors or kinds match any of them; different filters
- * must all match; since and until are inclusive. Newest first (ties by id), at most `limit`.
+ * must all match; since and until are inclusive; `limit` keeps the newest (ties: smallest id).
+ * Events come in storage order: day by day, and within a day file in the order stored.
  */
 import type { NostrEvent } from './codec.ts';
 import { UsageError } from './errors.ts';
@@ -57,9 +58,14 @@ export async function* queryEvents(dir: string, indexPath: string, filter: Event
   try {
     const { where, params } = filterSql(filter);
     const location = schema.hasLocations ? 'member_offset, offset_in_member' : 'NULL AS member_offset, NULL AS offset_in_member';
-    const limit = filter.limit === undefined ? '' : ' LIMIT ?';
-    const stmt = db.prepare(`SELECT id, file_path, ${location} FROM events ${where} ORDER BY created_at DESC, id${limit}`);
-    rows = stmt.iterate(...params, ...(filter.limit === undefined ? [] : [filter.limit])) as IterableIterator<EventLocation>;
+    // Rows come in the order the events are stored (day files by name, then gzip member, then
+    // offset), so that each member is inflated once however many events match. With a limit,
+    // the newest `limit` are chosen first (SQLite sorts them, not this process).
+    const storageOrder = 'ORDER BY file_path, member_offset, offset_in_member';
+    const sql = filter.limit === undefined
+      ? `SELECT id, file_path, ${location} FROM events ${where} ${storageOrder}`
+      : `SELECT * FROM (SELECT id, file_path, ${location} FROM events ${where} ORDER BY created_at DESC, id LIMIT ?) ${storageOrder}`;
+    rows = db.prepare(sql).iterate(...params, ...(filter.limit === undefined ? [] : [filter.limit])) as IterableIterator<EventLocation>;
     let page: EventLocation[] = [];
     for (const row of rows) {
       page.push(row);

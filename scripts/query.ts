@@ -9,9 +9,9 @@ import { queryEvents, type EventFilter } from '../lib/query.ts';
 const USAGE = `Usage: npx tsx scripts/query.ts [PB_DIR] [options]
 
 Finds events through PB_DIR/index.db (PB_DIR defaults to ./pb_data), reads only the day files
-(and within them only the gzip members) that hold them, and prints them as NIP-01 JSON lines,
-newest first. Repeat --id, --author or --kind to match any of several values; different
-options must all match (as in a NIP-01 filter).
+(and within them only the gzip members) that hold them, and prints them as NIP-01 JSON lines
+in storage order (day by day; within a day, as stored). Repeat --id, --author or --kind to
+match any of several values; different options must all match (as in a NIP-01 filter).
 
 Options:
       --id ID           event id (64 hex characters)
@@ -19,7 +19,7 @@ Options:
       --kind K          event kind
       --since T         created_at >= T (Unix seconds)
       --until T         created_at <= T (Unix seconds)
-      --limit N         at most N events (the newest)
+      --limit N         the N newest matching events (still printed in storage order)
       --index-path P    the index file (default PB_DIR/index.db)
   -h, --help            this help
 
