@@ -10,8 +10,9 @@ const gz = zlib.gzipSync(data);
 const half = Math.floor(data.length / 2);
 const twoMembers = Buffer.concat([zlib.gzipSync(data.subarray(0, half)), zlib.gzipSync(data.subarray(half))]);
 
-// Fast retries for tests: tiny backoff, short stall timeout.
-const fast: InputOptions = { maxTries: 4, baseDelayMs: 5, maxDelayMs: 20, onRetry: () => {}, idleTimeoutMs: 400 };
+// Fast retries for tests: tiny backoff; a stall timeout short enough for the stall tests, long
+// enough that a busy machine (CI runs test files in parallel) is not taken for a stall.
+const fast: InputOptions = { maxTries: 4, baseDelayMs: 5, maxDelayMs: 20, onRetry: () => {}, idleTimeoutMs: 2000 };
 
 let srv: FaultServer;
 before(async () => {
