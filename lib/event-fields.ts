@@ -22,14 +22,20 @@ const WIRE_TYPES = [-1, LEN, LEN, VARINT, VARINT, LEN, LEN, LEN];
 export class NotAnEventError extends Error {}
 
 /** Reads a varint at `pos` of `buf`: its value (exact up to 2^53) and the position after it. */
-function varint(buf: Buffer, pos: number, end: number): [number, number] {
+/** The position after the varint last read by `varint` (no tuple allocated per varint). */
+let after = 0;
+
+function varint(buf: Buffer, pos: number, end: number): number {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
     if (pos >= end) throw new NotAnEventError('a varint runs past the end of the message');
     const b = buf[pos++];
     value += (b & 0x7f) * scale;
-    if (b < 0x80) return [value, pos];
+    if (b < 0x80) {
+      after = pos;
+      return value;
+    }
     scale *= 128;
   }
   throw new NotAnEventError('a varint longer than 10 bytes');
@@ -58,20 +64,20 @@ export function readIndexFields(buf: Buffer, start = 0, end = buf.length): Index
   let kind = 0;
   let pos = start;
   while (pos < end) {
-    let key: number;
-    [key, pos] = varint(buf, pos, end);
+    const key = varint(buf, pos, end);
+    pos = after;
     const field = Math.floor(key / 8);
     const wire = key & 7;
     if (field === 0) throw new NotAnEventError('field number 0');
     if (field < WIRE_TYPES.length && WIRE_TYPES[field] !== wire) throw new NotAnEventError(`field ${field} has wire type ${wire}`);
     if (wire === VARINT) {
-      let v: number;
-      [v, pos] = varint(buf, pos, end);
+      const v = varint(buf, pos, end);
+      pos = after;
       if (field === 3) createdAt = asInt64(v);
       else if (field === 4) kind = asInt32(v);
     } else if (wire === LEN) {
-      let length: number;
-      [length, pos] = varint(buf, pos, end);
+      const length = varint(buf, pos, end);
+      pos = after;
       if (pos + length > end) throw new NotAnEventError(`field ${field} runs past the end of the message`);
       if (field === 1) {
         if (!isHex64(buf, pos, length)) throw new NotAnEventError('the id is not 64 hex characters');

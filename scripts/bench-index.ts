@@ -145,8 +145,9 @@ async function ensureDayFiles(dir: string, count: number, days: number): Promise
 }
 
 /**
- * The plain approach, for reference: one thread reads the files in order and inserts row by
- * row into one transaction; the four secondary indexes are created at the end.
+ * The plain approach, for reference: one thread reads the files in order (with our reader)
+ * and inserts row by row into one transaction, with SQLite's default page size and a 512 MiB
+ * cache; the four secondary indexes are created at the end.
  */
 async function plainRebuild(dir: string, dbPath: string): Promise<{ seconds: number; loadSeconds: number }> {
   for (const s of ['', '-journal', '-wal']) fs.rmSync(dbPath + s, { force: true });
@@ -154,6 +155,7 @@ async function plainRebuild(dir: string, dbPath: string): Promise<{ seconds: num
   const db = new Database(dbPath);
   db.pragma('journal_mode = OFF');
   db.pragma('synchronous = OFF');
+  db.pragma('cache_size = -524288'); // as large as ours: the plain approach, not a starved one
   db.exec(`CREATE TABLE events (id TEXT PRIMARY KEY, kind INTEGER NOT NULL, pubkey TEXT NOT NULL, created_at INTEGER NOT NULL,
     file_path TEXT NOT NULL, indexed_at INTEGER NOT NULL, member_offset INTEGER, offset_in_member INTEGER)`);
   const insert = db.prepare('INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
