@@ -2,12 +2,12 @@
 // The index's benchmark: rebuild of 1M events (against a plain single-threaded rebuild in the
 // same run), lookups by id on 1M events spread over 30 days and all in one day, and what
 // building the index costs a conversion.
-import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { $ } from 'zx';
+import { ensureSignedCorpus } from '../lib/bench-corpus.ts';
 import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
 import { encodeDelimited } from '../lib/codec.ts';
 import { convert } from '../lib/convert.ts';
@@ -20,7 +20,6 @@ import { readLocatedMessages } from '../lib/member-reader.ts';
 import { queryEvents } from '../lib/query.ts';
 import { randomEvents } from '../lib/random-events.ts';
 import { readDayFileEvents } from '../lib/read-events.ts';
-import { syntheticEvents } from '../lib/synthetic.ts';
 
 const USAGE = `Usage: npx tsx scripts/bench-index.ts [--events N] [--dir DIR] [--lookups K] [--no-convert]
 
@@ -195,18 +194,3 @@ async function lookupTimes(dir: string, k: number): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
-/** Signed events, as the converter's bench makes them (same file name, so either can reuse it). */
-async function ensureSignedCorpus(dir: string, count: number, seed: number): Promise<string> {
-  const file = path.join(dir, `corpus-${seed}-${count}.jsonl`);
-  if (fs.existsSync(file)) return file;
-  fs.mkdirSync(dir, { recursive: true });
-  console.log(`generating ${n(count)} signed events (seed ${seed}); cached for later runs...`);
-  const tmp = `${file}.tmp`;
-  const out = fs.createWriteStream(tmp);
-  for (const e of syntheticEvents({ seed, count, days: 60, signers: 2000 })) {
-    if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');
-  }
-  await new Promise<void>((resolve) => out.end(() => resolve()));
-  fs.renameSync(tmp, file);
-  return file;
-}

@@ -1,14 +1,13 @@
 #!/usr/bin/env -S npx tsx
 // The converter's benchmark: a seeded, signed corpus; convert at -j1 and -jN with and without
 // signature checks; gzip -6 of the same file as the yardstick; the raw Schnorr verify rate.
-import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
+import { ensureSignedCorpus } from '../lib/bench-corpus.ts';
 import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
 import { verifySignature } from '../lib/event-check.ts';
-import { syntheticEvents } from '../lib/synthetic.ts';
 
 const USAGE = `Usage: npx tsx scripts/bench.ts [--events N] [--seed S] [--dir DIR]
 
@@ -34,7 +33,7 @@ await runMain(USAGE, async () => {
   const seed = parseIntInRange('seed', values.seed, 1, 0, 2 ** 31);
   const dir = path.resolve(values.dir ?? path.join(ROOT, '.bench'));
   const cores = os.availableParallelism();
-  const corpus = await ensureCorpus(dir, count, seed);
+  const corpus = await ensureSignedCorpus(dir, count, seed);
   const bytes = fs.statSync(corpus).size;
   console.log(`corpus: ${corpus}, ${count} events, ${(bytes / 1e6).toFixed(1)} MB, ${Math.round(bytes / count)} B/event; ${cores} CPUs; node ${process.version}`);
 
@@ -71,20 +70,6 @@ await runMain(USAGE, async () => {
   console.log(`plan: bytes_per_second_per_vcpu=${perVcpu} (full validation)`);
 });
 
-async function ensureCorpus(dir: string, count: number, seed: number): Promise<string> {
-  const file = path.join(dir, `corpus-${seed}-${count}.jsonl`);
-  if (fs.existsSync(file)) return file;
-  fs.mkdirSync(dir, { recursive: true });
-  console.log(`generating ${count} signed events (seed ${seed}); cached for later runs...`);
-  const tmp = `${file}.tmp`;
-  const out = fs.createWriteStream(tmp);
-  for (const e of syntheticEvents({ seed, count, days: 60, signers: 2000 })) {
-    if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');
-  }
-  await new Promise<void>((resolve) => out.end(() => resolve()));
-  fs.renameSync(tmp, file);
-  return file;
-}
 
 async function timed(run: () => Promise<unknown>): Promise<number> {
   const t = performance.now();

@@ -1,0 +1,20 @@
+/** The benchmarks' signed corpus: generated once from a seed, then reused from a cache folder. */
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { syntheticEvents } from './synthetic.ts';
+
+export async function ensureSignedCorpus(dir: string, count: number, seed: number): Promise<string> {
+  const file = path.join(dir, `corpus-${seed}-${count}.jsonl`);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(dir, { recursive: true });
+  console.log(`generating ${count.toLocaleString('en-US')} signed events (seed ${seed}); cached for later runs...`);
+  const tmp = `${file}.tmp`;
+  const out = fs.createWriteStream(tmp);
+  for (const e of syntheticEvents({ seed, count, days: 60, signers: 2000 })) {
+    if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');
+  }
+  await new Promise<void>((resolve) => out.end(() => resolve()));
+  fs.renameSync(tmp, file);
+  return file;
+}
