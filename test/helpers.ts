@@ -9,7 +9,8 @@ import { readMessages } from '../lib/day-file-reader.ts';
 import { listDayFiles } from '../lib/day-files.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const REAL_SAMPLE = process.env.REAL_SAMPLE ?? path.resolve(ROOT, '..', 'shared', 'data', 'real-sample.jsonl');
+/** 150 real events (see test/fixtures/README.md); REAL_SAMPLE points elsewhere. */
+export const REAL_SAMPLE = process.env.REAL_SAMPLE ?? path.join(ROOT, 'test', 'fixtures', 'real-events.jsonl');
 export const SHIPPED_SAMPLE = path.join(ROOT, 'sample', 'events.jsonl');
 
 export function realSampleLines(): string[] {

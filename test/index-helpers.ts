@@ -1,9 +1,6 @@
 /** Shared by the index, cat and query tests: build folders of day files, read them back. */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { NostrEvent } from '../lib/codec.ts';
 import { convert } from '../lib/convert.ts';
@@ -13,26 +10,7 @@ import { readLocatedMessages } from '../lib/member-reader.ts';
 import { randomEvents } from '../lib/random-events.ts';
 import { readDayFileEvents } from '../lib/read-events.ts';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const REAL_SAMPLE = process.env.REAL_SAMPLE ?? path.resolve(ROOT, '..', 'shared', 'data', 'real-sample.jsonl');
-
-export function realSampleLines(): string[] {
-  if (!fs.existsSync(REAL_SAMPLE)) throw new Error(`the real sample is missing: ${REAL_SAMPLE} (set REAL_SAMPLE)`);
-  return fs.readFileSync(REAL_SAMPLE, 'utf8').split('\n').filter((l) => l.trim() !== '');
-}
-
-export function tempDir(prefix = 'pb-index-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-/** Runs `npx tsx scripts/NAME.ts ARGS` (without npx's start-up cost). */
-export function runScript(name: string, args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', `${name}.ts`), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    maxBuffer: 256 << 20,
-  });
-}
+export { ROOT, REAL_SAMPLE, realSampleLines, runScript, tempDir } from './helpers.ts';
 
 export function writeJsonl(file: string, events: (NostrEvent | string)[]): string {
   fs.writeFileSync(file, events.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('\n') + '\n');
