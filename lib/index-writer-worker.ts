@@ -39,20 +39,30 @@ try {
   fail(err);
 }
 
+/** Rows held when no more arrive for this long are inserted: little is left for the end. */
+const IDLE_MS = 200;
+let idle: NodeJS.Timeout | undefined;
+
+function flushSoon(l: BulkLoader): void {
+  clearTimeout(idle);
+  work = work.then(async () => {
+    const before = l.inserted + l.ignored;
+    await l.flush();
+    port.postMessage({ type: 'inserted', rows: l.inserted + l.ignored - before } satisfies WriterReply);
+  }).catch(fail);
+}
+
 port.on('message', (req: WriterRequest) => {
   if (failed || !loader || !db) return;
   const l = loader;
   const d = db;
   if (req.type === 'rows') {
     l.add(req.chunk);
-    if (l.full) {
-      work = work.then(async () => {
-        const before = l.inserted + l.ignored;
-        await l.flush();
-        port.postMessage({ type: 'inserted', rows: l.inserted + l.ignored - before } satisfies WriterReply);
-      }).catch(fail);
-    }
+    clearTimeout(idle);
+    if (l.full) flushSoon(l);
+    else idle = setTimeout(() => flushSoon(l), IDLE_MS);
   } else {
+    clearTimeout(idle);
     work = work.then(async () => {
       await l.flush();
       finishIndex(d);
