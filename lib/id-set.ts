@@ -110,5 +110,3 @@ export class IdSet {
     return this.shards.reduce((sum, s) => sum + (s ? s.bytes() : 0), 0);
   }
 }
-
-export const SHARDS = SHARD_COUNT;
