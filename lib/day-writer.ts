@@ -139,7 +139,7 @@ export class DayWriter {
     d.events = [];
     if (d.buffer.length > this.memberBytes * 2) d.buffer = Buffer.allocUnsafe(16 << 10);
     this.inFlight++;
-    const compressed = gzip(data, { level: this.options.compressionLevel });
+    const compressed = gzip(data, { level: this.options.compressionLevel, memLevel: 9 });
     compressed.catch(() => {}); // reported through the write below
     const filePath = path.join(this.dir, d.fileName);
     d.tail = d.tail
