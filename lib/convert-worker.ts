@@ -2,10 +2,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { processBatch } from './batch.ts';
 import type { CheckOptions } from './event-check.ts';
+import { movableBuffers } from './worker-pool.ts';
 
 const options = workerData.data as CheckOptions;
 
 parentPort!.on('message', (task: { seq: number; firstLine: number; bytes: Uint8Array }) => {
   const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-  parentPort!.postMessage(processBatch(task.seq, task.firstLine, bytes, options));
+  const r = processBatch(task.seq, task.firstLine, bytes, options);
+  parentPort!.postMessage(r, movableBuffers([r.ids, r.pubkeys, r.createdAt, r.kinds, r.messageEnds, r.messages]));
 });

@@ -23,7 +23,7 @@ import { ProgressBar } from './progress.ts';
 import { LOG_NAME, RejectLog } from './reject-log.ts';
 import { StatusFile } from './status-file.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
-import { WorkerPool } from './worker-pool.ts';
+import { movableBuffers, WorkerPool } from './worker-pool.ts';
 
 export interface ConvertOptions extends CheckOptions {
   input: string;
@@ -118,7 +118,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
-        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch);
+        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch, movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
         await results.add(result);
       }

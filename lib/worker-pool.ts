@@ -6,6 +6,7 @@ const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
 
 interface Pending<T, R> {
   task: T;
+  transfer: readonly ArrayBuffer[];
   resolve: (r: R) => void;
   reject: (e: Error) => void;
 }
@@ -33,10 +34,11 @@ export class WorkerPool<T, R> {
     }
   }
 
-  run(task: T): Promise<R> {
+  /** `transfer`: ArrayBuffers of `task` to move to the worker instead of copying (see movableBuffers). */
+  run(task: T, transfer: readonly ArrayBuffer[] = []): Promise<R> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, resolve, reject });
+      this.queue.push({ task, transfer, resolve, reject });
       const worker = this.idle.pop();
       if (worker) this.next(worker);
     });
@@ -49,7 +51,7 @@ export class WorkerPool<T, R> {
       return;
     }
     this.busy.set(worker, job);
-    worker.postMessage(job.task);
+    worker.postMessage(job.task, job.transfer);
   }
 
   private fail(err: Error): void {
@@ -62,4 +64,17 @@ export class WorkerPool<T, R> {
   async close(): Promise<void> {
     await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
   }
+}
+
+/**
+ * The ArrayBuffers behind `views` that can be moved to another thread. Node carves small
+ * Buffers out of a shared pool of Buffer.poolSize bytes: moving that would take it away from
+ * every other Buffer in it, so views of a buffer that small are left out (and get copied).
+ */
+export function movableBuffers(views: readonly ArrayBufferView[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const v of views) {
+    if (v.buffer instanceof ArrayBuffer && v.buffer.byteLength > Buffer.poolSize) buffers.add(v.buffer);
+  }
+  return [...buffers];
 }
