@@ -5,18 +5,34 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { newWriter, writeDelimited } from './codec.ts';
-import { checkIdAndSignature, checkShape, isRejection, type CheckOptions, type RejectReason } from './event-check.ts';
+import { checkId, checkShape, checkSignature, isRejection, type CheckOptions, type RejectReason } from './event-check.ts';
+import type { StoredIdHints } from './stored-ids.ts';
+
+/** What the main thread sends a worker: whole lines, and those whose id it knows is stored. */
+export interface BatchTask {
+  seq: number;
+  firstLine: number;
+  bytes: Uint8Array;
+  stored?: StoredIdHints;
+}
 
 export interface LineRejection {
   line: number;
   reason: RejectReason;
   detail: string;
+  /** The event's id, on a bad_signature: a bad copy of a stored event counts as a duplicate. */
+  id?: string;
 }
 
 export interface BatchResult {
   seq: number;
   lines: number;
   rejects: LineRejection[];
+  /**
+   * Lines found to be copies of a stored event before their signature was checked (a hinted
+   * id, or the id of an event verified earlier in this batch): valid duplicates, not returned.
+   */
+  duplicates: number;
   /** Number of valid events; the arrays below hold one entry per valid event. */
   count: number;
   ids: Uint8Array; // 32 bytes each
@@ -50,8 +66,11 @@ function splitLines(bytes: Buffer): (string | null)[] {
 
 const isBlank = (s: string): boolean => s.length === 0 || s.trim().length === 0;
 
-export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts: CheckOptions): BatchResult {
+export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts: CheckOptions, stored?: StoredIdHints): BatchResult {
   const lines = splitLines(bytes);
+  const storedIdOfLine = new Map<number, string>();
+  for (let k = 0; stored && k < stored.lines.length; k++) storedIdOfLine.set(stored.lines[k], stored.ids[k]);
+  const verified = new Set<string>(); // ids whose signature verified in this batch
   const n = lines.length;
   const ids = Buffer.allocUnsafe(32 * n);
   const pubkeys = Buffer.allocUnsafe(32 * n);
@@ -61,6 +80,7 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
   const rejects: LineRejection[] = [];
   const writer = newWriter();
   let count = 0;
+  let duplicates = 0;
 
   for (let i = 0; i < n; i++) {
     const lineNumber = firstLine + i;
@@ -87,13 +107,23 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
         rejects.push({ line: lineNumber, ...event });
         continue;
       }
-      const at = count * 32;
-      ids.write(event.id, at, 'hex');
-      const bad = checkIdAndSignature(event, ids.subarray(at, at + 32), opts);
-      if (bad) {
-        rejects.push({ line: lineNumber, ...bad });
+      const badId = checkId(event, opts);
+      if (badId) {
+        rejects.push({ line: lineNumber, ...badId });
         continue;
       }
+      if (opts.validateSignatures && (storedIdOfLine.get(i) === event.id || verified.has(event.id))) {
+        duplicates++; // a copy of an event whose signature was checked: no need to check it again
+        continue;
+      }
+      const at = count * 32;
+      ids.write(event.id, at, 'hex');
+      const badSignature = checkSignature(event, ids.subarray(at, at + 32), opts);
+      if (badSignature) {
+        rejects.push({ line: lineNumber, ...badSignature, id: event.id });
+        continue;
+      }
+      if (opts.validateSignatures) verified.add(event.id);
       pubkeys.write(event.pubkey, at, 'hex');
       createdAt[count] = event.created_at;
       kinds[count] = event.kind;
@@ -110,6 +140,7 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
     seq,
     lines: n,
     rejects,
+    duplicates,
     count,
     ids: ids.subarray(0, 32 * count),
     pubkeys: pubkeys.subarray(0, 32 * count),

@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { syntheticEvents } from './synthetic.ts';
+import { seededRandom, syntheticEvents } from './synthetic.ts';
 
 export async function ensureSignedCorpus(dir: string, count: number, seed: number): Promise<string> {
   const file = path.join(dir, `corpus-${seed}-${count}.jsonl`);
@@ -16,5 +16,20 @@ export async function ensureSignedCorpus(dir: string, count: number, seed: numbe
   }
   await new Promise<void>((resolve) => out.end(() => resolve()));
   fs.renameSync(tmp, file);
+  return file;
+}
+
+/**
+ * The corpus as two relays would dump it: every line, then again `share` of them (a seeded
+ * pick, in their original order), so that `share / (1 + share)` of the lines are duplicates.
+ */
+export function ensureMergedCorpus(corpus: string, share: number, seed: number): string {
+  const file = corpus.replace(/\.jsonl$/, `-merged-${Math.round(share * 100)}.jsonl`);
+  if (fs.existsSync(file)) return file;
+  const text = fs.readFileSync(corpus, 'utf8');
+  const rand = seededRandom(seed);
+  const again = text.split('\n').filter((l) => l !== '' && rand() < share);
+  fs.writeFileSync(`${file}.tmp`, text + again.join('\n') + '\n');
+  fs.renameSync(`${file}.tmp`, file);
   return file;
 }

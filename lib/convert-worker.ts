@@ -1,13 +1,13 @@
 /** Worker thread: validates and encodes the batches the main thread sends. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { processBatch } from './batch.ts';
+import { processBatch, type BatchTask } from './batch.ts';
 import type { CheckOptions } from './event-check.ts';
 import { movableBuffers } from './worker-pool.ts';
 
 const options = workerData.data as CheckOptions;
 
-parentPort!.on('message', (task: { seq: number; firstLine: number; bytes: Uint8Array }) => {
+parentPort!.on('message', (task: BatchTask) => {
   const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-  const r = processBatch(task.seq, task.firstLine, bytes, options);
+  const r = processBatch(task.seq, task.firstLine, bytes, options, task.stored);
   parentPort!.postMessage(r, movableBuffers([r.ids, r.pubkeys, r.createdAt, r.kinds, r.messageEnds, r.messages]));
 });

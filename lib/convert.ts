@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BatchResult, LineRejection } from './batch.ts';
+import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
 import { dayOf, listDayFiles } from './day-files.ts';
 import { messageId, readMessages } from './day-file-reader.ts';
 import { DayWriter, type WrittenMember } from './day-writer.ts';
@@ -22,6 +22,7 @@ import { OrderedConsumer } from './ordered-consumer.ts';
 import { ProgressBar } from './progress.ts';
 import { LOG_NAME, RejectLog } from './reject-log.ts';
 import { StatusFile } from './status-file.ts';
+import { findStoredIds } from './stored-ids.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
 import { movableBuffers, WorkerPool } from './worker-pool.ts';
 
@@ -74,7 +75,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     memberBytes: opts.memberBytes,
     onMember,
   });
-  const pool = new WorkerPool<LineBatch, BatchResult>(WORKER_SCRIPT, opts.parallel, {
+  const pool = new WorkerPool<BatchTask, BatchResult>(WORKER_SCRIPT, opts.parallel, {
     validateIds: opts.validateIds,
     validateSignatures: opts.validateSignatures,
     filterInvalidKinds: opts.filterInvalidKinds,
@@ -86,8 +87,13 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
 
   const takeResult = async (r: BatchResult): Promise<void> => {
     counts.lines += r.lines;
-    await recordRejections(r.rejects, counts, rejectLog);
-    counts.valid += r.count;
+    // A line whose id is stored is a duplicate whatever its signature: the same rule as the
+    // workers' (which skip the check for ids known stored), so counts do not depend on timing.
+    const copies = r.rejects.filter((x) => x.reason === 'bad_signature' && x.id !== undefined && seen.has(Buffer.from(x.id, 'hex')));
+    await recordRejections(copies.length ? r.rejects.filter((x) => !copies.includes(x)) : r.rejects, counts, rejectLog);
+    counts.valid += r.count + r.duplicates + copies.length;
+    counts.duplicates += r.duplicates + copies.length;
+    counts.duplicatesUnverified += r.duplicates;
     let start = 0;
     for (let i = 0; i < r.count; i++) {
       const end = r.messageEnds[i];
@@ -107,6 +113,10 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     await writer.capacity();
   };
 
+  const taskOf = ({ seq, firstLine, bytes }: LineBatch): BatchTask => ({
+    seq, firstLine, bytes, stored: opts.validateSignatures ? findStoredIds(bytes, seen) : undefined,
+  });
+
   try {
     const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
@@ -118,7 +128,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
-        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(batch, movableBuffers([batch.bytes]));
+        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(taskOf(batch), movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
         await results.add(result);
       }
@@ -195,7 +205,7 @@ async function loadExistingIds(dir: string, seen: IdSet, log: (text: string) => 
 function tooLongResult(batch: LineBatch): BatchResult {
   const detail = `line of ${batch.tooLongBytes} bytes is longer than the limit`;
   return {
-    seq: batch.seq, lines: 1, rejects: [{ line: batch.firstLine, reason: 'line_too_long', detail }], count: 0,
+    seq: batch.seq, lines: 1, rejects: [{ line: batch.firstLine, reason: 'line_too_long', detail }], duplicates: 0, count: 0,
     ids: new Uint8Array(0), pubkeys: new Uint8Array(0), createdAt: new Float64Array(0), kinds: new Int32Array(0),
     messageEnds: new Uint32Array(0), messages: new Uint8Array(0),
   };

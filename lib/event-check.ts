@@ -109,16 +109,26 @@ export function isRejection(r: NostrEvent | Rejection): r is Rejection {
   return (r as Rejection).reason !== undefined;
 }
 
-/**
- * Validates a parsed line. `idBytes` must hold the 32 bytes of the event's id (the caller
- * already has them to store; passing them avoids a second hex decode).
- */
-export function checkIdAndSignature(event: NostrEvent, idBytes: Buffer, opts: CheckOptions): Rejection | undefined {
+/** The id check alone: undefined when the id is the hash of the event (or ids are not checked). */
+export function checkId(event: NostrEvent, opts: CheckOptions): Rejection | undefined {
   if (opts.validateIds && computeEventIdHex(event) !== event.id) {
     return reject('id_mismatch', 'id is not the SHA-256 of the event');
   }
+  return undefined;
+}
+
+/** The signature check alone; `idBytes` holds the 32 bytes of the event's id. */
+export function checkSignature(event: NostrEvent, idBytes: Uint8Array, opts: CheckOptions): Rejection | undefined {
   if (opts.validateSignatures && !verifySignature(idBytes, event.pubkey, event.sig)) {
     return reject('bad_signature', 'Schnorr signature does not verify');
   }
   return undefined;
+}
+
+/**
+ * Validates a parsed line. `idBytes` must hold the 32 bytes of the event's id (the caller
+ * already has them to store; passing them avoids a second hex decode).
+ */
+export function checkIdAndSignature(event: NostrEvent, idBytes: Uint8Array, opts: CheckOptions): Rejection | undefined {
+  return checkId(event, opts) ?? checkSignature(event, idBytes, opts);
 }

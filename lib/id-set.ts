@@ -24,19 +24,26 @@ class Shard {
   chunks: Buffer[] = [Buffer.allocUnsafe(64 * ID_BYTES)];
   size = 0;
 
-  /** Adds the id at ids[offset..offset+32); false when it was already there. */
-  add(ids: Uint8Array, offset: number, hash: number): boolean {
+  /** The slot holding the id at ids[offset..offset+32), or, when it is not there, -1 - the free slot where it goes. */
+  find(ids: Uint8Array, offset: number, hash: number): number {
     const slots = this.slots;
     const mask = this.mask;
     let slot = hash & mask;
     for (;;) {
       const entry = slots[slot];
-      if (entry === 0) break;
-      if (this.equalsAt(entry - 1, ids, offset)) return false;
+      if (entry === 0) return -1 - slot;
+      if (this.equalsAt(entry - 1, ids, offset)) return slot;
       slot = (slot + 1) & mask;
     }
+  }
+
+  /** Adds the id at ids[offset..offset+32); false when it was already there. */
+  add(ids: Uint8Array, offset: number, hash: number): boolean {
+    const found = this.find(ids, offset, hash);
+    if (found >= 0) return false;
+    const slot = -1 - found;
     this.store(ids, offset);
-    slots[slot] = this.size;
+    this.slots[slot] = this.size;
     if (this.size > this.slots.length * MAX_LOAD) this.grow();
     return true;
   }
@@ -99,6 +106,11 @@ export class IdSet {
     const added = shard.add(ids, offset, hashAt(ids, offset));
     if (added) this.count++;
     return added;
+  }
+
+  has(ids: Uint8Array, offset = 0): boolean {
+    const shard = this.shards[ids[offset]];
+    return shard !== undefined && shard.find(ids, offset, hashAt(ids, offset)) >= 0;
   }
 
   get size(): number {

@@ -8,6 +8,8 @@ export interface ConversionCounts {
   valid: number;
   /** Valid events whose id was already stored (earlier in the input, or in the folder before). */
   duplicates: number;
+  /** Of the duplicates, those recognised before their signature was checked (it was not). */
+  duplicatesUnverified: number;
   rejected: number;
   rejectedByReason: Partial<Record<RejectReason, number>>;
   /** Events already in the output folder's day files before this run. */
@@ -19,7 +21,7 @@ export interface ConversionCounts {
 }
 
 export const emptyCounts = (): ConversionCounts => ({
-  lines: 0, valid: 0, duplicates: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0,
+  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0,
 });
 
 export function formatSummary(c: ConversionCounts, outputDir: string): string {
@@ -30,7 +32,7 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
     `  lines read        ${n(c.lines)}`,
     `  valid events      ${n(c.valid)}`,
     `  stored            ${n(c.valid - c.duplicates)}`,
-    `  duplicates        ${n(c.duplicates)}`,
+    `  duplicates        ${n(c.duplicates)}${c.duplicatesUnverified ? `  (signature check skipped for ${n(c.duplicatesUnverified)})` : ''}`,
     `  rejected          ${n(c.rejected)}${c.rejected ? '  (see proton-beam.log)' : ''}`,
   ];
   const reasons = Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1]);

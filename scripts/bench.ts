@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
-import { ensureSignedCorpus } from '../lib/bench-corpus.ts';
+import { ensureMergedCorpus, ensureSignedCorpus } from '../lib/bench-corpus.ts';
 import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
 import { verifySignature } from '../lib/event-check.ts';
 
@@ -17,6 +17,8 @@ seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a 
     without the index (make bench-index measures what the index adds)
   - gzip -6 over the same input, the reference for the signature-off target
   - tiny-secp256k1's raw single-core Schnorr verify rate, the reference for the full target
+  - convert -jN with full validation of the corpus followed by half its lines again (as two
+    relays' dumps merged: a third of the lines are duplicates, whose signatures are skipped)
 `;
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -41,13 +43,14 @@ await runMain(USAGE, async () => {
   // machine is shared, so only ratios within the same minute mean much.
   const gzip = () => timed(() => $`gzip -6 -c ${corpus} > /dev/null`);
   const runs: Record<string, number> = {};
-  const convert = async (sig: boolean, j: number) => {
+  const convert = async (sig: boolean, j: number, input = corpus, lines = count, label = '') => {
     const out = path.join(dir, 'out');
     fs.rmSync(out, { recursive: true, force: true });
-    const name = `${sig ? 'full' : 'sig-off'} -j${j}`;
+    const name = `${sig ? 'full' : 'sig-off'} -j${j}${label}`;
     // node --import tsx runs the same code as npx tsx, without npx looking itself up (~0.8 s).
-    runs[name] = await timed(() => $`node --import tsx ${path.join(ROOT, 'scripts/convert.ts')} ${corpus} -o ${out} -j ${j} --no-progress --validate-signatures=${sig} --no-index`.quiet());
-    console.log(`${name.padEnd(14)} ${runs[name].toFixed(2)} s  ${Math.round(count / runs[name])} events/s  ${(bytes / 1e6 / runs[name]).toFixed(1)} MB/s`);
+    runs[name] = await timed(() => $`node --import tsx ${path.join(ROOT, 'scripts/convert.ts')} ${input} -o ${out} -j ${j} --no-progress --validate-signatures=${sig} --no-index`.quiet());
+    const size = fs.statSync(input).size;
+    console.log(`${name.padEnd(14)} ${runs[name].toFixed(2)} s  ${Math.round(lines / runs[name])} lines/s  ${(size / 1e6 / runs[name]).toFixed(1)} MB/s`);
     return runs[name];
   };
 
@@ -63,9 +66,14 @@ await runMain(USAGE, async () => {
   const verifyRate = (verifyBefore + rawVerifyRate(corpus)) / 2;
   console.log(`raw verify     ${Math.round(verifyRate)} /s on one core (tiny-secp256k1, mean of before and after)`);
 
+  const merged = ensureMergedCorpus(corpus, 0.5, seed);
+  const mergedLines = countLines(merged);
+  const mergedSeconds = await convert(true, cores, merged, mergedLines, ' merged');
+
   const full = count / fullSeconds;
   console.log(`\ntarget: signature checks off, -j${cores}: ${(sigOff / gzipSeconds).toFixed(2)} x gzip -6 time (target <= 1.00) ${sigOff <= gzipSeconds ? 'MET' : 'MISSED'}`);
   console.log(`target: full validation, -j${cores}: ${Math.round(full)} events/s = ${((100 * full) / (cores * verifyRate)).toFixed(0)}% of ${cores} x raw verify (target >= 70%) ${full >= 0.7 * cores * verifyRate ? 'MET' : 'MISSED'}`);
+  console.log(`merged dumps:  ${mergedLines - count} of ${mergedLines} lines are duplicates; full validation -j${cores} takes ${(mergedSeconds / fullSeconds).toFixed(2)} x the time of the corpus alone for ${(mergedLines / count).toFixed(2)} x the lines`);
   const perVcpu = Math.round(bytes / fullSeconds / cores);
   console.log(`plan: bytes_per_second_per_vcpu=${perVcpu} (full validation)`);
 });
@@ -75,6 +83,13 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
   await run();
   return (performance.now() - t) / 1000;
+}
+
+function countLines(file: string): number {
+  const bytes = fs.readFileSync(file);
+  let n = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) n++;
+  return n;
 }
 
 function rawVerifyRate(corpus: string): number {
