@@ -142,12 +142,15 @@ export class DayWriter {
     const compressed = gzip(data, { level: this.options.compressionLevel, memLevel: 9 });
     compressed.catch(() => {}); // reported through the write below
     const filePath = path.join(this.dir, d.fileName);
+    let appendingAt: number | undefined;
     d.tail = d.tail
       .then(async () => {
         const member = await compressed;
         if (this.failure) return;
         const memberOffset = d.fileSize; // appends to one file run one after the other
+        appendingAt = memberOffset;
         await fs.promises.appendFile(filePath, member);
+        appendingAt = undefined;
         d.fileSize += member.length;
         this.filesTouched.add(d.fileName);
         this.bytesWritten += member.length;
@@ -156,10 +159,21 @@ export class DayWriter {
       })
       .catch((err) => {
         this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);
+        // A member written in part (a full disk) would end the file in a cut-off member: take it back.
+        if (appendingAt !== undefined) truncateQuietly(filePath, appendingAt);
       })
       .finally(() => {
         this.inFlight--;
         this.waiters.shift()?.();
       });
+  }
+}
+
+function truncateQuietly(filePath: string, size: number): void {
+  try {
+    if (size === 0) fs.rmSync(filePath, { force: true });
+    else fs.truncateSync(filePath, size);
+  } catch {
+    // the next conversion into the folder cuts the member off (lib/existing-days.ts)
   }
 }

@@ -203,7 +203,7 @@ test('fatal problems: one line naming the path, exit 1', () => {
   assert.match(notDir.stderr, /a-file\/sub/);
 });
 
-test('a full disk: one line naming the file, exit 1', { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' }, (t) => {
+test('a full disk: one line naming the file, exit 1, and no day file left ending in a part-written member', { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' }, async (t) => {
   const mnt = tempDir('pb-full-');
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
   if (mounted.status !== 0) return t.skip('cannot mount a tmpfs here');
@@ -213,6 +213,7 @@ test('a full disk: one line naming the file, exit 1', { skip: process.getuid?.()
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.match(r.stderr, /no space left on device/);
     assert.match(r.stderr, new RegExp(mnt));
+    assert.ok((await allEvents(mnt)).length > 0, 'the day files written read to their end');
   } finally {
     spawnSync('umount', [mnt]);
   }
