@@ -8,11 +8,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import protobuf from 'protobufjs';
 import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
-import { dayOf, listDayFiles } from './day-files.ts';
-import { messageId, readMessages } from './day-file-reader.ts';
+import { dayOf } from './day-files.ts';
 import { DayWriter, type WrittenMember } from './day-writer.ts';
 import { FatalError, InterruptedError, describeFsError } from './errors.ts';
+import { loadExistingDays, type Salvaged } from './existing-days.ts';
+import { readIndexFields } from './event-fields.ts';
 import type { CheckOptions } from './event-check.ts';
 import { IdSet } from './id-set.ts';
 import { startIndexing, type IndexingSummary } from './index-writer.ts';
@@ -61,7 +63,9 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
   const input = await openInput(opts.input);
 
   const seen = new IdSet();
-  counts.preexisting = await loadExistingIds(opts.outputDir, seen, log);
+  const existing = await loadExistingDays(opts.outputDir, seen, log);
+  counts.preexisting = existing.events;
+  counts.repaired = existing.salvaged.length;
 
   // The index: started once the existing events are counted, finished after the day files.
   const indexing = opts.index ? await startIndexing(opts.outputDir, counts.preexisting, opts.parallel, log) : undefined;
@@ -75,6 +79,10 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     memberBytes: opts.memberBytes,
     onMember,
   });
+  for (const s of existing.salvaged) {
+    rejectLog.info(`${s.fileName}: cut back to its last complete gzip member (a write had not finished); ${s.messages.length} whole events of the cut member written again`);
+    writeSalvaged(writer, s);
+  }
   const pool = new WorkerPool<BatchTask, BatchResult>(WORKER_SCRIPT, opts.parallel, {
     validateIds: opts.validateIds,
     validateSignatures: opts.validateSignatures,
@@ -183,23 +191,12 @@ function prepareOutputDir(dir: string): void {
   }
 }
 
-/** Puts the ids of the events already in the folder's day files into `seen`. */
-async function loadExistingIds(dir: string, seen: IdSet, log: (text: string) => void): Promise<number> {
-  const files = listDayFiles(dir);
-  if (files.length === 0) return 0;
-  log(`reading the ids of ${files.length} existing day files in ${dir} (new events are added, none twice)`);
-  let count = 0;
-  for (const name of files) {
-    const filePath = path.join(dir, name);
-    try {
-      for await (const message of readMessages(filePath)) {
-        if (seen.add(messageId(message))) count++;
-      }
-    } catch (err) {
-      throw new FatalError(`cannot read existing day file ${filePath}: ${(err as Error).message}; move it away or repair it before converting into this folder`);
-    }
+/** Appends the events recovered from a cut-off member to their day again. */
+function writeSalvaged(writer: DayWriter, s: Salvaged): void {
+  for (const message of s.messages) {
+    const f = readIndexFields(message);
+    writer.append(s.day, protobuf.Writer.create().bytes(message).finish(), { id: f.id, pubkey: f.pubkey, kind: f.kind, createdAt: f.createdAt });
   }
-  return count;
 }
 
 function tooLongResult(batch: LineBatch): BatchResult {

@@ -14,9 +14,13 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 
-/** A day file that cannot be read to its end: `offset` is a byte offset in the file. */
+/**
+ * A day file that cannot be read to its end: `offset` is a byte offset in the file. `cutOff`:
+ * the file ends inside the gzip member at `offset` (a write that did not finish), rather than
+ * holding bytes that are wrong.
+ */
 export class DayFileError extends Error {
-  constructor(readonly file: string, readonly offset: number | undefined, readonly detail: string) {
+  constructor(readonly file: string, readonly offset: number | undefined, readonly detail: string, readonly cutOff = false) {
     super(`${file}${offset === undefined ? '' : ` at byte ${offset}`}: ${detail}`);
   }
 }
@@ -83,25 +87,27 @@ class FileReader {
  * The length of the gzip header at the start of `buf`, or a reason it is not one. `buf` holds
  * up to 64 KiB from the member's start (enough for any header but a pathological one).
  */
+const CUT_HEADER = 'cut inside a gzip header';
+
 function gzipHeaderLength(buf: Buffer): number | string {
-  if (buf.length < 10) return buf.length === 0 ? 'empty' : 'cut inside a gzip header';
+  if (buf.length < 10) return buf.length === 0 ? 'empty' : CUT_HEADER;
   if (buf[0] !== 0x1f || buf[1] !== 0x8b) return 'not a gzip member (no gzip magic bytes)';
   if (buf[2] !== 8) return `unknown gzip compression method ${buf[2]}`;
   const flags = buf[3];
   let pos = 10;
   if (flags & FEXTRA) {
-    if (pos + 2 > buf.length) return 'cut inside a gzip header';
+    if (pos + 2 > buf.length) return CUT_HEADER;
     pos += 2 + buf.readUInt16LE(pos);
   }
   for (const flag of [FNAME, FCOMMENT]) {
     if (flags & flag) {
       const end = buf.indexOf(0, pos);
-      if (end === -1) return 'cut inside a gzip header';
+      if (end === -1) return CUT_HEADER;
       pos = end + 1;
     }
   }
   if (flags & FTEXT_FHCRC) pos += 2;
-  return pos <= buf.length ? pos : 'cut inside a gzip header';
+  return pos <= buf.length ? pos : CUT_HEADER;
 }
 
 /** Inflates one member's deflate data; checks its trailer; returns the trailer's offset. */
@@ -143,10 +149,11 @@ async function* inflateOne(file: FileReader, memberOffset: number, dataStart: nu
   } catch (err) {
     const e = failure ?? (err as Error);
     const code = (e as NodeJS.ErrnoException).code;
-    const detail = code === 'Z_BUF_ERROR'
+    const cutOff = code === 'Z_BUF_ERROR';
+    const detail = cutOff
       ? `gzip member cut off (the file ends at byte ${file.size})`
       : `damaged gzip member (${e.message}) after ${at} uncompressed bytes`;
-    throw new DayFileError(file.path, memberOffset, detail);
+    throw new DayFileError(file.path, memberOffset, detail, cutOff);
   } finally {
     if (!ended) inflater.destroy();
     await feed.catch(() => {});
@@ -179,7 +186,7 @@ export async function* inflateMembers(filePath: string, start = 0): AsyncGenerat
       const headerLength = gzipHeaderLength(head.subarray(0, 64 << 10));
       if (typeof headerLength === 'string') {
         const what = offset === 0 && headerLength.startsWith('not a gzip') ? 'not a gzip file' : headerLength;
-        throw new DayFileError(filePath, offset, what);
+        throw new DayFileError(filePath, offset, what, headerLength === CUT_HEADER && head.length < 64 << 10);
       }
       const whole = inflateWhole(head.subarray(headerLength));
       let trailerAt: number;
@@ -193,7 +200,7 @@ export async function* inflateMembers(filePath: string, start = 0): AsyncGenerat
         trailerAt = yield* inflateOne(file, offset, offset + headerLength);
         trailer = await file.read(trailerAt, 8);
       }
-      if (trailer.length < 8) throw new DayFileError(filePath, offset, `gzip member cut off (its trailer is missing; the file ends at byte ${file.size})`);
+      if (trailer.length < 8) throw new DayFileError(filePath, offset, `gzip member cut off (its trailer is missing; the file ends at byte ${file.size})`, true);
       offset = trailerAt + 8;
       yield { memberEnd: offset };
     }

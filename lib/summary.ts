@@ -14,6 +14,8 @@ export interface ConversionCounts {
   rejectedByReason: Partial<Record<RejectReason, number>>;
   /** Events already in the output folder's day files before this run. */
   preexisting: number;
+  /** Day files whose cut-off last member was removed before this run added to them. */
+  repaired: number;
   bytesIn: number;
   bytesOut: number;
   files: number;
@@ -21,7 +23,7 @@ export interface ConversionCounts {
 }
 
 export const emptyCounts = (): ConversionCounts => ({
-  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0,
+  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0,
 });
 
 export function formatSummary(c: ConversionCounts, outputDir: string): string {
@@ -38,6 +40,7 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
   const reasons = Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1]);
   for (const [reason, count] of reasons) lines.push(`    ${reason.padEnd(20)}${n(count)}`);
   if (c.preexisting) lines.push(`  already in folder ${n(c.preexisting)}`);
+  if (c.repaired) lines.push(`  files repaired    ${n(c.repaired)}  (cut back to their last complete gzip member; see proton-beam.log)`);
   lines.push(
     `  day files written ${n(c.files)}`,
     `  bytes in / out    ${formatBytes(c.bytesIn)} / ${formatBytes(c.bytesOut)}`,
