@@ -1,28 +1,8 @@
 /**
- * Streams the messages of a day file: gzip (any number of members) of
- * varint(length) + ProtoEvent, as Proton Beam writes them.
+ * Length-delimited ProtoEvent messages, as in the day files' uncompressed bytes: find the next
+ * whole one, read an id without decoding the rest. lib/member-reader.ts reads the files.
  */
-import fs from 'node:fs';
-import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
-
-/** Yields each message's bytes (without the length prefix). */
-export async function* readMessages(filePath: string): AsyncGenerator<Uint8Array> {
-  let pending: Buffer = Buffer.alloc(0);
-  const gunzip = fs.createReadStream(filePath).pipe(zlib.createGunzip());
-  for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    let pos = 0;
-    for (;;) {
-      const message = nextMessage(pending, pos);
-      if (!message) break;
-      yield message.bytes;
-      pos = message.end;
-    }
-    pending = pending.subarray(pos);
-  }
-  if (pending.length > 0) throw new Error(`${filePath}: ends inside a message (${pending.length} bytes left over)`);
-}
 
 /** The message starting at `pos`, or undefined when the buffer does not hold all of it yet. */
 export function nextMessage(buf: Uint8Array, pos: number): { bytes: Uint8Array; end: number } | undefined {

@@ -1,11 +1,12 @@
 /** Shared by the test suites: run the scripts for real, read day files back. */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeEvent, type NostrEvent } from '../lib/codec.ts';
-import { readMessages } from '../lib/day-file-reader.ts';
+import { nextMessage } from '../lib/day-file-reader.ts';
 import { listDayFiles } from '../lib/day-files.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,4 +57,25 @@ export async function allEvents(dir: string): Promise<NostrEvent[]> {
 /** The NIP-01 fields of a parsed line, in canonical key order, for exact comparison. */
 export function canonical(e: NostrEvent): NostrEvent {
   return { id: e.id, pubkey: e.pubkey, created_at: e.created_at, kind: e.kind, tags: e.tags, content: e.content, sig: e.sig };
+}
+
+/**
+ * Yields each message's bytes (without the length prefix), through Node's gunzip stream: a
+ * reader independent of lib/member-reader.ts, which reads every member as one stream.
+ */
+export async function* readMessages(filePath: string): AsyncGenerator<Uint8Array> {
+  let pending: Buffer = Buffer.alloc(0);
+  const gunzip = fs.createReadStream(filePath).pipe(zlib.createGunzip());
+  for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let pos = 0;
+    for (;;) {
+      const message = nextMessage(pending, pos);
+      if (!message) break;
+      yield message.bytes;
+      pos = message.end;
+    }
+    pending = pending.subarray(pos);
+  }
+  if (pending.length > 0) throw new Error(`${filePath}: ends inside a message (${pending.length} bytes left over)`);
 }
