@@ -8,13 +8,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import protobuf from 'protobufjs';
 import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
 import { dayOf } from './day-files.ts';
 import { DayWriter, type WrittenMember } from './day-writer.ts';
 import { FatalError, InterruptedError, describeFsError } from './errors.ts';
-import { loadExistingDays, type Salvaged } from './existing-days.ts';
-import { readIndexFields } from './event-fields.ts';
+import { loadExistingDays } from './existing-days.ts';
 import type { CheckOptions } from './event-check.ts';
 import { IdSet } from './id-set.ts';
 import { startIndexing, type IndexingSummary } from './index-writer.ts';
@@ -63,13 +61,16 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
   const input = await openInput(opts.input);
 
   const seen = new IdSet();
-  const existing = await loadExistingDays(opts.outputDir, seen, log);
-  counts.preexisting = existing.events;
-  counts.repaired = existing.salvaged.length;
+  const existing = await loadExistingDays(opts.outputDir, seen, opts.compressionLevel, log);
+  const rewritten = existing.repairs.flatMap((r) => (r.rewritten ? [r.rewritten] : []));
+  counts.preexisting = existing.events + rewritten.reduce((n, m) => n + m.events.length, 0);
+  counts.repaired = existing.repairs.length;
 
   // The index: started once the existing events are counted, finished after the day files.
-  const indexing = opts.index ? await startIndexing(opts.outputDir, counts.preexisting, opts.parallel, log) : undefined;
+  // It should hold the events of the complete members; those of repaired files' new members are added.
+  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log) : undefined;
   const onMember = bothOnMember(opts.onMember, indexing?.onMember);
+  for (const member of rewritten) await onMember?.(member);
   let index: IndexingSummary | undefined;
 
   const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
@@ -79,9 +80,8 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     memberBytes: opts.memberBytes,
     onMember,
   });
-  for (const s of existing.salvaged) {
-    rejectLog.info(`${s.fileName}: cut back to its last complete gzip member (a write had not finished); ${s.messages.length} whole events of the cut member written again`);
-    writeSalvaged(writer, s);
+  for (const r of existing.repairs) {
+    rejectLog.info(`${r.fileName}: cut back to byte ${r.cutAt}, where its last complete gzip member ends (a write had not finished); ${r.rewritten?.events.length ?? 0} whole events of the cut member written again`);
   }
   const pool = new WorkerPool<BatchTask, BatchResult>(WORKER_SCRIPT, opts.parallel, {
     validateIds: opts.validateIds,
@@ -188,14 +188,6 @@ function prepareOutputDir(dir: string): void {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (err) {
     throw new FatalError(`cannot write to output folder ${describeFsError(err, dir)}`);
-  }
-}
-
-/** Appends the events recovered from a cut-off member to their day again. */
-function writeSalvaged(writer: DayWriter, s: Salvaged): void {
-  for (const message of s.messages) {
-    const f = readIndexFields(message);
-    writer.append(s.day, protobuf.Writer.create().bytes(message).finish(), { id: f.id, pubkey: f.pubkey, kind: f.kind, createdAt: f.createdAt });
   }
 }
 

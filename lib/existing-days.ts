@@ -1,43 +1,47 @@
 /**
  * The day files already in an output folder, before a conversion adds to them: their event ids
- * go into the set of stored ids, and a last gzip member that a write left unfinished (the disk
- * filled up, the machine stopped) is cut off so that the file reads to its end again. The whole
- * events that member still holds are handed back, to be written again as a new member.
+ * go into the set of stored ids, and a file that ends inside a gzip member (a write that did not
+ * finish: the machine stopped, the disk filled up) is repaired: cut back to its last complete
+ * member, with the whole events the cut member still held appended again at once as a new one.
  *
  * Any other damage stops the conversion: it is not ours to guess what a damaged file held.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DAY_FILE_PATTERN, listDayFiles } from './day-files.ts';
+import zlib from 'node:zlib';
+import protobuf from 'protobufjs';
+import { listDayFiles } from './day-files.ts';
 import { messageId } from './day-file-reader.ts';
+import type { StoredEvent, WrittenMember } from './day-writer.ts';
 import { FatalError } from './errors.ts';
+import { readIndexFields } from './event-fields.ts';
 import type { IdSet } from './id-set.ts';
 import { DayFileError, readLocatedMessages } from './member-reader.ts';
 
-/** Whole events recovered from a cut-off last member: each ProtoEvent message, without its length. */
-export interface Salvaged {
+export interface Repair {
   fileName: string;
-  /** Days since 1970-01-01, as in day-files.ts. */
-  day: number;
-  messages: Buffer[];
+  /** Where the cut-off member started, and the file now ends (before `rewritten`). */
+  cutAt: number;
+  /** The member holding the cut member's whole events, appended at `cutAt`; undefined when none were whole. */
+  rewritten?: WrittenMember;
 }
 
 export interface ExistingDays {
-  /** Events in the folder's complete members (each id once). */
+  /** Events of the folder's complete members before any repair (each id once). */
   events: number;
-  salvaged: Salvaged[];
+  repairs: Repair[];
 }
 
-/** More than this in one cut-off member is not held in memory: the conversion stops instead. */
+/** More than this of one cut-off member is not held in memory: the conversion stops instead. */
 const MAX_SALVAGE_BYTES = 256 << 20;
 
-export async function loadExistingDays(dir: string, seen: IdSet, log: (text: string) => void): Promise<ExistingDays> {
-  const result: ExistingDays = { events: 0, salvaged: [] };
+export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void): Promise<ExistingDays> {
+  const result: ExistingDays = { events: 0, repairs: [] };
   const files = listDayFiles(dir);
   if (files.length > 0) log(`reading the ids of ${files.length} existing day files in ${dir} (new events are added, none twice)`);
   for (const name of files) {
     const filePath = path.join(dir, name);
-    // The events of the member being read: new ids are counted once it ends whole.
+    // Whether each event of the member being read was new: counted once the member ends whole.
     let memberStart = 0;
     let addedInMember: boolean[] = [];
     try {
@@ -57,9 +61,9 @@ export async function loadExistingDays(dir: string, seen: IdSet, log: (text: str
         throw new FatalError(`cannot read existing day file ${what}; move it away or repair it before converting into this folder`);
       }
       const messages = await wholeMessagesOf(filePath, memberStart, addedInMember);
-      cutBack(filePath, memberStart);
-      result.salvaged.push({ fileName: name, day: dayOfFileName(name), messages });
-      log(`${filePath}: its last gzip member (from byte ${memberStart}) was cut off by a write that did not finish; the file now ends at byte ${memberStart}, and the ${messages.length} whole events that member held are written again`);
+      const repair = cutBackAndRewrite(filePath, memberStart, messages, compressionLevel);
+      result.repairs.push(repair);
+      log(`${filePath}: cut back to byte ${memberStart}, where its last complete gzip member ends; ${messages.length} whole events of the cut member written again`);
     }
   }
   return result;
@@ -74,32 +78,36 @@ async function wholeMessagesOf(filePath: string, memberStart: number, added: boo
     for await (const batch of readLocatedMessages(filePath, memberStart)) {
       for (let i = 0; i < batch.count && index < added.length; i++, index++) {
         if (!added[index]) continue;
-        const message = batch.buf.subarray(batch.starts[i], batch.ends[i]);
-        messages.push(Buffer.from(message));
-        bytes += message.length;
+        messages.push(Buffer.from(batch.buf.subarray(batch.starts[i], batch.ends[i])));
+        bytes += batch.ends[i] - batch.starts[i];
         if (bytes > MAX_SALVAGE_BYTES) {
           throw new FatalError(`${filePath} ends in a cut-off gzip member of over ${MAX_SALVAGE_BYTES >> 20} MiB; move the file away, or cut it back to byte ${memberStart} to drop that member`);
         }
       }
     }
   } catch (err) {
-    if (!(err instanceof DayFileError)) throw err; // the cut, met again
+    if (!(err instanceof DayFileError)) throw err; // else: the cut, met again
   }
   return messages;
 }
 
-function cutBack(filePath: string, size: number): void {
-  try {
-    if (size === 0) fs.rmSync(filePath);
-    else fs.truncateSync(filePath, size);
-  } catch (err) {
-    throw new FatalError(`cannot cut ${filePath} back to byte ${size}, where its complete gzip members end: ${(err as Error).message}`);
+/** Cuts the file back to `size` and appends `messages` as one gzip member right away. */
+function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], compressionLevel: number): Repair {
+  const fileName = path.basename(filePath);
+  const writer = protobuf.Writer.create();
+  const events: StoredEvent[] = [];
+  for (const m of messages) {
+    const f = readIndexFields(m);
+    events.push({ id: f.id, pubkey: f.pubkey, kind: f.kind, createdAt: f.createdAt, offsetInMember: writer.len });
+    writer.bytes(m);
   }
-}
-
-function dayOfFileName(name: string): number {
-  const [, y, m, d] = DAY_FILE_PATTERN.exec(name)!;
-  const date = new Date(0);
-  date.setUTCFullYear(Number(y), Number(m) - 1, Number(d)); // Date.UTC would take years 0..99 as 1900..1999
-  return date.getTime() / 86_400_000;
+  const member = messages.length ? zlib.gzipSync(writer.finish(), { level: compressionLevel }) : undefined;
+  try {
+    if (size === 0 && !member) fs.rmSync(filePath);
+    else fs.truncateSync(filePath, size);
+    if (member) fs.appendFileSync(filePath, member);
+  } catch (err) {
+    throw new FatalError(`cannot repair ${filePath} (cut back to byte ${size}, where its complete gzip members end, then append ${messages.length} events): ${(err as Error).message}`);
+  }
+  return { fileName, cutAt: size, rewritten: member && { fileName, memberOffset: size, memberBytes: member.length, events } };
 }

@@ -41,11 +41,11 @@ test('a day file that ends in a cut-off member (a write that did not finish): th
   const again = lost.slice(whole - 2, whole + 3);
   const r = runScript('convert', [writeJsonl(path.join(dir, 'second.jsonl'), [...fresh, ...again]), '-o', out, ...UNSIGNED]);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /already in folder 300\b/);
+  assert.match(r.stdout, new RegExp(`already in folder ${300 + whole}\\b`));
   assert.match(r.stdout, /files repaired\s+1\b/);
   assert.match(r.stdout, /duplicates\s+2\b/);
   const log = fs.readFileSync(path.join(out, 'proton-beam.log'), 'utf8');
-  assert.match(log, new RegExp(`${name}: cut back to its last complete gzip member .*; ${whole} whole events of the cut member written again`));
+  assert.match(log, new RegExp(`${name}: cut back to byte ${before.length}, where its last complete gzip member ends .*; ${whole} whole events of the cut member written again`));
 
   assert.ok(fs.readFileSync(file).subarray(0, before.length).equals(before), 'what was complete is untouched');
   const rows = await storedRows(out); // reads every file to its end
@@ -92,4 +92,21 @@ test('damage that is not a cut-off end still stops the conversion, naming the fi
     assert.match(r.stderr, new RegExp(`cannot read existing day file ${file} at byte ${damage === 'scrambled' ? 0 : size}: .*move it away or repair it`));
     assert.ok(fs.readFileSync(file).equals(damaged), 'left as it was');
   }
+});
+
+test('the repair is whole on its own: a conversion that fails right after it keeps the recovered events', async () => {
+  const dir = tempDir();
+  const out = path.join(dir, 'out');
+  await convertInto(out, writeJsonl(path.join(dir, 'first.jsonl'), randomSample(50, 51, 1)), { index: false });
+  const name = listDayFiles(out)[0];
+  const lost = randomSample(500, 52, 1).filter((e) => fileOf(e) === name).slice(0, 40);
+  const member = zlib.gzipSync(Buffer.concat(lost.map(encodeDelimited)));
+  const cut = member.subarray(0, Math.floor(member.length * 0.7));
+  fs.appendFileSync(path.join(out, name), cut);
+  fs.writeFileSync(path.join(out, 'index.db'), 'not a database, so the conversion stops after reading the folder');
+  const r = runScript('convert', [writeJsonl(path.join(dir, 'second.jsonl'), randomSample(3, 53, 1)), '-o', out, ...UNSIGNED]);
+  assert.equal(r.status, 1);
+  const ids = new Set((await storedRows(out)).map((x) => x.id));
+  assert.equal(ids.size, 50 + wholeMessagesIn(cut));
+  for (const e of lost.slice(0, wholeMessagesIn(cut))) assert.ok(ids.has(e.id));
 });
