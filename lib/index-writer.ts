@@ -7,7 +7,7 @@
  * incomplete: it is then rebuilt from all the day files once the conversion is done.
  */
 import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-start.ts';
 import type { WrittenMember } from './day-writer.ts';
 import { FatalError } from './errors.ts';
 import { countRows, indexPathOf, openIndexForRead } from './index-db.ts';
@@ -15,7 +15,6 @@ import { chunkTransferList, RowChunkBuilder } from './index-loader.ts';
 import { rebuildIndex } from './index-rebuild.ts';
 import type { WriterReply, WriterRequest } from './index-writer-worker.ts';
 
-const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
 const WORKER_SCRIPT = new URL('./index-writer-worker.ts', import.meta.url);
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
 const MAX_BEHIND = 1_000_000;
@@ -61,7 +60,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   }
 
   // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
-  const worker = new Worker(BOOTSTRAP, { workerData: { script: WORKER_SCRIPT.href, data: { indexPath } } });
+  const worker = startWorker(WORKER_SCRIPT, { indexPath });
   let failure: Error | undefined;
   let finished: ((r: WriterReply) => void) | undefined;
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.

@@ -1,8 +1,6 @@
 /** A fixed set of worker threads; `run` hands a task to the next free one. */
-import { Worker } from 'node:worker_threads';
-
-/** Workers start here; it loads `script` (see the file for why). Read `workerData.data` in `script`. */
-const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './worker-start.ts';
 
 interface Pending<T, R> {
   task: T;
@@ -19,7 +17,7 @@ export class WorkerPool<T, R> {
 
   constructor(script: URL, size: number, workerData: unknown) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(BOOTSTRAP, { workerData: { script: script.href, data: workerData } });
+      const worker = startWorker(script, workerData); // `script` reads workerData.data
       worker.on('message', (result: R) => {
         const job = this.busy.get(worker)!;
         this.busy.delete(worker);

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { bundleOf, startWorker } from '../lib/worker-start.ts';
+
+test('a worker module is bundled once into node_modules/.cache and runs without tsx', async () => {
+  const script = new URL('../lib/convert-worker.ts', import.meta.url);
+  const bundle = bundleOf(script);
+  assert.ok(bundle, 'bundled');
+  assert.match(fileURLToPath(bundle), /node_modules\/\.cache\/proton-beam\/convert-worker-[0-9a-f]{16}\.mjs$/);
+  assert.equal(bundleOf(script), bundle, 'once per process');
+  const worker = startWorker(script, { validateIds: true, validateSignatures: true, filterInvalidKinds: true });
+  try {
+    worker.postMessage({ seq: 0, firstLine: 1, bytes: Buffer.from('[1]\nnot json\n') });
+    const [result] = await once(worker, 'message');
+    assert.deepEqual(result.rejects.map((r: { reason: string }) => r.reason), ['not_an_object', 'invalid_json']);
+  } finally {
+    await worker.terminate();
+  }
+});
+
+test('a worker module that imports files of ours from other folders runs through tsx instead', async () => {
+  const script = new URL('./fixtures/codec-worker.ts', import.meta.url);
+  assert.equal(bundleOf(script), undefined);
+  const worker = startWorker(script, 'hello');
+  const [result] = await once(worker, 'message');
+  assert.equal(result.data, 'hello');
+  assert.ok(result.encodedBytes > 260);
+  await worker.terminate();
+});
