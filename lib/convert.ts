@@ -61,7 +61,9 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
   const input = await openInput(opts.input);
 
   const seen = new IdSet();
-  const existing = await loadExistingDays(opts.outputDir, seen, opts.compressionLevel, log);
+  // Reading a large folder first takes a while: say so on a terminal even without --verbose.
+  const folderLog = opts.log ?? (opts.progress ? (text: string) => process.stderr.write(`${text}\n`) : log);
+  const existing = await loadExistingDays(opts.outputDir, seen, opts.compressionLevel, folderLog);
   const rewritten = existing.repairs.flatMap((r) => (r.rewritten ? [r.rewritten] : []));
   counts.preexisting = existing.events + rewritten.reduce((n, m) => n + m.events.length, 0);
   counts.repaired = existing.repairs.length;
