@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { processBatch, type BatchTask } from './batch.ts';
 import type { CheckOptions } from './event-check.ts';
-import { movableBuffers } from './worker-pool.ts';
+import { movableBuffers } from './transfer.ts';
 
 const options = workerData.data as CheckOptions;
 

@@ -24,7 +24,8 @@ import { LOG_NAME, RejectLog } from './reject-log.ts';
 import { StatusFile } from './status-file.ts';
 import { findStoredIds } from './stored-ids.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
-import { movableBuffers, WorkerPool } from './worker-pool.ts';
+import { movableBuffers } from './transfer.ts';
+import { WorkerPool } from './worker-pool.ts';
 
 export interface ConvertOptions extends CheckOptions {
   input: string;

@@ -32,7 +32,7 @@ export class WorkerPool<T, R> {
     }
   }
 
-  /** `transfer`: ArrayBuffers of `task` to move to the worker instead of copying (see movableBuffers). */
+  /** `transfer`: ArrayBuffers of `task` to move to the worker instead of copying (see lib/transfer.ts). */
   run(task: T, transfer: readonly ArrayBuffer[] = []): Promise<R> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
@@ -62,17 +62,4 @@ export class WorkerPool<T, R> {
   async close(): Promise<void> {
     await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
   }
-}
-
-/**
- * The ArrayBuffers behind `views` that can be moved to another thread. Node carves small
- * Buffers out of a shared pool of Buffer.poolSize bytes: moving that would take it away from
- * every other Buffer in it, so views of a buffer that small are left out (and get copied).
- */
-export function movableBuffers(views: readonly ArrayBufferView[]): ArrayBuffer[] {
-  const buffers = new Set<ArrayBuffer>();
-  for (const v of views) {
-    if (v.buffer instanceof ArrayBuffer && v.buffer.byteLength > Buffer.poolSize) buffers.add(v.buffer);
-  }
-  return [...buffers];
 }
