@@ -23,7 +23,8 @@ const bundles = new Map<string, URL | undefined>();
 /** Starts a worker on `script`; the worker finds `data` in workerData.data. */
 export function startWorker(script: URL, data: unknown): Worker {
   const bundle = bundleOf(script);
-  return bundle ? new Worker(bundle, { workerData: { data } }) : new Worker(BOOTSTRAP, { workerData: { script: script.href, data } });
+  // A bundle needs no loader: execArgv: [] keeps the worker from inheriting this process's --import tsx.
+  return bundle ? new Worker(bundle, { workerData: { data }, execArgv: [] }) : new Worker(BOOTSTRAP, { workerData: { script: script.href, data } });
 }
 
 /** The bundled module for `script`, built once per process; undefined when it cannot be had. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { bundleOf, startWorker } from '../lib/worker-start.ts';
@@ -10,11 +11,24 @@ test('a worker module is bundled once into node_modules/.cache and runs without 
   assert.ok(bundle, 'bundled');
   assert.match(fileURLToPath(bundle), /node_modules\/\.cache\/proton-beam\/convert-worker-[0-9a-f]{16}\.mjs$/);
   assert.equal(bundleOf(script), bundle, 'once per process');
+  assert.doesNotMatch(fs.readFileSync(bundle, 'utf8'), /from "esbuild"/, 'a worker does not load the bundler');
   const worker = startWorker(script, { validateIds: true, validateSignatures: true, filterInvalidKinds: true });
   try {
     worker.postMessage({ seq: 0, firstLine: 1, bytes: Buffer.from('[1]\nnot json\n') });
     const [result] = await once(worker, 'message');
     assert.deepEqual(result.rejects.map((r: { reason: string }) => r.reason), ['not_an_object', 'invalid_json']);
+  } finally {
+    await worker.terminate();
+  }
+});
+
+test('a bundled worker starts without this process\'s TypeScript loader (it does not need it)', async () => {
+  assert.ok(process.execArgv.some((a) => a.includes('tsx')), 'the tests run with tsx');
+  const worker = startWorker(new URL('./fixtures/echo-worker.ts', import.meta.url), null);
+  try {
+    worker.postMessage(Buffer.from('x'));
+    const [result] = await once(worker, 'message');
+    assert.deepEqual(result.execArgv, []);
   } finally {
     await worker.terminate();
   }
