@@ -68,8 +68,6 @@ const isBlank = (s: string): boolean => s.length === 0 || s.trim().length === 0;
 
 export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts: CheckOptions, stored?: StoredIdHints): BatchResult {
   const lines = splitLines(bytes);
-  const storedIdOfLine = new Map<number, string>();
-  for (let k = 0; stored && k < stored.lines.length; k++) storedIdOfLine.set(stored.lines[k], stored.ids[k]);
   const verified = new Set<string>(); // ids whose signature verified in this batch
   const n = lines.length;
   const ids = Buffer.allocUnsafe(32 * n);
@@ -112,7 +110,7 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
         rejects.push({ line: lineNumber, ...badId });
         continue;
       }
-      if (opts.validateSignatures && (storedIdOfLine.get(i) === event.id || verified.has(event.id))) {
+      if (opts.validateSignatures && (stored?.get(i) === event.id || verified.has(event.id))) {
         duplicates++; // a copy of an event whose signature was checked: no need to check it again
         continue;
       }

@@ -1,7 +1,8 @@
 /**
  * Finds, on the main thread and before a batch goes to a worker, the lines whose id is already
- * stored, so that the worker need not verify their signatures: a Schnorr verify costs ~30 times
- * the rest of an event's work, and dumps merged from several relays repeat most events.
+ * stored, so that the worker need not verify their signatures: a Schnorr verify (~175 us here)
+ * costs about 3 times all the rest of an event's work, gzip included, and dumps merged from
+ * several relays repeat most events.
  *
  * This reads the id from the line's text without parsing it. That is only a hint: the worker
  * stores nothing on its strength; it skips the signature of a line whose parsed (and, unless
@@ -9,12 +10,8 @@
  */
 import type { IdSet } from './id-set.ts';
 
-export interface StoredIdHints {
-  /** Index of the line in its batch, from 0. */
-  lines: number[];
-  /** The id read from that line, 64 lowercase hex characters, already in the set. */
-  ids: string[];
-}
+/** Index of the line in its batch (from 0) -> the id read from it, already in the set. */
+export type StoredIdHints = Map<number, string>;
 
 const NEWLINE = 0x0a;
 const QUOTE = 0x22;
@@ -41,9 +38,7 @@ export function findStoredIds(bytes: Buffer, stored: IdSet): StoredIdHints | und
       keyAt = bytes.indexOf(ID_KEY, keyAt + 1);
     }
     if (hex !== undefined && id.write(hex, 'hex') === 32 && stored.has(id)) {
-      hints ??= { lines: [], ids: [] };
-      hints.lines.push(line);
-      hints.ids.push(hex);
+      (hints ??= new Map()).set(line, hex);
     }
     start = end + 1;
   }

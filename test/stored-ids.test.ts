@@ -26,7 +26,7 @@ test('finds the lines whose "id" key holds a stored id, wherever the key stands 
     `{"id":"${A}"}`, // 8: last line without a newline
   ];
   const hints = findStoredIds(Buffer.from(lines.join('\n')), setOf(A, B));
-  assert.deepEqual(hints, { lines: [0, 1, 7, 8], ids: [A, B, B, A] });
+  assert.deepEqual(hints, new Map([[0, A], [1, B], [7, B], [8, A]]));
 });
 
 test('nothing to find: an empty set, or no stored id in the batch', () => {
