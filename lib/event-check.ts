@@ -124,11 +124,3 @@ export function checkSignature(event: NostrEvent, idBytes: Uint8Array, opts: Che
   }
   return undefined;
 }
-
-/**
- * Validates a parsed line. `idBytes` must hold the 32 bytes of the event's id (the caller
- * already has them to store; passing them avoids a second hex decode).
- */
-export function checkIdAndSignature(event: NostrEvent, idBytes: Uint8Array, opts: CheckOptions): Rejection | undefined {
-  return checkId(event, opts) ?? checkSignature(event, idBytes, opts);
-}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { checkIdAndSignature, checkShape, computeEventId, isRejection, verifySignature } from '../lib/event-check.ts';
+import type { NostrEvent } from '../lib/codec.ts';
+import { checkId, checkShape, checkSignature, computeEventId, isRejection, verifySignature, type CheckOptions } from '../lib/event-check.ts';
 import { makeSigners, signEvent } from '../lib/synthetic.ts';
 import { realSampleLines } from './helpers.ts';
 
@@ -70,6 +71,9 @@ test('shape rules reject each wrong field with its own reason', () => {
   assert.deepEqual(ok, good);
   assert.ok(!isRejection(checkShape({ ...good, kind: 65536 }, { ...ALL, filterInvalidKinds: false })));
 });
+
+/** The id check, then the signature check, as lib/batch.ts runs them. */
+const checkIdAndSignature = (e: NostrEvent, idBytes: Uint8Array, opts: CheckOptions) => checkId(e, opts) ?? checkSignature(e, idBytes, opts);
 
 test('id and signature checks catch edits and forgeries, and can be switched off', () => {
   const [a, b] = makeSigners(2, 2);
