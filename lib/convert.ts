@@ -100,10 +100,11 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     counts.lines += r.lines;
     // A line whose id is stored is a duplicate whatever its signature: the same rule as the
     // workers' (which skip the check for ids known stored), so counts do not depend on timing.
-    const copies = r.rejects.filter((x) => x.reason === 'bad_signature' && x.id !== undefined && seen.has(Buffer.from(x.id, 'hex')));
-    await recordRejections(copies.length ? r.rejects.filter((x) => !copies.includes(x)) : r.rejects, counts, rejectLog);
-    counts.valid += r.count + r.duplicates + copies.length;
-    counts.duplicates += r.duplicates + copies.length;
+    const rejects = r.rejects.filter((x) => !(x.reason === 'bad_signature' && x.id !== undefined && seen.has(Buffer.from(x.id, 'hex'))));
+    const copies = r.rejects.length - rejects.length;
+    await recordRejections(rejects, counts, rejectLog);
+    counts.valid += r.count + r.duplicates + copies;
+    counts.duplicates += r.duplicates + copies;
     counts.duplicatesUnverified += r.duplicates;
     let start = 0;
     for (let i = 0; i < r.count; i++) {
