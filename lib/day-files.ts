@@ -15,6 +15,12 @@ export function dayFileName(day: number): string {
   return `${yyyy}_${mm}_${dd}.pb.gz`;
 }
 
+/** Cuts a day file back to `size` bytes (a file cut back to nothing is removed). */
+export function cutDayFileBack(filePath: string, size: number): void {
+  if (size === 0) fs.rmSync(filePath, { force: true });
+  else fs.truncateSync(filePath, size);
+}
+
 /** The day files in `dir`, sorted by name (that is, by day). */
 export function listDayFiles(dir: string): string[] {
   let names: string[];

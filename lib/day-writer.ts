@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { dayFileName } from './day-files.ts';
+import { cutDayFileBack, dayFileName } from './day-files.ts';
 import { FatalError, describeFsError } from './errors.ts';
 
 const gzip = promisify(zlib.gzip);
@@ -160,20 +160,17 @@ export class DayWriter {
       .catch((err) => {
         this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);
         // A member written in part (a full disk) would end the file in a cut-off member: take it back.
-        if (appendingAt !== undefined) truncateQuietly(filePath, appendingAt);
+        if (appendingAt !== undefined) {
+          try {
+            cutDayFileBack(filePath, appendingAt);
+          } catch {
+            // the next conversion into the folder cuts the member off (lib/existing-days.ts)
+          }
+        }
       })
       .finally(() => {
         this.inFlight--;
         this.waiters.shift()?.();
       });
-  }
-}
-
-function truncateQuietly(filePath: string, size: number): void {
-  try {
-    if (size === 0) fs.rmSync(filePath, { force: true });
-    else fs.truncateSync(filePath, size);
-  } catch {
-    // the next conversion into the folder cuts the member off (lib/existing-days.ts)
   }
 }

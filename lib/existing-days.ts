@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
-import { listDayFiles } from './day-files.ts';
+import { cutDayFileBack, listDayFiles } from './day-files.ts';
 import { messageId } from './day-file-reader.ts';
 import type { StoredEvent, WrittenMember } from './day-writer.ts';
 import { FatalError } from './errors.ts';
@@ -103,8 +103,7 @@ function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], c
   }
   const member = messages.length ? zlib.gzipSync(writer.finish(), { level: compressionLevel }) : undefined;
   try {
-    if (size === 0 && !member) fs.rmSync(filePath);
-    else fs.truncateSync(filePath, size);
+    cutDayFileBack(filePath, size);
     if (member) fs.appendFileSync(filePath, member);
   } catch (err) {
     throw new FatalError(`cannot repair ${filePath} (cut back to byte ${size}, where its complete gzip members end, then append ${messages.length} events): ${(err as Error).message}`);
