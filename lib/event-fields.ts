@@ -3,7 +3,9 @@
  * ProtoEvent without decoding tags and content, and a strict check that the bytes are a
  * ProtoEvent of a Nostr event at all: every field has the wire type of proto/nostr.proto, and
  * id and pubkey are 64 hex characters. Bytes that are not protobuf fail here with a reason.
+ * And the id alone, as bytes, for dedup.
  */
+import protobuf from 'protobufjs';
 
 export interface IndexFields {
   id: string;
@@ -99,4 +101,15 @@ export function readIndexFields(buf: Buffer, start = 0, end = buf.length): Index
   if (id === undefined) throw new NotAnEventError('no id');
   if (pubkey === undefined) throw new NotAnEventError('no pubkey');
   return { id, pubkey, createdAt, kind };
+}
+
+/** The id (field 1) of an encoded ProtoEvent as 32 bytes, without decoding the rest. */
+export function messageId(message: Uint8Array): Buffer {
+  const reader = protobuf.Reader.create(message);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag === 0x0a) return Buffer.from(reader.string(), 'hex');
+    reader.skipType(tag & 7);
+  }
+  throw new Error('message has no id');
 }

@@ -11,10 +11,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import protobuf from 'protobufjs';
 import { cutDayFileBack, listDayFiles } from './day-files.ts';
-import { messageId } from './day-file-reader.ts';
 import type { StoredEvent, WrittenMember } from './day-writer.ts';
 import { FatalError } from './errors.ts';
-import { readIndexFields } from './event-fields.ts';
+import { messageId, readIndexFields } from './event-fields.ts';
 import type { IdSet } from './id-set.ts';
 import { DayFileError, readLocatedMessages } from './member-reader.ts';
 

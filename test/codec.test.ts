@@ -4,8 +4,7 @@ import test from 'node:test';
 import protobuf from 'protobufjs';
 import { PROTO_PATH, decodeEvent, encodeDelimited, type NostrEvent } from '../lib/codec.ts';
 import { computeEventId, verifySignature } from '../lib/event-check.ts';
-import { nextMessage } from '../lib/day-file-reader.ts';
-import { canonical, realSampleLines } from './helpers.ts';
+import { canonical, nextMessage, realSampleLines } from './helpers.ts';
 
 const real = (): NostrEvent[] => realSampleLines().map((l) => canonical(JSON.parse(l)));
 

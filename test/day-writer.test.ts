@@ -5,10 +5,9 @@ import path from 'node:path';
 import test from 'node:test';
 import zlib from 'node:zlib';
 import { decodeEvent, encodeDelimited } from '../lib/codec.ts';
-import { nextMessage } from '../lib/day-file-reader.ts';
 import { dayFileName, dayOf } from '../lib/day-files.ts';
 import { DayWriter, type WrittenMember } from '../lib/day-writer.ts';
-import { canonical, readMessages, realSampleLines, tempDir } from './helpers.ts';
+import { canonical, nextMessage, readMessages, realSampleLines, tempDir } from './helpers.ts';
 
 test('day files are sequences of bounded gzip members that decompress alone and as a whole', async () => {
   const events = realSampleLines().map((l) => canonical(JSON.parse(l)));

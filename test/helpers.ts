@@ -1,12 +1,12 @@
 /** Shared by the test suites: run the scripts for real, read day files back. */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
-import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import protobuf from 'protobufjs';
 import { decodeEvent, type NostrEvent } from '../lib/codec.ts';
-import { nextMessage } from '../lib/day-file-reader.ts';
 import { listDayFiles } from '../lib/day-files.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -78,4 +78,19 @@ export async function* readMessages(filePath: string): AsyncGenerator<Uint8Array
     pending = pending.subarray(pos);
   }
   if (pending.length > 0) throw new Error(`${filePath}: ends inside a message (${pending.length} bytes left over)`);
+}
+
+/** The length-delimited message starting at `pos`, or undefined when the buffer does not hold all of it yet. */
+export function nextMessage(buf: Uint8Array, pos: number): { bytes: Uint8Array; end: number } | undefined {
+  if (pos >= buf.length) return undefined;
+  const reader = protobuf.Reader.create(buf.subarray(pos, Math.min(buf.length, pos + 10)));
+  let length: number;
+  try {
+    length = reader.uint32();
+  } catch {
+    return undefined; // the varint itself is cut
+  }
+  const start = pos + reader.pos;
+  if (start + length > buf.length) return undefined;
+  return { bytes: buf.subarray(start, start + length), end: start + length };
 }

@@ -4,8 +4,8 @@ import path from 'node:path';
 import test from 'node:test';
 import zlib from 'node:zlib';
 import { encodeDelimited, type NostrEvent } from '../lib/codec.ts';
-import { nextMessage } from '../lib/day-file-reader.ts';
 import { dayFileName, dayOf, listDayFiles } from '../lib/day-files.ts';
+import { nextMessage } from './helpers.ts';
 import { convertInto, indexRows, randomSample, runScript, storedRows, tempDir, writeJsonl } from './index-helpers.ts';
 
 const UNSIGNED = ['--no-progress', '--validate-signatures', 'false', '--validate-event-ids', 'false'];
