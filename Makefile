@@ -23,7 +23,7 @@ bench-index:
 # The S3/HTTP input and S3 output tests only (s3rver and a faulty HTTP server on 127.0.0.1).
 .PHONY: test-s3
 test-s3:
-	node --import tsx --test test/input-http.test.ts test/input-s3.test.ts test/decompress.test.ts test/retry.test.ts test/s3-output.test.ts test/convert-remote.test.ts
+	node --import tsx --test test/input/http.test.ts test/input/s3.test.ts test/input/decompress.test.ts test/net/retry.test.ts test/s3/output.test.ts test/s3/convert-remote.test.ts
 
 # AWS deployment (docs/DEPLOY.md). Settings come from the environment, a deploy.env file or
 # ARGS (make plan ARGS=--help lists them): INPUT_URL=s3://... OUTPUT=s3://bucket/prefix/ make deploy

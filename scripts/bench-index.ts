@@ -7,19 +7,19 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { $ } from 'zx';
-import { ensureSignedCorpus } from '../lib/bench-corpus.ts';
-import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
-import { encodeDelimited } from '../lib/codec.ts';
-import { convert } from '../lib/convert.ts';
-import { dayOf, listDayFiles } from '../lib/day-files.ts';
-import { DayWriter } from '../lib/day-writer.ts';
-import { readIndexFields } from '../lib/event-fields.ts';
-import { SECONDARY_INDEXES } from '../lib/index-db.ts';
-import { rebuildIndex } from '../lib/index-rebuild.ts';
-import { readLocatedMessages } from '../lib/member-reader.ts';
-import { queryEvents } from '../lib/query.ts';
-import { randomEvents } from '../lib/random-events.ts';
-import { readDayFileEvents } from '../lib/read-events.ts';
+import { ensureSignedCorpus } from '../lib/dev/bench-corpus.ts';
+import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { encodeDelimited } from '../lib/nostr/codec.ts';
+import { convert } from '../lib/convert/pipeline.ts';
+import { dayOf, listDayFiles } from '../lib/day-files/names.ts';
+import { DayWriter } from '../lib/day-files/writer.ts';
+import { readIndexFields } from '../lib/nostr/fields.ts';
+import { SECONDARY_INDEXES } from '../lib/index/db.ts';
+import { rebuildIndex } from '../lib/index/rebuild.ts';
+import { readLocatedMessages } from '../lib/day-files/members.ts';
+import { queryEvents } from '../lib/index/query.ts';
+import { randomEvents } from '../lib/dev/random-events.ts';
+import { readDayFileEvents } from '../lib/day-files/read-events.ts';
 
 const USAGE = `Usage: npx tsx scripts/bench-index.ts [--events N] [--dir DIR] [--lookups K] [--parts LIST]
 

@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
-import { ensureMergedCorpus, ensureSignedCorpus } from '../lib/bench-corpus.ts';
-import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
-import { verifySignature } from '../lib/event-check.ts';
+import { ensureMergedCorpus, ensureSignedCorpus } from '../lib/dev/bench-corpus.ts';
+import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { verifySignature } from '../lib/nostr/validate.ts';
 
 const USAGE = `Usage: npx tsx scripts/bench.ts [--events N] [--seed S] [--dir DIR]
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env -S npx tsx
 // Prints the events of day files as NIP-01 JSON lines.
-import { parseCommandLine, runMain } from '../lib/cli.ts';
-import { UsageError } from '../lib/errors.ts';
-import { DayFileError } from '../lib/member-reader.ts';
-import { exitQuietlyOnClosedPipe, jsonLines, writeText } from '../lib/output.ts';
-import { readDayFileEvents } from '../lib/read-events.ts';
+import { parseCommandLine, runMain } from '../lib/cli/args.ts';
+import { UsageError } from '../lib/cli/errors.ts';
+import { DayFileError } from '../lib/day-files/members.ts';
+import { exitQuietlyOnClosedPipe, jsonLines, writeText } from '../lib/cli/write-lines.ts';
+import { readDayFileEvents } from '../lib/day-files/read-events.ts';
 
 const USAGE = `Usage: npx tsx scripts/cat.ts FILE.pb.gz ...
 

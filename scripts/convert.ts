@@ -1,10 +1,10 @@
 #!/usr/bin/env -S npx tsx
 // Converts a JSONL dump of Nostr events into validated, deduplicated day files.
-import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert.ts';
-import { interruptSignal, parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
-import { UsageError } from '../lib/errors.ts';
-import { formatIndexing } from '../lib/index-writer.ts';
-import { formatSummary } from '../lib/summary.ts';
+import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert/pipeline.ts';
+import { interruptSignal, parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { UsageError } from '../lib/cli/errors.ts';
+import { formatIndexing } from '../lib/index/writer.ts';
+import { formatSummary } from '../lib/convert/summary.ts';
 
 const USAGE = `Usage: npx tsx scripts/convert.ts INPUT [options]
 
@@ -72,7 +72,7 @@ await runMain(USAGE, async () => {
     throw new UsageError('--sse-kms-key-id and --delete-local-after-upload need --s3-output');
   }
   // The AWS SDK is loaded only when needed (~200 ms); a missing bucket or a 403 fails before converting.
-  const s3 = s3Output ? await import('../lib/s3-output.ts') : undefined;
+  const s3 = s3Output ? await import('../lib/s3/output.ts') : undefined;
   if (s3Output) await s3!.checkS3Target(s3Output);
   const startedAt = new Date().toISOString();
   const showProgress = !values['no-progress'] && process.stderr.isTTY === true;

@@ -3,7 +3,7 @@
 // so that the template stays a plain, self-contained file. Run after editing the script
 // (make userdata); make plan/deploy and the tests refuse a template whose copy is stale.
 import fs from 'node:fs';
-import { TEMPLATE_PATH, USERDATA_PATH, embeddedUserData, withUserData } from '../lib/deploy-template.ts';
+import { TEMPLATE_PATH, USERDATA_PATH, embeddedUserData, withUserData } from '../lib/deploy/template.ts';
 
 const template = fs.readFileSync(TEMPLATE_PATH, 'utf8');
 const script = fs.readFileSync(USERDATA_PATH, 'utf8');

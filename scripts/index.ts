@@ -1,12 +1,12 @@
 #!/usr/bin/env -S npx tsx
 // The SQLite index of a folder of day files: rebuild it from the files, or show what it holds.
 import path from 'node:path';
-import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
-import { defaultParallelism } from '../lib/convert.ts';
-import { UsageError } from '../lib/errors.ts';
-import { indexPathOf } from '../lib/index-db.ts';
-import { rebuildIndex } from '../lib/index-rebuild.ts';
-import { formatStats, indexStats } from '../lib/index-stats.ts';
+import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { defaultParallelism } from '../lib/convert/pipeline.ts';
+import { UsageError } from '../lib/cli/errors.ts';
+import { indexPathOf } from '../lib/index/db.ts';
+import { rebuildIndex } from '../lib/index/rebuild.ts';
+import { formatStats, indexStats } from '../lib/index/stats.ts';
 
 const USAGE = `Usage: npx tsx scripts/index.ts rebuild [PB_DIR] [options]
        npx tsx scripts/index.ts stats [PB_DIR] [--index-path P]

@@ -9,12 +9,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
-import { FatalError, UsageError } from '../lib/errors.ts';
-import { makeS3Client } from '../lib/deploy-aws.ts';
-import { inputUrlProblem, outputUrlProblem, parseS3Url } from '../lib/deploy-settings.ts';
-import { writeJobStatus } from '../lib/deploy-status.ts';
-import { ROOT } from '../lib/deploy-template.ts';
-import { runJob } from '../lib/job-runner.ts';
+import { FatalError, UsageError } from '../lib/cli/errors.ts';
+import { makeS3Client } from '../lib/deploy/aws.ts';
+import { inputUrlProblem, outputUrlProblem, parseS3Url } from '../lib/deploy/settings.ts';
+import { writeJobStatus } from '../lib/deploy/status.ts';
+import { ROOT } from '../lib/paths.ts';
+import { runJob } from '../lib/deploy/job-runner.ts';
 
 const USAGE = `usage: job.ts [--input URL|PATH] [--output s3://bucket/prefix/] [--work-dir DIR]
   [--validate-signatures true|false] [--validate-ids true|false] [--compression-level 0..9]

@@ -2,9 +2,9 @@
 // make logs: the latest job's output so far, from CloudWatch Logs (or what SSM kept of it).
 // --lines N prints the last N lines (default 100); --follow prints everything and keeps
 // following until the job ends.
-import { UsageError } from '../lib/errors.ts';
-import { clientsFor, parseScriptArgs, runScript } from '../lib/deploy-cli.ts';
-import { logs } from '../lib/deploy-inspect.ts';
+import { UsageError } from '../lib/cli/errors.ts';
+import { clientsFor, parseScriptArgs, runScript } from '../lib/deploy/cli.ts';
+import { logs } from '../lib/deploy/inspect.ts';
 
 runScript('logs', async () => {
   const args = parseScriptArgs('logs', process.argv.slice(2), {

@@ -2,8 +2,8 @@
 // Writes sample/events.jsonl: synthetic signed events from a fixed seed, with a few duplicates
 // (re-serialized in another key order) and a few broken lines, to show what convert reports.
 import fs from 'node:fs';
-import { parseCommandLine, runMain } from '../lib/cli.ts';
-import { seededRandom, syntheticEvents } from '../lib/synthetic.ts';
+import { parseCommandLine, runMain } from '../lib/cli/args.ts';
+import { seededRandom, syntheticEvents } from '../lib/dev/synthetic.ts';
 
 const USAGE = `Usage: npx tsx scripts/make-sample.ts [--count N] [--out FILE]
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env -S npx tsx
 // make plan: what make deploy would do and what it would cost. Changes nothing; needs no AWS
 // credentials (with credentials it asks S3 for the input's size, read-only).
-import { parseScriptArgs, runScript } from '../lib/deploy-cli.ts';
-import { makeS3Client } from '../lib/deploy-aws.ts';
-import { hashFiles, listBundleFiles } from '../lib/deploy-bundle.ts';
-import { loadPrices, loadThroughput } from '../lib/deploy-cost.ts';
-import { credentialsConfigured, planLines, probeInputSize } from '../lib/deploy-plan.ts';
-import { ROOT, readTemplate } from '../lib/deploy-template.ts';
+import { parseScriptArgs, runScript } from '../lib/deploy/cli.ts';
+import { makeS3Client } from '../lib/deploy/aws.ts';
+import { hashFiles, listBundleFiles } from '../lib/deploy/bundle.ts';
+import { loadPrices, loadThroughput } from '../lib/deploy/cost.ts';
+import { credentialsConfigured, planLines, probeInputSize } from '../lib/deploy/plan.ts';
+import { readTemplate } from '../lib/deploy/template.ts';
+import { ROOT } from '../lib/paths.ts';
 
 runScript('plan', async () => {
   const args = parseScriptArgs('plan', process.argv.slice(2), {}, { input: true, output: true });

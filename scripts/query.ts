@@ -1,10 +1,10 @@
 #!/usr/bin/env -S npx tsx
 // Finds events through the index and prints them as NIP-01 JSON lines.
-import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli.ts';
-import { UsageError } from '../lib/errors.ts';
-import { indexPathOf } from '../lib/index-db.ts';
-import { exitQuietlyOnClosedPipe, jsonLines, writeText } from '../lib/output.ts';
-import { queryEvents, type EventFilter } from '../lib/query.ts';
+import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { UsageError } from '../lib/cli/errors.ts';
+import { indexPathOf } from '../lib/index/db.ts';
+import { exitQuietlyOnClosedPipe, jsonLines, writeText } from '../lib/cli/write-lines.ts';
+import { queryEvents, type EventFilter } from '../lib/index/query.ts';
 
 const USAGE = `Usage: npx tsx scripts/query.ts [PB_DIR] [options]
 

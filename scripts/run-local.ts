@@ -10,14 +10,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { FatalError, UsageError } from '../lib/errors.ts';
-import { makeS3Client } from '../lib/deploy-aws.ts';
-import { createBundle, listBundleFiles, uploadBundle } from '../lib/deploy-bundle.ts';
-import { formatBytes } from '../lib/deploy-cost.ts';
-import { outputUrlProblem, parseS3Url } from '../lib/deploy-settings.ts';
-import { readJobStatus, summaryLines } from '../lib/deploy-status.ts';
-import { ROOT } from '../lib/deploy-template.ts';
-import { startLocalS3 } from '../lib/local-s3.ts';
+import { FatalError, UsageError } from '../lib/cli/errors.ts';
+import { makeS3Client } from '../lib/deploy/aws.ts';
+import { createBundle, listBundleFiles, uploadBundle } from '../lib/deploy/bundle.ts';
+import { formatBytes } from '../lib/deploy/cost.ts';
+import { outputUrlProblem, parseS3Url } from '../lib/deploy/settings.ts';
+import { readJobStatus, summaryLines } from '../lib/deploy/status.ts';
+import { ROOT } from '../lib/paths.ts';
+import { startLocalS3 } from '../lib/dev/local-s3.ts';
 
 const USAGE = `usage: run-local.ts --input PATH [--output s3://bucket/prefix/] [--s3-dir DIR]
   [--validate-signatures true|false] [--validate-ids true|false] [--compression-level 0..9]

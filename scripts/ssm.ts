@@ -2,9 +2,9 @@
 // make ssm: an interactive shell on the job instance through Session Manager (no SSH, no open
 // port). Uses the AWS CLI and its session-manager-plugin, which speak the session protocol.
 import { $, which } from 'zx';
-import { FatalError } from '../lib/errors.ts';
-import { clientsFor, parseScriptArgs, runScript } from '../lib/deploy-cli.ts';
-import { sessionTarget } from '../lib/deploy-inspect.ts';
+import { FatalError } from '../lib/cli/errors.ts';
+import { clientsFor, parseScriptArgs, runScript } from '../lib/deploy/cli.ts';
+import { sessionTarget } from '../lib/deploy/inspect.ts';
 
 runScript('ssm', async () => {
   const args = parseScriptArgs('ssm', process.argv.slice(2), {}, { region: true });

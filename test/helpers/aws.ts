@@ -9,8 +9,8 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { AwsClients } from '../../lib/deploy-aws.ts';
-import { startLocalS3, type LocalS3 } from '../../lib/local-s3.ts';
+import type { AwsClients } from '../../lib/deploy/aws.ts';
+import { startLocalS3, type LocalS3 } from '../../lib/dev/local-s3.ts';
 
 // Nothing in a test may look for credentials or a region on an instance metadata service.
 process.env.AWS_EC2_METADATA_DISABLED = 'true';

@@ -1,0 +1,35 @@
+/** Writing many lines to a stream (stdout) with backpressure: memory stays flat. */
+import type { Writable } from 'node:stream';
+import type { NostrEvent } from '../nostr/codec.ts';
+
+export async function writeText(out: Writable, text: string): Promise<void> {
+  if (text.length === 0) return;
+  if (out.write(text)) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      out.off('drain', done);
+      out.off('error', done);
+      out.off('close', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    out.on('drain', done).on('error', done).on('close', done);
+  });
+}
+
+/** Events as NIP-01 JSON lines (keys in the order id, pubkey, created_at, kind, tags, content, sig). */
+export function jsonLines(events: NostrEvent[]): string {
+  let text = '';
+  for (const e of events) {
+    text += JSON.stringify({ id: e.id, pubkey: e.pubkey, created_at: e.created_at, kind: e.kind, tags: e.tags, content: e.content, sig: e.sig }) + '\n';
+  }
+  return text;
+}
+
+/** `... | head` closes the pipe early: stop quietly instead of failing with EPIPE. */
+export function exitQuietlyOnClosedPipe(out: NodeJS.WriteStream = process.stdout): void {
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * The day files already in an output folder, before a conversion adds to them: their event ids
+ * go into the set of stored ids, and a file that ends inside a gzip member (a write that did not
+ * finish: the machine stopped, the disk filled up) is repaired: cut back to its last complete
+ * member, with the whole events the cut member still held appended again at once as a new one.
+ *
+ * Any other damage stops the conversion: it is not ours to guess what a damaged file held.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import protobuf from 'protobufjs';
+import { cutDayFileBack, listDayFiles } from '../day-files/names.ts';
+import type { StoredEvent, WrittenMember } from '../day-files/writer.ts';
+import { FatalError } from '../cli/errors.ts';
+import { messageId, readIndexFields } from '../nostr/fields.ts';
+import type { IdSet } from './id-set.ts';
+import { DayFileError, readLocatedMessages } from '../day-files/members.ts';
+
+export interface Repair {
+  fileName: string;
+  /** Where the cut-off member started, and the file now ends (before `rewritten`). */
+  cutAt: number;
+  /** The member holding the cut member's whole events, appended at `cutAt`; undefined when none were whole. */
+  rewritten?: WrittenMember;
+}
+
+export interface ExistingDays {
+  /** Events of the folder's complete members before any repair (each id once). */
+  events: number;
+  repairs: Repair[];
+}
+
+/** More than this of one cut-off member is not held in memory: the conversion stops instead. */
+const MAX_SALVAGE_BYTES = 256 << 20;
+
+export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void): Promise<ExistingDays> {
+  const result: ExistingDays = { events: 0, repairs: [] };
+  const files = listDayFiles(dir);
+  if (files.length > 0) log(`reading the ids of ${files.length} existing day files in ${dir} (new events are added, none twice)`);
+  for (const name of files) {
+    const filePath = path.join(dir, name);
+    // Whether each event of the member being read was new: counted once the member ends whole.
+    let memberStart = 0;
+    let addedInMember: boolean[] = [];
+    try {
+      for await (const batch of readLocatedMessages(filePath)) {
+        for (let i = 0; i < batch.count; i++) {
+          addedInMember.push(seen.add(messageId(batch.buf.subarray(batch.starts[i], batch.ends[i]))));
+        }
+        if (batch.memberEnd !== undefined) {
+          result.events += addedInMember.filter(Boolean).length;
+          addedInMember = [];
+          memberStart = batch.memberEnd;
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof DayFileError && err.cutOff && err.offset === memberStart)) {
+        const what = err instanceof DayFileError ? err.message : `${filePath}: ${(err as Error).message}`;
+        throw new FatalError(`cannot read existing day file ${what}; move it away or repair it before converting into this folder`);
+      }
+      const messages = await wholeMessagesOf(filePath, memberStart, addedInMember);
+      const repair = cutBackAndRewrite(filePath, memberStart, messages, compressionLevel);
+      result.repairs.push(repair);
+      log(`${filePath}: cut back to byte ${memberStart}, where its last complete gzip member ends; ${messages.length} whole events of the cut member written again`);
+    }
+  }
+  return result;
+}
+
+/** The messages of the member at `memberStart` whose ids were new (`added`). */
+async function wholeMessagesOf(filePath: string, memberStart: number, added: boolean[]): Promise<Buffer[]> {
+  const messages: Buffer[] = [];
+  let index = 0;
+  let bytes = 0;
+  try {
+    for await (const batch of readLocatedMessages(filePath, memberStart)) {
+      for (let i = 0; i < batch.count && index < added.length; i++, index++) {
+        if (!added[index]) continue;
+        messages.push(Buffer.from(batch.buf.subarray(batch.starts[i], batch.ends[i])));
+        bytes += batch.ends[i] - batch.starts[i];
+        if (bytes > MAX_SALVAGE_BYTES) {
+          throw new FatalError(`${filePath} ends in a cut-off gzip member of over ${MAX_SALVAGE_BYTES >> 20} MiB; move the file away, or cut it back to byte ${memberStart} to drop that member`);
+        }
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof DayFileError)) throw err; // else: the cut, met again
+  }
+  return messages;
+}
+
+/** Cuts the file back to `size` and appends `messages` as one gzip member right away. */
+function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], compressionLevel: number): Repair {
+  const fileName = path.basename(filePath);
+  const writer = protobuf.Writer.create();
+  const events: StoredEvent[] = [];
+  for (const m of messages) {
+    const f = readIndexFields(m);
+    events.push({ id: f.id, pubkey: f.pubkey, kind: f.kind, createdAt: f.createdAt, offsetInMember: writer.len });
+    writer.bytes(m);
+  }
+  const member = messages.length ? zlib.gzipSync(writer.finish(), { level: compressionLevel }) : undefined;
+  try {
+    cutDayFileBack(filePath, size);
+    if (member) fs.appendFileSync(filePath, member);
+  } catch (err) {
+    throw new FatalError(`cannot repair ${filePath} (cut back to byte ${size}, where its complete gzip members end, then append ${messages.length} events): ${(err as Error).message}`);
+  }
+  return { fileName, cutAt: size, rewritten: member && { fileName, memberOffset: size, memberBytes: member.length, events } };
+}

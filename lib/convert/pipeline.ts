@@ -1,0 +1,228 @@
+/**
+ * The conversion pipeline: input bytes -> line batches -> workers (parse, validate, encode)
+ * -> back in input order on the main thread -> dedup -> day files.
+ *
+ * Results are taken in input order whatever the number of workers, and the first copy of an
+ * event wins, so any -j gives the same day files.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
+import { dayOf } from '../day-files/names.ts';
+import { DayWriter, type WrittenMember } from '../day-files/writer.ts';
+import { FatalError, InterruptedError, describeFsError } from '../cli/errors.ts';
+import { loadExistingDays } from './existing-days.ts';
+import type { CheckOptions } from '../nostr/validate.ts';
+import { IdSet } from './id-set.ts';
+import { startIndexing, type IndexingSummary } from '../index/writer.ts';
+import { openInput } from '../input/open.ts';
+import { lineBatches, type LineBatch } from './line-batches.ts';
+import { OrderedConsumer } from './ordered-consumer.ts';
+import { ProgressBar } from '../cli/progress.ts';
+import { LOG_NAME, RejectLog } from './reject-log.ts';
+import { StatusFile } from './status-file.ts';
+import { findStoredIds } from './stored-ids.ts';
+import { emptyCounts, type ConversionCounts } from './summary.ts';
+import { movableBuffers } from '../workers/transfer.ts';
+import { WorkerPool } from '../workers/pool.ts';
+
+export interface ConvertOptions extends CheckOptions {
+  input: string;
+  outputDir: string;
+  parallel: number;
+  compressionLevel: number;
+  /** Most lines in one batch handed to a worker. */
+  batchSize: number;
+  progress: boolean;
+  statusFile?: string;
+  /** Longest line accepted; longer lines are rejected without being held in memory. */
+  maxLineBytes?: number;
+  memberBytes?: number;
+  /** Receives each gzip member once written, with the events it holds (for the index). */
+  onMember?: (member: WrittenMember) => unknown;
+  /** Build or add to DIR/index.db as the day files are written (lib/index/writer.ts). */
+  index?: boolean;
+  log?: (text: string) => void;
+  /** Stops reading input; what was read is written out, then an InterruptedError is thrown. */
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_MAX_LINE_BYTES = 16 << 20;
+const MAX_BATCH_BYTES = 4 << 20;
+const WORKER_SCRIPT = new URL('./worker.ts', import.meta.url);
+
+export const defaultParallelism = (): number => Math.max(1, os.availableParallelism());
+
+export async function convert(opts: ConvertOptions): Promise<ConversionCounts & { index?: IndexingSummary }> {
+  const started = Date.now();
+  const counts = emptyCounts();
+  const log = opts.log ?? (() => {});
+  prepareOutputDir(opts.outputDir);
+  const input = await openInput(opts.input);
+
+  const seen = new IdSet();
+  // Reading a large folder first takes a while: say so on a terminal even without --verbose.
+  const folderLog = opts.log ?? (opts.progress ? (text: string) => process.stderr.write(`${text}\n`) : log);
+  const existing = await loadExistingDays(opts.outputDir, seen, opts.compressionLevel, folderLog);
+  const rewritten = existing.repairs.flatMap((r) => (r.rewritten ? [r.rewritten] : []));
+  counts.preexisting = existing.events + rewritten.reduce((n, m) => n + m.events.length, 0);
+  counts.repaired = existing.repairs.length;
+
+  // The index: started once the existing events are counted, finished after the day files.
+  // It should hold the events of the complete members; those of repaired files' new members are added.
+  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log) : undefined;
+  const onMember = bothOnMember(opts.onMember, indexing?.onMember);
+  for (const member of rewritten) await onMember?.(member);
+  let index: IndexingSummary | undefined;
+
+  const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
+  rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${opts.validateSignatures ? 'checked' : 'not checked'})`);
+  const writer = new DayWriter(opts.outputDir, {
+    compressionLevel: opts.compressionLevel,
+    memberBytes: opts.memberBytes,
+    onMember,
+  });
+  for (const r of existing.repairs) {
+    rejectLog.info(`${r.fileName}: cut back to byte ${r.cutAt}, where its last complete gzip member ends (a write had not finished); ${r.rewritten?.events.length ?? 0} whole events of the cut member written again`);
+  }
+  const pool = new WorkerPool<BatchTask, BatchResult>(WORKER_SCRIPT, opts.parallel, {
+    validateIds: opts.validateIds,
+    validateSignatures: opts.validateSignatures,
+    filterInvalidKinds: opts.filterInvalidKinds,
+  } satisfies CheckOptions);
+
+  const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
+  const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
+  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => statusOf(counts, snapshot(), started)) : undefined;
+
+  const takeResult = async (r: BatchResult): Promise<void> => {
+    counts.lines += r.lines;
+    // A line whose id is stored is a duplicate whatever its signature: the same rule as the
+    // workers' (which skip the check for ids known stored), so counts do not depend on timing.
+    const rejects = r.rejects.filter((x) => !(x.reason === 'bad_signature' && x.id !== undefined && seen.has(Buffer.from(x.id, 'hex'))));
+    const copies = r.rejects.length - rejects.length;
+    await recordRejections(rejects, counts, rejectLog);
+    counts.valid += r.count + r.duplicates + copies;
+    counts.duplicates += r.duplicates + copies;
+    counts.duplicatesUnverified += r.duplicates;
+    let start = 0;
+    for (let i = 0; i < r.count; i++) {
+      const end = r.messageEnds[i];
+      if (seen.add(r.ids, i * 32)) {
+        const stored = onMember && {
+          id: Buffer.from(r.ids.buffer, r.ids.byteOffset + i * 32, 32).toString('hex'),
+          pubkey: Buffer.from(r.pubkeys.buffer, r.pubkeys.byteOffset + i * 32, 32).toString('hex'),
+          kind: r.kinds[i],
+          createdAt: r.createdAt[i],
+        };
+        writer.append(dayOf(r.createdAt[i]), r.messages.subarray(start, end), stored);
+      } else {
+        counts.duplicates++;
+      }
+      start = end;
+    }
+    await writer.capacity();
+  };
+
+  const taskOf = ({ seq, firstLine, bytes }: LineBatch): BatchTask => ({
+    seq, firstLine, bytes, stored: opts.validateSignatures ? findStoredIds(bytes, seen) : undefined,
+  });
+
+  try {
+    const results = new OrderedConsumer(opts.parallel * 2, takeResult);
+    const batches = lineBatches(input.stream, {
+      maxLines: opts.batchSize,
+      maxBytes: MAX_BATCH_BYTES,
+      maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    });
+    const stopReading = () => input.stream.destroy();
+    opts.signal?.addEventListener('abort', stopReading, { once: true });
+    try {
+      for await (const batch of batches) {
+        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(taskOf(batch), movableBuffers([batch.bytes]));
+        result.catch(() => {}); // a failure is thrown where the result is taken, in order
+        await results.add(result);
+      }
+    } catch (err) {
+      if (opts.signal?.aborted) {
+        // the input was closed on purpose
+      } else if (err instanceof FatalError) {
+        throw err;
+      } else {
+        throw new FatalError(`reading ${input.label} failed after ${counts.lines} lines: ${(err as Error).message}`);
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', stopReading);
+    }
+    await results.drain();
+    await writer.close();
+    index = await indexing?.finish();
+    counts.bytesIn = input.bytesRead();
+    counts.bytesOut = writer.bytesWritten;
+    counts.files = writer.filesTouched.size;
+    counts.seconds = (Date.now() - started) / 1000;
+    if (opts.signal?.aborted) {
+      const message = `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
+      rejectLog.info(message);
+      throw new InterruptedError(message);
+    }
+    rejectLog.info(`done: ${counts.lines} lines, ${counts.valid} valid, ${counts.duplicates} duplicates, ${counts.rejected} rejected`);
+    status?.stop('done');
+  } catch (err) {
+    status?.stop('failed');
+    await indexing?.abort();
+    throw err;
+  } finally {
+    progress?.stop();
+    await pool.close();
+    await rejectLog.close().catch(() => {});
+  }
+  return { ...counts, index };
+}
+
+type OnMember = (m: WrittenMember) => unknown;
+function bothOnMember(a?: OnMember, b?: OnMember): OnMember | undefined {
+  return a && b ? async (m) => { await Promise.all([a(m), b(m)]); } : a ?? b;
+}
+
+function prepareOutputDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new FatalError(`cannot write to output folder ${describeFsError(err, dir)}`);
+  }
+}
+
+function tooLongResult(batch: LineBatch): BatchResult {
+  const detail = `line of ${batch.tooLongBytes} bytes is longer than the limit`;
+  return {
+    seq: batch.seq, lines: 1, rejects: [{ line: batch.firstLine, reason: 'line_too_long', detail }], duplicates: 0, count: 0,
+    ids: new Uint8Array(0), pubkeys: new Uint8Array(0), createdAt: new Float64Array(0), kinds: new Int32Array(0),
+    messageEnds: new Uint32Array(0), messages: new Uint8Array(0),
+  };
+}
+
+async function recordRejections(rejects: LineRejection[], counts: ConversionCounts, log: RejectLog): Promise<void> {
+  if (rejects.length === 0) return;
+  counts.rejected += rejects.length;
+  for (const r of rejects) counts.rejectedByReason[r.reason] = (counts.rejectedByReason[r.reason] ?? 0) + 1;
+  await log.rejected(rejects);
+}
+
+function statusOf(counts: ConversionCounts, s: { bytesRead: number; totalBytes?: number; events: number }, started: number) {
+  const seconds = (Date.now() - started) / 1000;
+  const fraction = s.totalBytes ? s.bytesRead / s.totalBytes : 0;
+  return {
+    phase: 'converting' as const,
+    bytesRead: s.bytesRead,
+    totalBytes: s.totalBytes ?? null,
+    lines: counts.lines,
+    valid: counts.valid,
+    rejected: counts.rejected,
+    duplicates: counts.duplicates,
+    eventsPerSecond: seconds > 0 ? Math.round(counts.valid / seconds) : 0,
+    etaSeconds: fraction > 0 ? Math.round(seconds / fraction - seconds) : null,
+  };
+}

@@ -1,0 +1,50 @@
+/** The counts of a conversion, and the summary printed at its end. */
+import type { RejectReason } from '../nostr/validate.ts';
+import { formatBytes, formatDuration } from '../cli/format.ts';
+
+export interface ConversionCounts {
+  lines: number;
+  /** Lines that were valid events, duplicates included. */
+  valid: number;
+  /** Valid events whose id was already stored (earlier in the input, or in the folder before). */
+  duplicates: number;
+  /** Of the duplicates, those recognised before their signature was checked (it was not). */
+  duplicatesUnverified: number;
+  rejected: number;
+  rejectedByReason: Partial<Record<RejectReason, number>>;
+  /** Events already in the output folder's day files before this run. */
+  preexisting: number;
+  /** Day files whose cut-off last member was removed before this run added to them. */
+  repaired: number;
+  bytesIn: number;
+  bytesOut: number;
+  files: number;
+  seconds: number;
+}
+
+export const emptyCounts = (): ConversionCounts => ({
+  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0,
+});
+
+export function formatSummary(c: ConversionCounts, outputDir: string): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const perSecond = (x: number) => (c.seconds > 0 ? x / c.seconds : 0);
+  const lines = [
+    `Conversion summary (${outputDir})`,
+    `  lines read        ${n(c.lines)}`,
+    `  valid events      ${n(c.valid)}`,
+    `  stored            ${n(c.valid - c.duplicates)}`,
+    `  duplicates        ${n(c.duplicates)}${c.duplicatesUnverified ? `  (signature check skipped for ${n(c.duplicatesUnverified)})` : ''}`,
+    `  rejected          ${n(c.rejected)}${c.rejected ? '  (see proton-beam.log)' : ''}`,
+  ];
+  const reasons = Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1]);
+  for (const [reason, count] of reasons) lines.push(`    ${reason.padEnd(20)}${n(count)}`);
+  if (c.preexisting) lines.push(`  already in folder ${n(c.preexisting)}`);
+  if (c.repaired) lines.push(`  files repaired    ${n(c.repaired)}  (cut back to their last complete gzip member; see proton-beam.log)`);
+  lines.push(
+    `  day files written ${n(c.files)}`,
+    `  bytes in / out    ${formatBytes(c.bytesIn)} / ${formatBytes(c.bytesOut)}`,
+    `  time              ${formatDuration(c.seconds)} (${n(Math.round(perSecond(c.lines)))} lines/s, ${formatBytes(perSecond(c.bytesIn))}/s)`,
+  );
+  return lines.join('\n');
+}

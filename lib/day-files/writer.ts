@@ -1,0 +1,176 @@
+/**
+ * Appends events to their day files as a sequence of bounded gzip members.
+ *
+ * Each day collects its events' length-delimited messages in memory until about
+ * `memberBytes`; then they are gzip'd as one member (on libuv's thread pool, so members of
+ * different days compress in parallel) and appended to YYYY_MM_DD.pb.gz. Appends to one file
+ * happen in order, so the output does not depend on timing. When the days together hold more
+ * than `pendingBudget` bytes, the largest are flushed early, which bounds memory for dumps
+ * that span thousands of days.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { cutDayFileBack, dayFileName } from './names.ts';
+import { FatalError, describeFsError } from '../cli/errors.ts';
+
+const gzip = promisify(zlib.gzip);
+
+/** What the index needs to know of one stored event. */
+export interface StoredEvent {
+  id: string;
+  pubkey: string;
+  kind: number;
+  createdAt: number;
+  /** Offset of the event's length prefix in the member's uncompressed bytes. */
+  offsetInMember: number;
+}
+
+/** One gzip member appended to a day file. */
+export interface WrittenMember {
+  fileName: string;
+  /** Byte offset of the member in the day file. */
+  memberOffset: number;
+  memberBytes: number;
+  events: StoredEvent[];
+}
+
+export interface DayWriterOptions {
+  compressionLevel: number;
+  memberBytes?: number;
+  pendingBudget?: number;
+  /**
+   * Called for each member once it is on disk, in file order per day. It may return a promise:
+   * the member then counts as in flight (see capacity) until it settles.
+   */
+  onMember?: (member: WrittenMember) => unknown;
+}
+
+interface Day {
+  fileName: string;
+  buffer: Buffer;
+  length: number;
+  events: StoredEvent[];
+  /** Size of the file with every member written so far. */
+  fileSize: number;
+  /** The last queued write: the next one waits for it. */
+  tail: Promise<void>;
+}
+
+const DEFAULT_MEMBER_BYTES = 1 << 20;
+const DEFAULT_PENDING_BUDGET = 32 << 20;
+const MAX_MEMBERS_IN_FLIGHT = 16;
+
+export class DayWriter {
+  private days = new Map<number, Day>();
+  private pendingBytes = 0;
+  private inFlight = 0;
+  private waiters: (() => void)[] = [];
+  private failure: Error | undefined;
+  readonly memberBytes: number;
+  private readonly pendingBudget: number;
+  filesTouched = new Set<string>();
+  bytesWritten = 0;
+  membersWritten = 0;
+
+  constructor(private dir: string, private options: DayWriterOptions) {
+    this.memberBytes = options.memberBytes ?? DEFAULT_MEMBER_BYTES;
+    this.pendingBudget = options.pendingBudget ?? DEFAULT_PENDING_BUDGET;
+  }
+
+  /** Adds one event's length-delimited message to its day. `stored` is kept for the index. */
+  append(day: number, message: Uint8Array, stored?: Omit<StoredEvent, 'offsetInMember'>): void {
+    const d = this.days.get(day) ?? this.openDay(day);
+    if (d.length + message.length > d.buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(d.buffer.length * 2, d.length + message.length));
+      d.buffer.copy(bigger, 0, 0, d.length);
+      d.buffer = bigger;
+    }
+    if (stored) d.events.push({ ...stored, offsetInMember: d.length });
+    d.buffer.set(message, d.length);
+    d.length += message.length;
+    this.pendingBytes += message.length;
+    if (d.length >= this.memberBytes) this.flushDay(d);
+    if (this.pendingBytes > this.pendingBudget) this.flushLargest();
+  }
+
+  /** Resolves when fewer members are being compressed and written than the limit. */
+  async capacity(): Promise<void> {
+    while (this.inFlight >= MAX_MEMBERS_IN_FLIGHT && !this.failure) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Writes everything still held and waits until it is on disk. */
+  async close(): Promise<void> {
+    for (const d of this.days.values()) if (d.length > 0) this.flushDay(d);
+    await Promise.all([...this.days.values()].map((d) => d.tail));
+    if (this.failure) throw this.failure;
+  }
+
+  private openDay(day: number): Day {
+    const fileName = dayFileName(day);
+    let fileSize = 0;
+    try {
+      fileSize = fs.statSync(path.join(this.dir, fileName)).size;
+    } catch {
+      // a new file
+    }
+    const d: Day = { fileName, buffer: Buffer.allocUnsafe(16 << 10), length: 0, events: [], fileSize, tail: Promise.resolve() };
+    this.days.set(day, d);
+    return d;
+  }
+
+  private flushLargest(): void {
+    const bySize = [...this.days.values()].filter((d) => d.length > 0).sort((a, b) => b.length - a.length);
+    for (const d of bySize) {
+      if (this.pendingBytes <= this.pendingBudget / 2) break;
+      this.flushDay(d);
+    }
+  }
+
+  private flushDay(d: Day): void {
+    const data = Buffer.from(d.buffer.subarray(0, d.length));
+    const events = d.events;
+    this.pendingBytes -= d.length;
+    d.length = 0;
+    d.events = [];
+    if (d.buffer.length > this.memberBytes * 2) d.buffer = Buffer.allocUnsafe(16 << 10);
+    this.inFlight++;
+    const compressed = gzip(data, { level: this.options.compressionLevel, memLevel: 9 });
+    compressed.catch(() => {}); // reported through the write below
+    const filePath = path.join(this.dir, d.fileName);
+    let appendingAt: number | undefined;
+    d.tail = d.tail
+      .then(async () => {
+        const member = await compressed;
+        if (this.failure) return;
+        const memberOffset = d.fileSize; // appends to one file run one after the other
+        appendingAt = memberOffset;
+        await fs.promises.appendFile(filePath, member);
+        appendingAt = undefined;
+        d.fileSize += member.length;
+        this.filesTouched.add(d.fileName);
+        this.bytesWritten += member.length;
+        this.membersWritten++;
+        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events });
+      })
+      .catch((err) => {
+        this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);
+        // A member written in part (a full disk) would end the file in a cut-off member: take it back.
+        if (appendingAt !== undefined) {
+          try {
+            cutDayFileBack(filePath, appendingAt);
+          } catch {
+            // the next conversion into the folder cuts the member off (lib/convert/existing-days.ts)
+          }
+        }
+      })
+      .finally(() => {
+        this.inFlight--;
+        this.waiters.shift()?.();
+      });
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The code bundle: this working tree (tracked and untracked files that git does not ignore, never
+ * node_modules) as OUTPUT/_deploy/<hash>.tgz, named by a hash of its content so that an
+ * unchanged tree is uploaded once.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { $ } from 'zx';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { FatalError } from '../cli/errors.ts';
+import type { Print } from './aws.ts';
+
+/** Files above this size are left out (with a warning): data has no place in the code bundle. */
+export const MAX_FILE_BYTES = 20 * 1024 * 1024;
+const ALWAYS_EXCLUDED = /(^|\/)(node_modules|\.git)(\/|$)|^deploy\.env$/;
+
+/** Lists the files to ship, relative to root, sorted. */
+export async function listBundleFiles(root: string, print: Print = () => {}): Promise<string[]> {
+  let files: string[];
+  try {
+    const res = await $({ cwd: root, quiet: true })`git ls-files -z --cached --others --exclude-standard`;
+    files = res.stdout.split('\0').filter(Boolean);
+  } catch {
+    files = walk(root, '');
+  }
+  const kept: string[] = [];
+  for (const f of files) {
+    if (ALWAYS_EXCLUDED.test(f)) continue;
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(path.join(root, f));
+    } catch {
+      continue; // deleted in the working tree
+    }
+    if (!stat.isFile()) continue;
+    if (stat.size > MAX_FILE_BYTES) {
+      print(`leaving ${f} (${Math.round(stat.size / 1048576)} MiB) out of the bundle: add it to .gitignore`);
+      continue;
+    }
+    kept.push(f);
+  }
+  return kept.sort();
+}
+
+function walk(root: string, rel: string): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+    const p = rel ? `${rel}/${entry.name}` : entry.name;
+    if (ALWAYS_EXCLUDED.test(p) || /^(pb_data|out|\.bench)$/.test(p)) continue;
+    if (entry.isDirectory()) out.push(...walk(root, p));
+    else if (entry.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/** 16 hex digits of SHA-256 over the names, modes and contents of the files. */
+export function hashFiles(root: string, files: string[]): string {
+  const h = createHash('sha256');
+  for (const f of files) {
+    const full = path.join(root, f);
+    const executable = (fs.statSync(full).mode & 0o111) !== 0;
+    h.update(`${f}\0${executable ? 'x' : '-'}\0`);
+    h.update(fs.readFileSync(full));
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+export interface Bundle { hash: string; file: string; files: number; bytes: number }
+
+/** Writes the .tgz of `files` into a temporary directory. */
+export async function createBundle(root: string, files: string[]): Promise<Bundle> {
+  if (!files.includes('package.json') || !files.includes('package-lock.json')) {
+    throw new FatalError(`${root} has no package.json and package-lock.json: the bundle needs both (npm ci)`);
+  }
+  const hash = hashFiles(root, files);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bundle-'));
+  const list = path.join(dir, 'files.txt');
+  fs.writeFileSync(list, files.join('\n') + '\n');
+  const file = path.join(dir, `${hash}.tgz`);
+  // COPYFILE_DISABLE keeps macOS tar from adding ._ metadata files.
+  await $({ cwd: root, quiet: true, env: { ...process.env, COPYFILE_DISABLE: '1' } })`tar -czf ${file} -T ${list}`;
+  return { hash, file, files: files.length, bytes: fs.statSync(file).size };
+}
+
+/** Uploads the bundle unless an object of that name is already there. Returns the key. */
+export async function uploadBundle(s3: S3Client, bucket: string, keyPrefix: string, bundle: Bundle, print: Print): Promise<string> {
+  const key = `${keyPrefix}${bundle.hash}.tgz`;
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    print(`bundle s3://${bucket}/${key} already uploaded`);
+    return key;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name !== 'NotFound' && e.$metadata?.httpStatusCode !== 404) throw err;
+  }
+  await s3.send(new PutObjectCommand({
+    Bucket: bucket, Key: key, Body: fs.readFileSync(bundle.file), ContentType: 'application/gzip',
+  }));
+  print(`uploaded bundle s3://${bucket}/${key} (${bundle.files} files, ${Math.ceil(bundle.bytes / 1024)} KiB)`);
+  return key;
+}

@@ -1,0 +1,191 @@
+/**
+ * The cost estimate of `make plan`: instance hours from the input size and the measured
+ * throughput per vCPU (docs/BENCHMARKS.md), times the hourly price (data/prices.json), plus EBS
+ * for those hours and S3 storage per month for the results. On-demand beside spot.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../paths.ts';
+
+export const PRICES_PATH = path.join(ROOT, 'data', 'prices.json');
+export const BENCHMARKS_PATH = path.join(ROOT, 'docs', 'BENCHMARKS.md');
+
+export interface InstancePrice { vcpu: number; memoryGib: number; onDemandHourly: number }
+export interface Prices {
+  asOf: string;
+  region: string;
+  currency: string;
+  source: string;
+  spotFractionOfOnDemand: number;
+  spotNote: string;
+  ebsGp3PerGibMonth: number;
+  s3StandardPerGibMonth: number;
+  cloudWatchLogsIngestPerGib: number;
+  hoursPerMonth: number;
+  instances: Record<string, InstancePrice>;
+}
+
+export function loadPrices(file = PRICES_PATH): Prices {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Prices;
+}
+
+/**
+ * Throughput figures. The converter's benchmark writes a machine-readable line into
+ * docs/BENCHMARKS.md, `<!-- plan: bytes_per_second_per_vcpu=N [key=value ...] -->`; missing keys
+ * take these documented defaults (docs/DEPLOY.md, "How the estimate is made").
+ */
+export interface Throughput {
+  /** Uncompressed JSONL bytes converted per second per vCPU (validation on). */
+  bytes_per_second_per_vcpu: number;
+  /** Uncompressed size / gzip size of a .jsonl.gz dump of Nostr events. */
+  gzip_ratio: number;
+  /** Size of the results (.pb.gz files and index.db) / uncompressed JSONL size. */
+  output_ratio: number;
+  /** Ceiling on the raw input read rate, bytes/s: one stream from S3 or HTTPS, one gunzip. */
+  max_input_bytes_per_second: number;
+  /** Upload rate of the results to S3, bytes/s. */
+  upload_bytes_per_second: number;
+  /** Minutes from launch to the converter's start: boot, packages, Node.js, npm ci. */
+  setup_minutes: number;
+}
+
+export const DEFAULT_THROUGHPUT: Throughput = {
+  bytes_per_second_per_vcpu: 8_000_000,
+  gzip_ratio: 4,
+  output_ratio: 0.35,
+  max_input_bytes_per_second: 150_000_000,
+  upload_bytes_per_second: 200_000_000,
+  setup_minutes: 10,
+};
+
+export interface ThroughputSource { throughput: Throughput; measured: (keyof Throughput)[]; source: string }
+
+/** Reads the plan line of docs/BENCHMARKS.md; keys it does not give keep their defaults. */
+export function parseBenchmarks(markdown: string | undefined, source = 'docs/BENCHMARKS.md'): ThroughputSource {
+  const throughput = { ...DEFAULT_THROUGHPUT };
+  const measured: (keyof Throughput)[] = [];
+  const line = markdown === undefined ? null : /<!--\s*plan:([^>]*)-->/.exec(markdown);
+  if (line) {
+    for (const [, key, value] of line[1].matchAll(/([a-z_]+)\s*=\s*([0-9.eE+_]+)/g)) {
+      const n = Number(value.replace(/_/g, ''));
+      if (key in throughput && Number.isFinite(n) && n > 0) {
+        throughput[key as keyof Throughput] = n;
+        measured.push(key as keyof Throughput);
+      }
+    }
+  }
+  return { throughput, measured, source: line ? source : `defaults (${source} has no plan line)` };
+}
+
+export function loadThroughput(file = BENCHMARKS_PATH): ThroughputSource {
+  let text: string | undefined;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    text = undefined;
+  }
+  return parseBenchmarks(text, path.relative(ROOT, file));
+}
+
+export interface CostLine { instance: number; ebs: number; total: number; hourly: number }
+export interface Estimate {
+  inputBytes: number;
+  compressed: boolean;
+  uncompressedBytes: number;
+  outputBytes: number;
+  vcpu: number;
+  bytesPerSecond: number;
+  hours: { setup: number; convert: number; upload: number; total: number };
+  onDemand: CostLine;
+  spot: CostLine;
+  s3PerMonth: number;
+  volumeTooSmall: boolean;
+}
+
+export interface EstimateInput {
+  inputBytes: number;
+  compressed: boolean;
+  instanceType: string;
+  volumeSizeGib: number;
+}
+
+const GIB = 1024 ** 3;
+const ROOT_VOLUME_GIB = 16;
+
+export function estimate(input: EstimateInput, prices: Prices, t: Throughput): Estimate {
+  const type = prices.instances[input.instanceType];
+  if (!type) throw new Error(`no price for ${input.instanceType} in data/prices.json`);
+  const uncompressedBytes = input.compressed ? input.inputBytes * t.gzip_ratio : input.inputBytes;
+  const outputBytes = uncompressedBytes * t.output_ratio;
+  const cpuBound = t.bytes_per_second_per_vcpu * type.vcpu;
+  // Raw bytes arrive at most at max_input_bytes_per_second; compressed ones expand gzip_ratio times.
+  const readBound = t.max_input_bytes_per_second * (input.compressed ? t.gzip_ratio : 1);
+  const bytesPerSecond = Math.min(cpuBound, readBound);
+  const setup = t.setup_minutes / 60;
+  const convert = uncompressedBytes / bytesPerSecond / 3600;
+  const upload = outputBytes / t.upload_bytes_per_second / 3600;
+  const total = setup + convert + upload;
+  const ebsGib = input.volumeSizeGib + ROOT_VOLUME_GIB;
+  const ebs = ebsGib * prices.ebsGp3PerGibMonth * (total / prices.hoursPerMonth);
+  const line = (hourly: number): CostLine => {
+    const instance = hourly * total;
+    return { hourly, instance, ebs, total: instance + ebs };
+  };
+  return {
+    inputBytes: input.inputBytes,
+    compressed: input.compressed,
+    uncompressedBytes,
+    outputBytes,
+    vcpu: type.vcpu,
+    bytesPerSecond,
+    hours: { setup, convert, upload, total },
+    onDemand: line(type.onDemandHourly),
+    spot: line(type.onDemandHourly * prices.spotFractionOfOnDemand),
+    s3PerMonth: (outputBytes / GIB) * prices.s3StandardPerGibMonth,
+    volumeTooSmall: outputBytes * 1.2 > input.volumeSizeGib * GIB,
+  };
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n >= 100 || i === 0 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`;
+}
+
+export function formatDuration(hours: number): string {
+  const minutes = Math.round(hours * 60);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
+
+const money = (n: number) => `$${n < 10 ? n.toFixed(2) : n.toFixed(0)}`;
+
+/** The estimate as the lines `make plan` prints. */
+export function formatEstimate(e: Estimate, prices: Prices, tp: ThroughputSource, region: string | undefined): string[] {
+  const rows = [
+    ['', 'on-demand', 'spot (estimate)'],
+    ['instance per hour', money(e.onDemand.hourly), money(e.spot.hourly)],
+    [`instance, ${formatDuration(e.hours.total)}`, money(e.onDemand.instance), money(e.spot.instance)],
+    ['EBS for those hours', money(e.onDemand.ebs), money(e.spot.ebs)],
+    ['total for the run', money(e.onDemand.total), money(e.spot.total)],
+  ];
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  const lines = [
+    `input: ${formatBytes(e.inputBytes)}${e.compressed ? ` gzip, about ${formatBytes(e.uncompressedBytes)} of JSONL` : ' of JSONL'}`,
+    `throughput: ${formatBytes(e.bytesPerSecond)}/s on ${e.vcpu} vCPU (${tp.source}${tp.measured.length ? `: ${tp.measured.join(', ')}` : ''})`,
+    `time: ${formatDuration(e.hours.setup)} setup + ${formatDuration(e.hours.convert)} converting + ${formatDuration(e.hours.upload)} uploading = ${formatDuration(e.hours.total)}`,
+    ...rows.map((r) => `  ${r[0].padEnd(w0)}  ${r[1].padStart(w1)}  ${r[2]}`),
+    `results: about ${formatBytes(e.outputBytes)} in S3, ${money(e.s3PerMonth)} per month (S3 Standard)`,
+    `prices: ${prices.region}, ${prices.currency}, as of ${prices.asOf} (data/prices.json)${region && region !== prices.region ? `; ${region} prices differ` : ''}`,
+    `spot: ${prices.spotNote}`,
+  ];
+  if (e.volumeTooSmall) {
+    lines.push(`WARNING: the results (about ${formatBytes(e.outputBytes)}) may not fit on the data volume; raise VOLUME_SIZE`);
+  }
+  return lines;
+}

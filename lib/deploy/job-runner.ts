@@ -1,0 +1,122 @@
+/**
+ * The instance side of the job: run the converter (streaming from the input, building the index,
+ * uploading to OUTPUT), and publish its --status-file to OUTPUT/_status.json every few seconds,
+ * with the job's own phases around it. Used by scripts/job.ts on EC2 and by make run-local.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Print } from './aws.ts';
+import { fromConverterStatus, summaryLines, writeJobStatus, type ConverterStatus, type JobStatus } from './status.ts';
+import { parseS3Url } from './settings.ts';
+
+export interface JobOptions {
+  input: string;
+  /** s3://bucket/prefix/ */
+  output: string;
+  workDir: string;
+  validateSignatures: boolean;
+  validateIds: boolean;
+  compressionLevel: number;
+  kmsKeyArn?: string;
+  /** The converter command: program and leading arguments (INPUT and options are appended). */
+  converter: string[];
+  statusIntervalMs: number;
+  s3: S3Client;
+  print: Print;
+  /** Environment for the converter (defaults to this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The converter's arguments, per its command-line contract. */
+export function converterArgs(o: Pick<JobOptions, 'input' | 'output' | 'workDir' | 'validateSignatures' | 'validateIds' | 'compressionLevel' | 'kmsKeyArn'>, statusFile: string): string[] {
+  const args = [
+    o.input,
+    '-o', path.join(o.workDir, 'out'),
+    `--validate-signatures=${o.validateSignatures}`,
+    `--validate-event-ids=${o.validateIds}`,
+    '--compression-level', String(o.compressionLevel),
+    '--no-progress',
+    '--status-file', statusFile,
+    '--s3-output', o.output,
+  ];
+  if (o.kmsKeyArn) args.push('--sse-kms-key-id', o.kmsKeyArn);
+  return args;
+}
+
+function readConverterStatus(file: string): Partial<ConverterStatus> | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ConverterStatus>;
+  } catch {
+    return undefined; // not written yet (or mid-rename on a non-atomic writer): next tick
+  }
+}
+
+/** Runs the job; resolves with the converter's exit code (1 when it could not start). */
+export async function runJob(o: JobOptions): Promise<{ exitCode: number; status: JobStatus }> {
+  const { bucket, key: prefix } = parseS3Url(o.output)!;
+  const statusKey = `${prefix}_status.json`;
+  fs.mkdirSync(o.workDir, { recursive: true });
+  const statusFile = path.join(o.workDir, 'converter-status.json');
+  fs.rmSync(statusFile, { force: true });
+
+  let status: JobStatus = {
+    phase: 'converting',
+    input: o.input,
+    output: o.output,
+    host: os.hostname(),
+    startedAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+  };
+  let published = '';
+  let publishing: Promise<void> = Promise.resolve();
+  const publish = (next: JobStatus) => {
+    status = next;
+    const text = JSON.stringify(next);
+    if (text === published) return publishing;
+    published = text;
+    publishing = publishing.then(() => writeJobStatus(o.s3, bucket, statusKey, next)).catch((err) => {
+      o.print(`job: could not publish s3://${bucket}/${statusKey}: ${(err as Error).message}`);
+    });
+    return publishing;
+  };
+  const refresh = () => {
+    const c = readConverterStatus(statusFile);
+    if (!c) return;
+    const merged = { ...status, ...fromConverterStatus(c), updatedAt: c.updatedAt ?? new Date().toISOString() };
+    // The job decides done/failed from the converter's exit code.
+    if (merged.phase === 'done' || merged.phase === 'failed') merged.phase = status.phase;
+    void publish(merged);
+  };
+
+  await publish(status);
+  const args = [...o.converter.slice(1), ...converterArgs(o, statusFile)];
+  o.print(`job: ${o.converter[0]} ${args.join(' ')}`);
+  const timer = setInterval(refresh, o.statusIntervalMs);
+  const exit = await new Promise<{ code: number; error?: string }>((resolve) => {
+    const child = spawn(o.converter[0], args, { stdio: ['ignore', 'inherit', 'inherit'], env: o.env ?? process.env });
+    child.on('error', (err) => resolve({ code: 1, error: `cannot start the converter: ${err.message}` }));
+    child.on('exit', (code, signal) => resolve(code === 0
+      ? { code: 0 }
+      : { code: code ?? 1, error: signal ? `converter killed by ${signal}` : `converter exited with code ${code}` }));
+  });
+  clearInterval(timer);
+  const c = readConverterStatus(statusFile);
+  const finishedAt = new Date().toISOString();
+  const final: JobStatus = {
+    ...status,
+    ...(c ? fromConverterStatus(c) : {}),
+    phase: exit.code === 0 ? 'done' : 'failed',
+    updatedAt: finishedAt,
+    finishedAt,
+    exitCode: exit.code,
+  };
+  if (exit.error) final.error = exit.error;
+  if (exit.code === 0 && final.etaSeconds !== undefined) final.etaSeconds = 0;
+  await publish(final);
+  for (const line of summaryLines(final)) o.print(`job: ${line}`);
+  o.print(`job: results in ${o.output}`);
+  return { exitCode: exit.code, status: final };
+}

@@ -1,0 +1,91 @@
+/**
+ * `make plan`: the resolved settings, the stack parameters, the Run Command parameters and the
+ * cost estimate. Changes nothing anywhere; asks AWS at most for the input's size (read-only,
+ * and only when credentials are configured), so it works without credentials.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SETTINGS, outputKeys, parseS3Url, type DeploySettings, type RawSettings } from './settings.ts';
+import { bundleHttpsUrl, commandParameters, stackParameters } from './template.ts';
+import { estimate, formatBytes, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
+
+/** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
+export function credentialsConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) return true;
+  const home = env.HOME ?? os.homedir();
+  return ['credentials', 'config'].some((f) => fs.existsSync(path.join(home, '.aws', f)));
+}
+
+export interface InputSize { bytes?: number; note: string }
+
+/** INPUT_SIZE if given; else the object's size (s3://, read-only HEAD, if credentials exist). */
+export async function probeInputSize(s: DeploySettings, s3: S3Client | undefined): Promise<InputSize> {
+  if (s.inputSize !== undefined) return { bytes: s.inputSize, note: 'from INPUT_SIZE' };
+  const parsed = s.inputUrl.startsWith('s3://') ? parseS3Url(s.inputUrl) : undefined;
+  if (!parsed || parsed.key.endsWith('/')) {
+    return { note: 'unknown: set INPUT_SIZE (for example INPUT_SIZE=120G) for an estimate' };
+  }
+  if (!s3) return { note: 'unknown (no AWS credentials configured): set INPUT_SIZE for an estimate' };
+  try {
+    const res = await s3.send(new HeadObjectCommand({ Bucket: parsed.bucket, Key: parsed.key }), { abortSignal: AbortSignal.timeout(5000) });
+    return { bytes: res.ContentLength, note: 'from S3 (HeadObject)' };
+  } catch (err) {
+    return { note: `unknown (HeadObject failed: ${(err as Error).name}): set INPUT_SIZE for an estimate` };
+  }
+}
+
+function table(rows: [string, string, string?][]): string[] {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([k, v, note]) => `  ${k.padEnd(w)}  ${v === '' ? "''" : v}${note ? `   (${note})` : ''}`);
+}
+
+export interface PlanInput {
+  settings: DeploySettings;
+  raw: RawSettings;
+  bundleHash: string;
+  inputSize: InputSize;
+  prices: Prices;
+  throughput: ThroughputSource;
+}
+
+export function planLines(p: PlanInput): string[] {
+  const s = p.settings;
+  const region = s.region ?? '(AWS_REGION not set)';
+  const lines: string[] = ['Proton Beam plan: nothing is created or changed.', '', 'settings'];
+  lines.push(...table(Object.entries(SETTINGS).map(([name, spec]): [string, string, string?] => {
+    const value = p.raw.values[name];
+    const shown = name === 'output' && value !== undefined ? s.outputUrl : value;
+    return [spec.env, shown ?? '-', value === undefined ? 'not set' : p.raw.sources[name]];
+  })));
+
+  lines.push('', `stack ${s.stackName} in ${region} (cloudformation/proton-beam.yaml, CAPABILITY_IAM)`);
+  lines.push(...table(stackParameters(s).map(({ ParameterKey, ParameterValue }): [string, string, string?] => {
+    if (ParameterKey === 'VpcId' && !ParameterValue) return [ParameterKey, '-', 'the default VPC, looked up by make deploy'];
+    if (ParameterKey === 'SubnetId' && !ParameterValue) return [ParameterKey, '-', 'a default subnet offering the instance type, looked up by make deploy'];
+    return [ParameterKey, ParameterValue];
+  })));
+
+  const keys = outputKeys(s);
+  const bundleKey = `${keys.bundleDir}${p.bundleHash}.tgz`;
+  const bundleUrl = bundleHttpsUrl(s.region ?? 'us-east-1', s.outputBucket, bundleKey);
+  lines.push('', 'Run Command (the stack\'s JobDocument on its instance, output to CloudWatch Logs /proton-beam/' + s.stackName + ')');
+  lines.push(...table(Object.entries(commandParameters(s, bundleUrl)).map(([k, v]): [string, string] => [k, v[0]])));
+  lines.push('', `code bundle: this working tree as s3://${s.outputBucket}/${bundleKey}`);
+  lines.push(`progress:    s3://${s.outputBucket}/${keys.status} (make status)`);
+  lines.push(`results:     ${s.outputUrl}`);
+
+  lines.push('', 'cost estimate');
+  if (p.inputSize.bytes === undefined) {
+    lines.push(`  input size ${p.inputSize.note}`);
+    const perGib = estimate({ inputBytes: 1024 ** 3, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
+    lines.push(`  per GiB of input: about ${((perGib.hours.convert + perGib.hours.upload) * 60).toFixed(1)} min of ${s.instanceType} after ${Math.round(perGib.hours.setup * 60)} min of setup`);
+  } else {
+    lines.push(`  input size ${formatBytes(p.inputSize.bytes)} (${p.inputSize.note})`);
+    const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
+    lines.push(...formatEstimate(e, p.prices, p.throughput, s.region).map((l) => `  ${l}`));
+  }
+  if (!s.shutdownWhenDone) lines.push('  SHUTDOWN_WHEN_DONE=false: the instance bills until make destroy');
+  return lines;
+}

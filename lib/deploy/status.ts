@@ -1,0 +1,123 @@
+/**
+ * OUTPUT/_status.json: the job's progress as the instance publishes it and as `make status` and
+ * `make deploy` read it. Built from the converter's --status-file plus the job's own phases.
+ */
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { formatBytes } from './cost.ts';
+
+export type JobPhase =
+  | 'starting' | 'fetching bundle' | 'installing'
+  | 'converting' | 'indexing' | 'uploading' | 'done' | 'failed';
+
+/** What the converter writes to --status-file. */
+import type { Status as ConverterStatus } from '../convert/status-file.ts';
+export type { ConverterStatus };
+
+export interface JobStatus {
+  phase: JobPhase;
+  input?: string;
+  output?: string;
+  /** Raw input bytes read so far, and the input's size when known. */
+  bytesRead?: number;
+  totalBytes?: number | null;
+  lines?: number;
+  /** Valid events (the converter's `valid`: duplicates included). */
+  events?: number;
+  rejected?: number;
+  duplicates?: number;
+  eventsPerSecond?: number;
+  etaSeconds?: number | null;
+  host?: string;
+  startedAt?: string;
+  updatedAt: string;
+  finishedAt?: string;
+  exitCode?: number;
+  error?: string;
+}
+
+/** The converter's fields under the job's names. */
+export function fromConverterStatus(c: Partial<ConverterStatus>): Partial<JobStatus> {
+  const out: Partial<JobStatus> = {};
+  if (c.phase) out.phase = c.phase;
+  if (typeof c.bytesRead === 'number') out.bytesRead = c.bytesRead;
+  if (c.totalBytes !== undefined) out.totalBytes = c.totalBytes;
+  if (typeof c.lines === 'number') out.lines = c.lines;
+  if (typeof c.valid === 'number') out.events = c.valid;
+  if (typeof c.rejected === 'number') out.rejected = c.rejected;
+  if (typeof c.duplicates === 'number') out.duplicates = c.duplicates;
+  if (typeof c.eventsPerSecond === 'number') out.eventsPerSecond = c.eventsPerSecond;
+  if (c.etaSeconds !== undefined) out.etaSeconds = c.etaSeconds;
+  return out;
+}
+
+export async function readJobStatus(s3: S3Client, bucket: string, key: string): Promise<JobStatus | undefined> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const text = await res.Body!.transformToString();
+    return JSON.parse(text) as JobStatus;
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+    throw err;
+  }
+}
+
+export async function writeJobStatus(s3: S3Client, bucket: string, key: string, status: JobStatus): Promise<void> {
+  await s3.send(new PutObjectCommand({
+    Bucket: bucket,
+    Key: key,
+    Body: `${JSON.stringify(status, null, 2)}\n`,
+    ContentType: 'application/json',
+    CacheControl: 'no-cache',
+  }));
+}
+
+const num = (n: number) => Math.round(n).toLocaleString('en-US');
+
+export function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** `[########------------]  40.0%` */
+export function progressBar(fraction: number, width = 30): string {
+  const f = Math.min(1, Math.max(0, fraction));
+  const filled = Math.round(f * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(f * 100).toFixed(1).padStart(5)}%`;
+}
+
+/** One line: bar (or bytes), events, events/s, ETA. */
+export function progressLine(s: JobStatus): string {
+  const parts: string[] = [];
+  if (s.bytesRead !== undefined) {
+    if (s.totalBytes) {
+      const fraction = s.phase === 'done' ? 1 : s.bytesRead / s.totalBytes;
+      parts.push(`${progressBar(fraction)} ${formatBytes(s.bytesRead)} / ${formatBytes(s.totalBytes)}`);
+    } else parts.push(`${formatBytes(s.bytesRead)} read`);
+  }
+  if (s.events !== undefined) parts.push(`${num(s.events)} events`);
+  if (s.eventsPerSecond !== undefined && s.phase !== 'done' && s.phase !== 'failed') parts.push(`${num(s.eventsPerSecond)} events/s`);
+  if (s.etaSeconds !== undefined && s.etaSeconds !== null && s.phase === 'converting') parts.push(`ETA ${formatEta(s.etaSeconds)}`);
+  return parts.join('  ');
+}
+
+/** The summary printed when the job ends. */
+export function summaryLines(s: JobStatus): string[] {
+  const lines = [`phase: ${s.phase}${s.error ? ` (${s.error})` : ''}`];
+  if (s.lines !== undefined) {
+    lines.push(`lines read: ${num(s.lines)}; valid events: ${num(s.events ?? 0)}; duplicates: ${num(s.duplicates ?? 0)}; rejected: ${num(s.rejected ?? 0)}`);
+  }
+  if (s.bytesRead !== undefined) lines.push(`input read: ${formatBytes(s.bytesRead)}`);
+  if (s.startedAt && (s.finishedAt ?? s.updatedAt)) {
+    const seconds = (Date.parse(s.finishedAt ?? s.updatedAt) - Date.parse(s.startedAt)) / 1000;
+    if (Number.isFinite(seconds)) lines.push(`job time: ${formatEta(seconds)}`);
+  }
+  return lines;
+}
+
+/** How old the status is, for `make status` (a stale status on a live job means trouble). */
+export function ageSeconds(s: JobStatus, now = Date.now()): number {
+  return Math.max(0, (now - Date.parse(s.updatedAt)) / 1000);
+}

@@ -1,0 +1,82 @@
+/**
+ * `query.ts`: events found through the index, read from the day files at the places the index
+ * records, and handed out in pages (memory stays flat however many match).
+ *
+ * Filters follow NIP-01: several ids, authors or kinds match any of them; different filters
+ * must all match; since and until are inclusive; `limit` keeps the newest (ties: smallest id).
+ * Events come in storage order: day by day, and within a day file in the order stored.
+ */
+import type { NostrEvent } from '../nostr/codec.ts';
+import { UsageError } from '../cli/errors.ts';
+import { openIndexForRead } from './db.ts';
+import { readLocatedEvents, type EventLocation } from '../day-files/read-events.ts';
+
+export interface EventFilter {
+  ids?: string[];
+  authors?: string[];
+  kinds?: number[];
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+const PAGE_ROWS = 4096;
+/** SQLite's limit on bound values is 32766; more values go through a temporary table. */
+const MAX_IN_VALUES = 1000;
+
+/** The WHERE clause and values for a filter. */
+export function filterSql(f: EventFilter): { where: string; params: (string | number)[] } {
+  const clauses: string[] = [];
+  const params: (string | number)[] = [];
+  const inList = (column: string, values: (string | number)[] | undefined) => {
+    if (!values || values.length === 0) return;
+    if (values.length > MAX_IN_VALUES) throw new UsageError(`at most ${MAX_IN_VALUES} values for ${column}`);
+    clauses.push(values.length === 1 ? `${column} = ?` : `${column} IN (${values.map(() => '?').join(', ')})`);
+    params.push(...values);
+  };
+  inList('id', f.ids);
+  inList('pubkey', f.authors);
+  inList('kind', f.kinds);
+  if (f.since !== undefined) {
+    clauses.push('created_at >= ?');
+    params.push(f.since);
+  }
+  if (f.until !== undefined) {
+    clauses.push('created_at <= ?');
+    params.push(f.until);
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+/**
+ * Yields the matching events page by page. `problem` gets one line for each event that the
+ * index names but cannot be read (missing or damaged file, out-of-date index).
+ */
+export async function* queryEvents(dir: string, indexPath: string, filter: EventFilter, problem: (text: string) => void): AsyncGenerator<NostrEvent[]> {
+  const { db, schema } = openIndexForRead(indexPath);
+  let rows: IterableIterator<EventLocation> | undefined;
+  try {
+    const { where, params } = filterSql(filter);
+    const location = schema.hasLocations ? 'member_offset, offset_in_member' : 'NULL AS member_offset, NULL AS offset_in_member';
+    // Rows come in the order the events are stored (day files by name, then gzip member, then
+    // offset), so that each member is inflated once however many events match. With a limit,
+    // the newest `limit` are chosen first (SQLite sorts them, not this process).
+    const storageOrder = 'ORDER BY file_path, member_offset, offset_in_member';
+    const sql = filter.limit === undefined
+      ? `SELECT id, file_path, ${location} FROM events ${where} ${storageOrder}`
+      : `SELECT * FROM (SELECT id, file_path, ${location} FROM events ${where} ORDER BY created_at DESC, id LIMIT ?) ${storageOrder}`;
+    rows = db.prepare(sql).iterate(...params, ...(filter.limit === undefined ? [] : [filter.limit])) as IterableIterator<EventLocation>;
+    let page: EventLocation[] = [];
+    for (const row of rows) {
+      page.push(row);
+      if (page.length >= PAGE_ROWS) {
+        yield await readLocatedEvents(dir, page, problem);
+        page = [];
+      }
+    }
+    if (page.length) yield await readLocatedEvents(dir, page, problem);
+  } finally {
+    rows?.return?.();
+    db.close();
+  }
+}

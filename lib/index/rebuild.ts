@@ -1,0 +1,177 @@
+/**
+ * `index.ts rebuild`: a new index.db from the day files.
+ *
+ * Worker threads read the day files, in groups of small files or parts of a large one (about
+ * PART_ROWS events each, so that a day of any size streams), and stage each part's rows,
+ * sorted by id, in a small SQLite file. The main thread copies each staged part into the index
+ * with one INSERT ... SELECT (no per-row JavaScript), while the workers read on, and creates
+ * the secondary indexes at the end. The new index is written beside the old one and renamed
+ * over it at the end, so a failed rebuild leaves the old index as it was. Damaged tails are
+ * reported and skipped.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { listDayFiles } from '../day-files/names.ts';
+import { FatalError, describeFsError } from '../cli/errors.ts';
+import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
+import { STAGE_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
+import { WorkerPool } from '../workers/pool.ts';
+
+const WORKER_SCRIPT = new URL('./rebuild-worker.ts', import.meta.url);
+/** Rows in a staged part: large enough that the primary key takes them with locality. */
+const PART_ROWS = 100_000;
+/** Small day files are grouped into one task up to this many compressed bytes. */
+const GROUP_BYTES = 24 << 20;
+
+export interface RebuildOptions {
+  dir: string;
+  /** Default DIR/index.db. */
+  indexPath?: string;
+  parallel: number;
+  log?: (text: string) => void;
+}
+
+export interface RebuildSummary {
+  indexPath: string;
+  files: number;
+  events: number;
+  /** Events whose id was already indexed from another file. */
+  duplicates: number;
+  /** One line per damaged file. */
+  damaged: string[];
+  /** Reading the files and inserting the rows. */
+  loadSeconds: number;
+  /** Creating the secondary indexes. */
+  indexSeconds: number;
+  seconds: number;
+}
+
+export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary> {
+  const started = performance.now();
+  const log = opts.log ?? (() => {});
+  const indexPath = opts.indexPath ?? indexPathOf(opts.dir);
+  if (!fs.existsSync(opts.dir) || !fs.statSync(opts.dir).isDirectory()) throw new FatalError(`${opts.dir}: no such folder`);
+  const files = listDayFiles(opts.dir).map((name) => ({ path: path.join(opts.dir, name), name }));
+  log(`indexing ${files.length} day files in ${opts.dir} into ${indexPath}`);
+
+  const tempPath = `${indexPath}.rebuild-${process.pid}`;
+  const stageDir = `${tempPath}.parts`;
+  removeDb(tempPath);
+  let db: IndexDb;
+  try {
+    fs.rmSync(stageDir, { recursive: true, force: true });
+    fs.mkdirSync(stageDir);
+    db = openIndexForWrite(tempPath, true).db;
+  } catch (err) {
+    fs.rmSync(stageDir, { recursive: true, force: true });
+    throw err instanceof FatalError ? err : new FatalError(`cannot create ${describeFsError(err, tempPath)}`);
+  }
+  const pool = new WorkerPool<RebuildTask, RebuildResult>(WORKER_SCRIPT, Math.max(1, Math.min(opts.parallel, files.length)), null);
+  const damaged: string[] = [];
+  let events = 0;
+  let inserted = 0;
+  let loadSeconds = 0;
+  let indexSeconds = 0;
+  try {
+    const queue = groupFiles(files);
+    let seq = 0;
+    const newTask = (group: RebuildTask['files'], start: number): RebuildTask => ({ files: group, start, maxRows: PART_ROWS, stagePath: path.join(stageDir, `part-${seq++}.db`) });
+    const tasks: RebuildTask[] = queue.map((group) => newTask(group, 0));
+    const maxInFlight = opts.parallel + 1; // parts being read or staged and not yet inserted
+    const ready: RebuildResult[] = [];
+    let inFlight = 0;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    const submit = () => {
+      while (inFlight < maxInFlight && tasks.length > 0) {
+        const task = tasks.shift()!;
+        inFlight++;
+        pool.run(task).then((r) => {
+          // The rest of the task comes first, so that one file is finished before others start.
+          if (r.next) tasks.unshift(newTask(task.files.slice(r.next.fileIndex), r.next.start));
+          ready.push(r);
+          wake?.();
+        }, (err) => {
+          failure ??= err;
+          wake?.();
+        });
+      }
+    };
+    const insertSql = `INSERT OR IGNORE INTO events (id, kind, pubkey, created_at, file_path, indexed_at, member_offset, offset_in_member)
+      SELECT id, kind, pubkey, created_at, file_path, ${Math.floor(Date.now() / 1000)}, member_offset, offset_in_member FROM part.${STAGE_TABLE}`;
+    submit();
+    while (inFlight > 0) {
+      if (failure) throw failure;
+      if (ready.length === 0) {
+        await new Promise<void>((resolve) => { wake = resolve; });
+        wake = undefined;
+        continue;
+      }
+      const r = ready.shift()!;
+      damaged.push(...r.damage);
+      events += r.rows;
+      if (r.rows > 0) {
+        db.prepare('ATTACH ? AS part').run(r.task.stagePath);
+        inserted += db.prepare(insertSql).run().changes;
+        db.exec('DETACH part');
+      }
+      fs.rmSync(r.task.stagePath, { force: true });
+      inFlight--;
+      submit();
+    }
+    if (failure) throw failure;
+    loadSeconds = (performance.now() - started) / 1000;
+    const indexStarted = performance.now();
+    finishIndex(db);
+    indexSeconds = (performance.now() - indexStarted) / 1000;
+    const rows = countRows(db);
+    if (rows !== inserted) throw new Error(`index row count ${rows} differs from rows inserted ${inserted}`);
+    db.close();
+  } catch (err) {
+    if (db.open) db.close();
+    removeDb(tempPath);
+    throw err;
+  } finally {
+    await pool.close();
+    fs.rmSync(stageDir, { recursive: true, force: true });
+  }
+  try {
+    removeDb(indexPath);
+    fs.renameSync(tempPath, indexPath);
+  } catch (err) {
+    throw new FatalError(`cannot replace ${describeFsError(err, indexPath)}`);
+  }
+  return {
+    indexPath, files: files.length, events, duplicates: events - inserted, damaged: damaged.sort(),
+    loadSeconds, indexSeconds, seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Consecutive day files grouped up to GROUP_BYTES (a larger file is a group of its own). */
+function groupFiles(files: { path: string; name: string }[]): { path: string; name: string }[][] {
+  const groups: { path: string; name: string }[][] = [];
+  let group: { path: string; name: string }[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    let size = 0;
+    try {
+      size = fs.statSync(f.path).size;
+    } catch {
+      // reported when read
+    }
+    if (group.length > 0 && bytes + size > GROUP_BYTES) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(f);
+    bytes += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/** Removes an SQLite file and the journal files beside it. */
+function removeDb(file: string): void {
+  for (const suffix of ['', '-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+}

@@ -1,0 +1,74 @@
+/**
+ * Worker thread that indexes during a conversion: opens DIR/index.db, takes the rows of each
+ * gzip member as the converter writes it, inserts them in large transactions (sorted by id),
+ * and at the end creates the secondary indexes that are missing.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { finishIndex, openIndexForWrite, countRows } from './db.ts';
+import { BulkLoader, type RowChunk } from './loader.ts';
+
+export type WriterRequest = { type: 'rows'; chunk: RowChunk } | { type: 'finish' };
+export type WriterReply =
+  | { type: 'ready'; rows: number }
+  | { type: 'inserted'; rows: number }
+  | { type: 'done'; inserted: number; ignored: number; rows: number }
+  | { type: 'error'; message: string; fatal: boolean };
+
+/** Rows per transaction: small enough that inserting keeps pace with the conversion (little is left for the end). */
+const BATCH_ROWS = 32_768;
+
+const { indexPath } = workerData.data as { indexPath: string };
+const port = parentPort!;
+
+let loader: BulkLoader | undefined;
+let db: ReturnType<typeof openIndexForWrite>['db'] | undefined;
+let work = Promise.resolve();
+let failed = false;
+
+function fail(err: unknown): void {
+  failed = true;
+  const e = err as Error;
+  port.postMessage({ type: 'error', message: e.message, fatal: e.constructor?.name === 'FatalError' } satisfies WriterReply);
+}
+
+try {
+  db = openIndexForWrite(indexPath).db;
+  loader = new BulkLoader(db, BATCH_ROWS);
+  port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);
+} catch (err) {
+  fail(err);
+}
+
+/** Rows held when no more arrive for this long are inserted: little is left for the end. */
+const IDLE_MS = 200;
+let idle: NodeJS.Timeout | undefined;
+
+function flushSoon(l: BulkLoader): void {
+  clearTimeout(idle);
+  work = work.then(async () => {
+    const before = l.inserted + l.ignored;
+    await l.flush();
+    port.postMessage({ type: 'inserted', rows: l.inserted + l.ignored - before } satisfies WriterReply);
+  }).catch(fail);
+}
+
+port.on('message', (req: WriterRequest) => {
+  if (failed || !loader || !db) return;
+  const l = loader;
+  const d = db;
+  if (req.type === 'rows') {
+    l.add(req.chunk);
+    clearTimeout(idle);
+    if (l.full) flushSoon(l);
+    else idle = setTimeout(() => flushSoon(l), IDLE_MS);
+  } else {
+    clearTimeout(idle);
+    work = work.then(async () => {
+      await l.flush();
+      finishIndex(d);
+      const rows = countRows(d);
+      d.close();
+      port.postMessage({ type: 'done', inserted: l.inserted, ignored: l.ignored, rows } satisfies WriterReply);
+    }).catch(fail);
+  }
+});

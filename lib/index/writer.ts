@@ -1,0 +1,141 @@
+/**
+ * Building DIR/index.db during a conversion, on a worker thread so that the converter's main
+ * thread only packs each written gzip member's rows and posts them.
+ *
+ * When the index lacks events that the folder's day files held before the run (it was
+ * deleted, or an earlier run used --no-index), adding this run's events would leave it
+ * incomplete: it is then rebuilt from all the day files once the conversion is done.
+ */
+import fs from 'node:fs';
+import { startWorker } from '../workers/start.ts';
+import type { WrittenMember } from '../day-files/writer.ts';
+import { FatalError } from '../cli/errors.ts';
+import { countRows, indexPathOf, openIndexForRead } from './db.ts';
+import { chunkTransferList, RowChunkBuilder } from './loader.ts';
+import { rebuildIndex } from './rebuild.ts';
+import type { WriterReply, WriterRequest } from './writer-worker.ts';
+
+const WORKER_SCRIPT = new URL('./writer-worker.ts', import.meta.url);
+/** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
+const MAX_BEHIND = 1_000_000;
+
+export interface IndexingSummary {
+  indexPath: string;
+  /** Rows added by this run (or, after a rebuild, rows in the index). */
+  added: number;
+  rows: number;
+  rebuilt: boolean;
+  /** Time spent after the day files were written (finishing inserts, secondary indexes, or the rebuild). */
+  finishSeconds: number;
+}
+
+export interface Indexing {
+  /** Pass to the DayWriter; undefined when the index is rebuilt at the end instead. */
+  onMember?: (member: WrittenMember) => void | Promise<void>;
+  finish(): Promise<IndexingSummary>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Starts indexing into DIR/index.db for a conversion into DIR whose day files held
+ * `preexisting` events before it. Fails at once (FatalError) when index.db is not an index.
+ */
+export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void): Promise<Indexing> {
+  const indexPath = indexPathOf(dir);
+  // Checked here, before any conversion, so that a foreign index.db fails at once.
+  const rowsBefore = existingRows(indexPath);
+  if (rowsBefore < preexisting) {
+    // The index misses events the day files already held: rebuild it from all of them at the end.
+    log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
+    return {
+      abort: async () => {},
+      async finish() {
+        const started = performance.now();
+        const s = await rebuildIndex({ dir, parallel, log });
+        if (s.damaged.length) throw new FatalError(`cannot rebuild ${indexPath}: ${s.damaged[0]}`);
+        const rows = s.events - s.duplicates;
+        return { indexPath, added: rows, rows, rebuilt: true, finishSeconds: (performance.now() - started) / 1000 };
+      },
+    };
+  }
+
+  // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
+  const worker = startWorker(WORKER_SCRIPT, { indexPath });
+  let failure: Error | undefined;
+  let finished: ((r: WriterReply) => void) | undefined;
+  // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
+  let behind = 0;
+  let caughtUp: (() => void) | undefined;
+  worker.on('message', (reply: WriterReply) => {
+    if (reply.type === 'inserted') {
+      behind -= reply.rows;
+      if (behind <= MAX_BEHIND / 2) caughtUp?.();
+      return;
+    }
+    if (reply.type === 'error') {
+      failure ??= reply.fatal ? new FatalError(reply.message) : new FatalError(`indexing into ${indexPath} failed: ${reply.message}`);
+      caughtUp?.();
+    }
+    if (reply.type !== 'ready') finished?.(reply);
+  });
+  worker.on('error', (err) => {
+    failure ??= err;
+    finished?.({ type: 'error', message: err.message, fatal: false });
+  });
+  worker.on('exit', () => {
+    failure ??= new FatalError(`indexing into ${indexPath} failed: its thread stopped`);
+    caughtUp?.();
+    finished?.({ type: 'error', message: 'stopped', fatal: false });
+  });
+  const abort = async () => {
+    await worker.terminate();
+  };
+  return {
+    onMember(member: WrittenMember): void | Promise<void> {
+      if (failure) return; // reported by finish()
+      const rows = new RowChunkBuilder(member.fileName);
+      for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
+      const chunk = rows.build();
+      worker.postMessage({ type: 'rows', chunk } satisfies WriterRequest, chunkTransferList(chunk));
+      behind += chunk.count;
+      if (behind <= MAX_BEHIND) return;
+      return new Promise<void>((resolve) => {
+        caughtUp = () => {
+          caughtUp = undefined;
+          resolve();
+        };
+      });
+    },
+    async finish() {
+      const started = performance.now();
+      if (failure) {
+        await abort();
+        throw failure;
+      }
+      const reply = failure ? undefined : await new Promise<WriterReply>((resolve) => {
+        finished = resolve;
+        worker.postMessage({ type: 'finish' } satisfies WriterRequest);
+      });
+      await worker.terminate();
+      if (reply?.type !== 'done') throw failure ?? new FatalError(`indexing into ${indexPath} failed`);
+      return { indexPath, added: reply.inserted, rows: reply.rows, rebuilt: false, finishSeconds: (performance.now() - started) / 1000 };
+    },
+    abort,
+  };
+}
+
+/** Rows in an existing index (0 when there is none); a FatalError when it is not an index. */
+function existingRows(indexPath: string): number {
+  if (!fs.existsSync(indexPath)) return 0;
+  const { db } = openIndexForRead(indexPath, false);
+  try {
+    return countRows(db);
+  } finally {
+    db.close();
+  }
+}
+
+export function formatIndexing(s: IndexingSummary): string {
+  const what = s.rebuilt ? `rebuilt from all day files` : `${s.added.toLocaleString('en-US')} events added`;
+  return `  index             ${what}, ${s.rows.toLocaleString('en-US')} in all (${s.indexPath})`;
+}

@@ -1,0 +1,65 @@
+/** A fixed set of worker threads; `run` hands a task to the next free one. */
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './start.ts';
+
+interface Pending<T, R> {
+  task: T;
+  transfer: readonly ArrayBuffer[];
+  resolve: (r: R) => void;
+  reject: (e: Error) => void;
+}
+
+export class WorkerPool<T, R> {
+  private idle: Worker[] = [];
+  private queue: Pending<T, R>[] = [];
+  private busy = new Map<Worker, Pending<T, R>>();
+  private failure: Error | undefined;
+
+  constructor(script: URL, size: number, workerData: unknown) {
+    for (let i = 0; i < size; i++) {
+      const worker = startWorker(script, workerData); // `script` reads workerData.data
+      worker.on('message', (result: R) => {
+        const job = this.busy.get(worker)!;
+        this.busy.delete(worker);
+        job.resolve(result);
+        this.next(worker);
+      });
+      worker.on('error', (err) => this.fail(err));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`a worker thread exited with code ${code}`));
+      });
+      this.idle.push(worker);
+    }
+  }
+
+  /** `transfer`: ArrayBuffers of `task` to move to the worker instead of copying (see lib/workers/transfer.ts). */
+  run(task: T, transfer: readonly ArrayBuffer[] = []): Promise<R> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, transfer, resolve, reject });
+      const worker = this.idle.pop();
+      if (worker) this.next(worker);
+    });
+  }
+
+  private next(worker: Worker): void {
+    const job = this.queue.shift();
+    if (!job) {
+      this.idle.push(worker);
+      return;
+    }
+    this.busy.set(worker, job);
+    worker.postMessage(job.task, job.transfer);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const job of [...this.busy.values(), ...this.queue]) job.reject(err);
+    this.busy.clear();
+    this.queue = [];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import test from 'node:test';
+import { lineBatches, type LineBatch } from '../../lib/convert/line-batches.ts';
+
+/** A stream that hands out `text` in chunks of `size` bytes, to cut lines and the BOM anywhere. */
+const chunked = (bytes: Buffer, size: number) =>
+  Readable.from((function* () { for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size); })());
+
+async function collect(bytes: Buffer, size: number, limits = { maxLines: 3, maxBytes: 1 << 20, maxLineBytes: 50 }) {
+  const batches: LineBatch[] = [];
+  for await (const b of lineBatches(chunked(bytes, size), limits)) batches.push(b);
+  return batches;
+}
+
+/** Reassembles (line number, text) pairs from the batches. */
+function lines(batches: LineBatch[]): [number, string][] {
+  const out: [number, string][] = [];
+  for (const b of batches) {
+    if (b.tooLongBytes !== undefined) {
+      out.push([b.firstLine, `<too long: ${b.tooLongBytes}>`]);
+      continue;
+    }
+    const parts = b.bytes.toString('utf8').split('\n');
+    if (parts[parts.length - 1] === '') parts.pop();
+    parts.forEach((p, i) => out.push([b.firstLine + i, p]));
+  }
+  return out;
+}
+
+test('whole lines, numbered from 1, whatever the chunk size; BOM dropped; last line without newline kept', async () => {
+  const text = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a\nbb\r\n\nccc\n' + 'x'.repeat(60) + '\ndd\neee')]);
+  const expected: [number, string][] = [[1, 'a'], [2, 'bb\r'], [3, ''], [4, 'ccc'], [5, '<too long: 61>'], [6, 'dd'], [7, 'eee']];
+  for (const size of [1, 2, 3, 5, 7, 64, 4096]) {
+    const batches = await collect(text, size);
+    assert.deepEqual(lines(batches), expected, `chunk size ${size}`);
+    assert.deepEqual(batches.map((b) => b.seq), batches.map((_, i) => i));
+    for (const b of batches) assert.ok(b.tooLongBytes !== undefined || lines([b]).length <= 3);
+  }
+});
+
+test('a too-long last line without newline, and a BOM-only or empty input', async () => {
+  assert.deepEqual(lines(await collect(Buffer.from('ok\n' + 'z'.repeat(80)), 4)), [[1, 'ok'], [2, '<too long: 80>']]);
+  assert.deepEqual(await collect(Buffer.from([0xef, 0xbb, 0xbf]), 1), []);
+  assert.deepEqual(await collect(Buffer.alloc(0), 1), []);
+  assert.deepEqual(lines(await collect(Buffer.from([0xef, 0xbb]), 1)), [[1, '\ufffd']]); // a cut BOM is data
+});
+
+test('batches are cut by bytes too', async () => {
+  const text = Buffer.from(Array.from({ length: 10 }, (_, i) => `line${i}`).join('\n') + '\n');
+  const batches = await collect(text, 4, { maxLines: 1000, maxBytes: 12, maxLineBytes: 100 });
+  assert.ok(batches.length >= 5);
+  assert.equal(lines(batches).length, 10);
+});

@@ -1,0 +1,62 @@
+// The code bundle: the working tree without node_modules, ignored files, deploy.env or big data files.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { $ } from 'zx';
+import { MAX_FILE_BYTES, createBundle, hashFiles, listBundleFiles } from '../../lib/deploy/bundle.ts';
+
+function tree(withGit: boolean) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bundle-test-'));
+  const write = (f: string, text = f) => {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), text);
+  };
+  write('package.json', '{"name":"x"}');
+  write('package-lock.json', '{}');
+  write('lib/a.ts');
+  write('scripts/job.ts');
+  write('.gitignore', 'pb_data/\n*.log\n');
+  write('node_modules/dep/index.js');
+  write('deploy.env', 'AWS_PROFILE=secret\n');
+  write('pb_data/2024_01_01.pb.gz');
+  write('run.log');
+  write('dump.jsonl', '');
+  fs.truncateSync(path.join(dir, 'dump.jsonl'), MAX_FILE_BYTES + 1);
+  return { dir, write, ready: withGit ? $({ cwd: dir, quiet: true })`git init -q && git add package.json lib` : Promise.resolve() };
+}
+
+test('tracked and untracked files, never node_modules, deploy.env, ignored or big files', async () => {
+  const t = tree(true);
+  await t.ready;
+  const notes: string[] = [];
+  const files = await listBundleFiles(t.dir, (l) => notes.push(l));
+  assert.deepEqual(files, ['.gitignore', 'lib/a.ts', 'package-lock.json', 'package.json', 'scripts/job.ts']);
+  assert.match(notes.join('\n'), /leaving dump.jsonl \(20 MiB\) out of the bundle/);
+  const bundle = await createBundle(t.dir, files);
+  assert.equal(bundle.files, 5);
+  assert.match(path.basename(bundle.file), /^[0-9a-f]{16}\.tgz$/);
+  const listing = (await $({ quiet: true })`tar -tzf ${bundle.file}`).stdout.trim().split('\n').sort();
+  assert.deepEqual(listing, files);
+  fs.rmSync(t.dir, { recursive: true });
+});
+
+test('without git the tree is walked, with the same exclusions', async () => {
+  const t = tree(false);
+  const files = await listBundleFiles(t.dir);
+  assert.ok(!files.some((f) => f.startsWith('node_modules') || f === 'deploy.env' || f.startsWith('pb_data') || f === 'dump.jsonl'), files.join(' '));
+  assert.ok(files.includes('lib/a.ts'));
+  fs.rmSync(t.dir, { recursive: true });
+});
+
+test('the name is a hash of the content: stable, and new when a file changes', async () => {
+  const t = tree(false);
+  const files = ['lib/a.ts', 'package.json'];
+  const h1 = hashFiles(t.dir, files);
+  assert.equal(hashFiles(t.dir, files), h1);
+  t.write('lib/a.ts', 'changed');
+  assert.notEqual(hashFiles(t.dir, files), h1);
+  await assert.rejects(createBundle(t.dir, ['lib/a.ts']), /no package.json and package-lock.json/);
+  fs.rmSync(t.dir, { recursive: true });
+});

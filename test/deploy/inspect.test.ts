@@ -1,0 +1,160 @@
+// make status, make logs and make ssm's instance lookup, against aws-sdk-client-mock and s3rver.
+import { after, before, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstanceInformationCommand, ListCommandInvocationsCommand, ListCommandsCommand } from '@aws-sdk/client-ssm';
+import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DOCUMENT, INSTANCE_ID, fakeIO, missingStack, mockedClients, stack, startS3, type LocalS3ForTests } from '../helpers/aws.ts';
+import { logs, sessionTarget, status } from '../../lib/deploy/inspect.ts';
+import { collectSettings, validateSettings } from '../../lib/deploy/settings.ts';
+import { progressBar, progressLine, writeJobStatus } from '../../lib/deploy/status.ts';
+
+let local: LocalS3ForTests;
+let m: ReturnType<typeof mockedClients>;
+const COMMAND = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+const settings = validateSettings(collectSettings({ 'env-file': '/dev/null' }, {
+  OUTPUT: 's3://out-bucket/run-2/', AWS_REGION: 'us-east-1',
+}), { region: true });
+
+before(async () => { local = await startS3(['out-bucket']); });
+after(async () => { await local.close(); });
+beforeEach(async () => {
+  m = mockedClients(local.s3);
+  await local.s3.send(new DeleteObjectCommand({ Bucket: 'out-bucket', Key: 'run-2/_status.json' }));
+});
+
+function running(state = 'running') {
+  m.cfn.on(DescribeStacksCommand).resolves(stack('CREATE_COMPLETE'));
+  m.ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: state as 'running' } }] }] });
+  m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });
+  m.ssm.on(ListCommandsCommand).resolves({
+    Commands: [
+      { CommandId: 'older', Status: 'Success', RequestedDateTime: new Date('2026-01-04T10:00:00Z') },
+      { CommandId: COMMAND, Status: 'InProgress', RequestedDateTime: new Date('2026-01-05T10:00:00Z') },
+    ],
+  });
+}
+
+test('progress bar and line', () => {
+  assert.equal(progressBar(0.5, 10), '[#####-----]  50.0%');
+  assert.equal(progressBar(2, 4), '[####] 100.0%');
+  assert.equal(progressLine({ phase: 'converting', updatedAt: '', bytesRead: 10, totalBytes: null, events: 5 }), '10 B read  5 events');
+});
+
+test('status: stack, instance, command, phase and a progress bar with events/s and ETA', async () => {
+  const { io, text } = fakeIO();
+  running();
+  m.ssm.on(ListCommandInvocationsCommand).resolves({
+    CommandInvocations: [{ CommandId: COMMAND, Status: 'InProgress', StatusDetails: 'InProgress', CommandPlugins: [
+      { Name: 'prepare', Status: 'Success' }, { Name: 'fetchBundle', Status: 'Success' },
+      { Name: 'install', Status: 'Success' }, { Name: 'runJob', Status: 'InProgress' },
+    ] }],
+  });
+  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', {
+    phase: 'converting', bytesRead: 3 * 1024 ** 3, totalBytes: 4 * 1024 ** 3, lines: 9_000_000, events: 8_800_000,
+    eventsPerSecond: 52_000, etaSeconds: 4000, host: 'ip-172-31-5-6', updatedAt: new Date(io.now() - 4000).toISOString(),
+  });
+  assert.equal(await status(settings, m.clients, io), 0);
+  const out = text();
+  assert.match(out, /stack {5}proton-beam: CREATE_COMPLETE/);
+  assert.match(out, /instance {2}i-0123456789abcdef0: running, SSM Online/);
+  assert.match(out, new RegExp(`command {3}${COMMAND}: InProgress`));
+  assert.match(out, /job {7}converting\n/);
+  assert.match(out, /\[#{23}-{7}\] +75\.0% 3\.0 GiB \/ 4\.0 GiB {2}8,800,000 events {2}52,000 events\/s {2}ETA 1 h 06 min/);
+  assert.match(out, /updated 4 s ago by ip-172-31-5-6/);
+  assert.match(out, /results {3}s3:\/\/out-bucket\/run-2\//);
+  assert.equal(m.ssm.commandCalls(ListCommandInvocationsCommand)[0].args[0].input.CommandId, COMMAND, 'the newest command');
+  assert.deepEqual(m.ssm.commandCalls(ListCommandsCommand)[0].args[0].input.Filters, [{ key: 'DocumentName', value: DOCUMENT }]);
+});
+
+test('status: a job still installing, and a stale progress report', async () => {
+  const { io, text } = fakeIO();
+  running();
+  m.ssm.on(ListCommandInvocationsCommand).resolves({
+    CommandInvocations: [{ CommandId: COMMAND, Status: 'InProgress', CommandPlugins: [
+      { Name: 'prepare', Status: 'Success' }, { Name: 'fetchBundle', Status: 'Success' },
+      { Name: 'install', Status: 'InProgress' }, { Name: 'runJob', Status: 'Pending' },
+    ] }],
+  });
+  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', { phase: 'starting', updatedAt: new Date(io.now() - 600_000).toISOString() });
+  assert.equal(await status(settings, m.clients, io), 0);
+  assert.match(text(), /job {7}installing\n/);
+  assert.match(text(), /no progress report for 10 min 00 s: make logs/);
+});
+
+test('status: a finished job on a terminated instance, a failed one, and no stack at all', async () => {
+  let { io, text } = fakeIO();
+  running('terminated');
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: COMMAND, Status: 'Success', StatusDetails: 'Success', CommandPlugins: [{ Name: 'runJob', Status: 'Success' }] }] });
+  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', {
+    phase: 'done', lines: 10, events: 9, rejected: 1, duplicates: 0, bytesRead: 100, totalBytes: 100,
+    startedAt: '2026-01-05T08:00:00Z', finishedAt: '2026-01-05T09:30:00Z', updatedAt: '2026-01-05T09:30:00Z',
+  });
+  assert.equal(await status(settings, m.clients, io), 0);
+  assert.match(text(), /instance {2}i-0123456789abcdef0: terminated\n/);
+  assert.ok(!text().includes('SSM'), 'no SSM lookup on a terminated instance');
+  assert.match(text(), /job {7}done/);
+  assert.match(text(), /lines read: 10; valid events: 9; duplicates: 0; rejected: 1/);
+  assert.match(text(), /job time: 1 h 30 min/);
+
+  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', { phase: 'failed', error: 'converter exited with code 2', updatedAt: '2026-01-05T09:30:00Z' });
+  ({ io, text } = fakeIO());
+  assert.equal(await status(settings, m.clients, io), 1);
+  assert.match(text(), /phase: failed \(converter exited with code 2\)/);
+
+  m = mockedClients(local.s3);
+  m.cfn.on(DescribeStacksCommand).rejects(missingStack());
+  ({ io, text } = fakeIO());
+  assert.equal(await status(settings, m.clients, io), 1);
+  assert.match(text(), /stack {5}proton-beam: none in us-east-1/);
+});
+
+test('logs: the tail of the latest command, stdout and stderr interleaved by time', async () => {
+  const { io, text } = fakeIO();
+  running();
+  const prefix = `${COMMAND}/${INSTANCE_ID}`;
+  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [{ logStreamName: `${prefix}/runJob/stdout` }, { logStreamName: `${prefix}/runJob/stderr` }] });
+  m.logs.on(GetLogEventsCommand, { logStreamName: `${prefix}/runJob/stdout` }).resolves({
+    events: [{ timestamp: 1, message: 'one' }, { timestamp: 3, message: 'three\nfour' }], nextForwardToken: 'a',
+  });
+  m.logs.on(GetLogEventsCommand, { logStreamName: `${prefix}/runJob/stderr` }).resolves({ events: [{ timestamp: 2, message: 'two' }], nextForwardToken: 'b' });
+  assert.equal(await logs(settings, m.clients, io, { lines: 3, follow: false }), 0);
+  assert.match(text(), new RegExp(`command ${COMMAND} \\(InProgress\\), log group /proton-beam/proton-beam\n! two\nthree\nfour$`));
+  const call = m.logs.commandCalls(GetLogEventsCommand)[0].args[0].input;
+  assert.equal(call.startFromHead, false);
+  assert.equal(call.limit, 3);
+});
+
+test('logs --follow prints new lines until the command ends', async () => {
+  const { io, text } = fakeIO();
+  running();
+  const stream = `${COMMAND}/${INSTANCE_ID}/runJob/stdout`;
+  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [{ logStreamName: stream }] });
+  m.logs.on(GetLogEventsCommand)
+    .resolvesOnce({ events: [{ timestamp: 1, message: 'first' }], nextForwardToken: 't1' })
+    .resolvesOnce({ events: [], nextForwardToken: 't1' })
+    .resolvesOnce({ events: [{ timestamp: 2, message: 'second' }], nextForwardToken: 't2' })
+    .resolves({ events: [], nextForwardToken: 't2' });
+  m.ssm.on(ListCommandInvocationsCommand)
+    .resolvesOnce({ CommandInvocations: [{ CommandId: COMMAND, Status: 'InProgress' }] })
+    .resolves({ CommandInvocations: [{ CommandId: COMMAND, Status: 'Success' }] });
+  assert.equal(await logs(settings, m.clients, io, { lines: 100, follow: true }), 0);
+  assert.match(text(), /\nfirst\nsecond\ncommand Success$/);
+  const tokens = m.logs.commandCalls(GetLogEventsCommand).map((c) => c.args[0].input.nextToken);
+  assert.deepEqual(tokens.slice(0, 3), [undefined, 't1', 't1']);
+});
+
+test('ssm: the session target must be running and online', async () => {
+  running();
+  assert.equal(await sessionTarget(settings, m.clients), INSTANCE_ID);
+  m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'ConnectionLost' }] });
+  await assert.rejects(sessionTarget(settings, m.clients), /SSM agent is ConnectionLost/);
+  m = mockedClients(local.s3);
+  running('terminated');
+  await assert.rejects(sessionTarget(settings, m.clients), /is terminated: there is nothing to open a session on/);
+  m = mockedClients(local.s3);
+  m.cfn.on(DescribeStacksCommand).rejects(missingStack());
+  await assert.rejects(sessionTarget(settings, m.clients), /no stack proton-beam in us-east-1: make deploy first/);
+});

@@ -1,0 +1,127 @@
+// make plan and its cost estimate: no AWS call, numbers from data/prices.json and the
+// benchmark line of docs/BENCHMARKS.md.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from '../../lib/paths.ts';
+import { promisify } from 'node:util';
+import {
+  DEFAULT_THROUGHPUT, estimate, formatBytes, formatDuration, loadPrices, parseBenchmarks,
+} from '../../lib/deploy/cost.ts';
+import { collectSettings, validateSettings } from '../../lib/deploy/settings.ts';
+import { credentialsConfigured, planLines, probeInputSize } from '../../lib/deploy/plan.ts';
+
+const prices = loadPrices();
+const GIB = 1024 ** 3;
+
+
+test('the prices file is dated and covers every c6i and c7i size the settings accept', () => {
+  assert.match(prices.asOf, /^\d{4}-\d{2}-\d{2}$/);
+  assert.ok(Object.keys(prices.instances).length >= 20);
+  for (const [type, p] of Object.entries(prices.instances)) {
+    assert.match(type, /^c[67]i\./);
+    assert.ok(p.vcpu >= 2 && p.onDemandHourly > 0, type);
+  }
+  assert.ok(prices.spotFractionOfOnDemand > 0 && prices.spotFractionOfOnDemand < 1);
+});
+
+test('the benchmark line is read, with defaults for what it does not give', () => {
+  const md = '# Benchmarks\n\n| x | y |\n<!-- plan: bytes_per_second_per_vcpu=12000000 gzip_ratio=5 -->\n';
+  const t = parseBenchmarks(md);
+  assert.equal(t.throughput.bytes_per_second_per_vcpu, 12_000_000);
+  assert.equal(t.throughput.gzip_ratio, 5);
+  assert.equal(t.throughput.output_ratio, DEFAULT_THROUGHPUT.output_ratio);
+  assert.deepEqual(t.measured, ['bytes_per_second_per_vcpu', 'gzip_ratio']);
+  const none = parseBenchmarks('# Benchmarks\nnothing machine-readable here\n');
+  assert.deepEqual(none.throughput, DEFAULT_THROUGHPUT);
+  assert.match(none.source, /defaults/);
+  assert.deepEqual(parseBenchmarks(undefined).throughput, DEFAULT_THROUGHPUT);
+  assert.equal(parseBenchmarks('<!-- plan: bytes_per_second_per_vcpu=-3 unknown_key=7 -->').measured.length, 0);
+});
+
+test('instance hours come from the input size and the throughput per vCPU', () => {
+  const t = { ...DEFAULT_THROUGHPUT, bytes_per_second_per_vcpu: 10 * 1024 * 1024, max_input_bytes_per_second: 1e12, setup_minutes: 6 };
+  // 16 vCPU x 10 MiB/s = 160 MiB/s; 360 GiB of JSONL -> 2304 s = 0.64 h.
+  const e = estimate({ inputBytes: 360 * GIB, compressed: false, instanceType: 'c7i.4xlarge', volumeSizeGib: 500 }, prices, t);
+  assert.equal(e.vcpu, 16);
+  assert.ok(Math.abs(e.hours.convert - 0.64) < 1e-9);
+  assert.equal(e.hours.setup, 0.1);
+  assert.ok(Math.abs(e.hours.total - (0.1 + 0.64 + e.hours.upload)) < 1e-9);
+  assert.ok(Math.abs(e.onDemand.instance - e.hours.total * 0.714) < 1e-9);
+  assert.ok(e.spot.instance < e.onDemand.instance);
+  assert.ok(Math.abs(e.onDemand.ebs - 516 * 0.08 * e.hours.total / 730) < 1e-9);
+  assert.ok(Math.abs(e.s3PerMonth - 360 * t.output_ratio * 0.023) < 1e-9);
+  assert.equal(e.volumeTooSmall, false);
+  // Twice the vCPUs, half the conversion time.
+  const big = estimate({ inputBytes: 360 * GIB, compressed: false, instanceType: 'c7i.8xlarge', volumeSizeGib: 500 }, prices, t);
+  assert.ok(Math.abs(big.hours.convert - 0.32) < 1e-9);
+  // gzip input expands gzip_ratio times; the read ceiling caps a huge machine.
+  const gz = estimate({ inputBytes: 100 * GIB, compressed: true, instanceType: 'c7i.48xlarge', volumeSizeGib: 20 },
+    prices, { ...t, max_input_bytes_per_second: 100 * 1024 * 1024 });
+  assert.equal(gz.uncompressedBytes, 400 * GIB);
+  assert.equal(gz.bytesPerSecond, 400 * 1024 * 1024);
+  assert.equal(gz.volumeTooSmall, true);
+});
+
+test('formatting', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(1536), '1.5 KiB');
+  assert.equal(formatBytes(200 * GIB), '200 GiB');
+  assert.equal(formatDuration(0.5), '30 min');
+  assert.equal(formatDuration(2.25), '2 h 15 min');
+});
+
+function planFor(env: Record<string, string>) {
+  const raw = collectSettings({ 'env-file': '/dev/null' }, env);
+  const settings = validateSettings(raw, { input: true, output: true });
+  return { raw, settings };
+}
+
+test('plan prints settings, stack parameters, Run Command parameters and the estimate', async () => {
+  const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl.gz', OUTPUT: 's3://my-results/run-1', INPUT_SIZE: '50G', SPOT: 'true' });
+  const inputSize = await probeInputSize(settings, undefined);
+  assert.deepEqual(inputSize, { bytes: 50 * GIB, note: 'from INPUT_SIZE' });
+  const text = planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  assert.match(text, /INPUT_URL +s3:\/\/my-dumps\/relay-2025.jsonl.gz +\(env\)/);
+  assert.match(text, /OUTPUT +s3:\/\/my-results\/run-1\/ /);
+  assert.match(text, /INSTANCE_TYPE +c7i.4xlarge +\(default\)/);
+  assert.match(text, /InputBucket +my-dumps/);
+  assert.match(text, /OutputPrefix +run-1\//);
+  assert.match(text, /Spot +true/);
+  assert.match(text, /VpcId +- +\(the default VPC/);
+  assert.match(text, /bundleUrl +https:\/\/s3\.us-east-1\.amazonaws\.com\/my-results\/run-1\/_deploy\/0123456789abcdef\.tgz/);
+  assert.match(text, /on-demand +spot \(estimate\)/);
+  assert.match(text, /total for the run +\$\d+\.\d\d +\$\d+\.\d\d/);
+  assert.match(text, /as of \d{4}-\d{2}-\d{2}/);
+});
+
+test('without a size and without credentials, plan says how to get an estimate', async () => {
+  const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl.gz', OUTPUT: 's3://my-results/run-1/' });
+  assert.equal(credentialsConfigured({ HOME: '/nonexistent' }), false);
+  assert.equal(credentialsConfigured({ HOME: '/nonexistent', AWS_PROFILE: 'x' }), true);
+  const inputSize = await probeInputSize(settings, undefined);
+  assert.equal(inputSize.bytes, undefined);
+  assert.match(inputSize.note, /no AWS credentials.*INPUT_SIZE/);
+  const text = planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  assert.match(text, /per GiB of input: about [\d.]+ min of c7i.4xlarge/);
+});
+
+test('make plan runs end to end with no AWS credentials and no network', async () => {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH, HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true',
+    INPUT_URL: 'https://dumps.example.org/relay.jsonl', OUTPUT: 's3://my-results/run-1/', INPUT_SIZE: '10G',
+    AWS_REGION: 'eu-central-1', DEPLOY_ENV_FILE: '/dev/null',
+  };
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/plan.ts'], { cwd: ROOT, env });
+  assert.match(stdout, /Proton Beam plan: nothing is created or changed/);
+  assert.match(stdout, /InputBucket +''/);
+  assert.match(stdout, /eu-central-1 prices differ/);
+  await assert.rejects(promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/plan.ts'], {
+    cwd: ROOT, env: { ...env, INPUT_URL: 's3://my-dumps/$(reboot)' },
+  }), (err: { code: number; stderr: string }) => {
+    assert.equal(err.code, 2);
+    assert.match(err.stderr, /plan: invalid settings:\n  INPUT_URL=s3:\/\/my-dumps\/\$\(reboot\): .*contains '\$'/);
+    return true;
+  });
+});

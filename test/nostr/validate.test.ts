@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import type { NostrEvent } from '../../lib/nostr/codec.ts';
+import { checkId, checkShape, checkSignature, computeEventId, isRejection, verifySignature, type CheckOptions } from '../../lib/nostr/validate.ts';
+import { makeSigners, signEvent } from '../../lib/dev/synthetic.ts';
+import { realSampleLines } from '../helpers/common.ts';
+
+const ALL = { validateIds: true, validateSignatures: true, filterInvalidKinds: true };
+
+test('the id of every real event is the SHA-256 of its NIP-01 serialization, and every signature verifies', () => {
+  const lines = realSampleLines();
+  assert.equal(lines.length, 150);
+  for (const line of lines) {
+    const e = JSON.parse(line);
+    assert.equal(computeEventId(e).toString('hex'), e.id);
+    assert.ok(verifySignature(Buffer.from(e.id, 'hex'), e.pubkey, e.sig), e.id);
+  }
+});
+
+test('id vector: a fixed event hashes to a known id (independent of our serializer)', () => {
+  // sha256('[0,"' + 64 x 'a' + '",1700000000,1,[["t","x"]],"hello"]'), computed with sha256sum.
+  const e = { pubkey: 'a'.repeat(64), created_at: 1700000000, kind: 1, tags: [['t', 'x']], content: 'hello' };
+  assert.equal(computeEventId(e).toString('hex'), '2c4d2501936cdc80c8d56179a3f8d436f925fb74e371cee1a9f48c53f32dff7f');
+  // Escapes as NIP-01 and JSON.stringify write them: quote, backslash, newline, control, raw non-ASCII.
+  const tricky = { pubkey: 'a'.repeat(64), created_at: 0, kind: 0, tags: [], content: 'é"\\\n\u0001' };
+  assert.equal(computeEventId(tricky).toString('hex'), '109cd6431bacc4f26e9f34eca6ff309d3357a313341b95efa04c9296d9621402');
+});
+
+test('numeric tag values are hashed as numbers, as the relays signed them', () => {
+  const numeric = realSampleLines().map((l) => JSON.parse(l)).filter((e) => e.tags.some((t: unknown[]) => t.some((v) => typeof v !== 'string')));
+  assert.equal(numeric.length, 9);
+  for (const e of numeric) {
+    assert.equal(computeEventId(e).toString('hex'), e.id);
+    const stringified = { ...e, tags: e.tags.map((t: unknown[]) => t.map(String)) };
+    assert.notEqual(computeEventId(stringified).toString('hex'), e.id);
+  }
+});
+
+test('shape rules reject each wrong field with its own reason', () => {
+  const [signer] = makeSigners(1, 1);
+  const good = signEvent(signer, { created_at: 1700000000, kind: 1, tags: [['p', 'x']], content: 'hi' });
+  const cases: [Record<string, unknown> | unknown, string][] = [
+    [[1, 2], 'not_an_object'],
+    ['text', 'not_an_object'],
+    [null, 'not_an_object'],
+    [{ ...good, id: good.id.toUpperCase() }, 'invalid_id'],
+    [{ ...good, id: 5 }, 'invalid_id'],
+    [{ ...good, pubkey: 'zz' }, 'invalid_pubkey'],
+    [{ ...good, sig: good.sig.slice(2) }, 'invalid_sig'],
+    [{ ...good, created_at: '1700000000' }, 'invalid_created_at'],
+    [{ ...good, created_at: 1.5 }, 'invalid_created_at'],
+    [{ ...good, created_at: 1e15 }, 'invalid_created_at'],
+    [{ ...good, kind: -1 }, 'invalid_kind'],
+    [{ ...good, kind: 1.5 }, 'invalid_kind'],
+    [{ ...good, kind: 65536 }, 'kind_out_of_range'],
+    [{ ...good, tags: {} }, 'invalid_tags'],
+    [{ ...good, tags: ['p'] }, 'invalid_tags'],
+    [{ ...good, tags: [['p', ['nested']]] }, 'invalid_tags'],
+    [{ ...good, tags: [['p', { a: 1 }]] }, 'invalid_tags'],
+    [{ ...good, content: 5 }, 'invalid_content'],
+    [{ ...good, content: 'lone \ud800 surrogate' }, 'invalid_unicode'],
+    [{ ...good, tags: [['p', '\udfff']] }, 'invalid_unicode'],
+  ];
+  for (const [input, reason] of cases) {
+    const r = checkShape(input, ALL);
+    assert.ok(isRejection(r), `${JSON.stringify(input)?.slice(0, 80)} should be rejected`);
+    assert.equal(r.reason, reason, JSON.stringify(input)?.slice(0, 80));
+  }
+  const ok = checkShape({ ...good, extra: 'ignored' }, ALL);
+  assert.ok(!isRejection(ok));
+  assert.deepEqual(ok, good);
+  assert.ok(!isRejection(checkShape({ ...good, kind: 65536 }, { ...ALL, filterInvalidKinds: false })));
+});
+
+/** The id check, then the signature check, as lib/convert/batch.ts runs them. */
+const checkIdAndSignature = (e: NostrEvent, idBytes: Uint8Array, opts: CheckOptions) => checkId(e, opts) ?? checkSignature(e, idBytes, opts);
+
+test('id and signature checks catch edits and forgeries, and can be switched off', () => {
+  const [a, b] = makeSigners(2, 2);
+  const good = signEvent(a, { created_at: 1700000000, kind: 1, tags: [], content: 'original' });
+  const idBytes = Buffer.from(good.id, 'hex');
+  assert.equal(checkIdAndSignature(good, idBytes, ALL), undefined);
+  const edited = { ...good, content: 'edited' };
+  assert.equal(checkIdAndSignature(edited, idBytes, ALL)?.reason, 'id_mismatch');
+  assert.equal(checkIdAndSignature(edited, idBytes, { ...ALL, validateIds: false }), undefined);
+  const otherKey = { ...good, pubkey: b.pubkey };
+  const otherId = computeEventId(otherKey);
+  assert.equal(checkIdAndSignature({ ...otherKey, id: otherId.toString('hex') }, otherId, ALL)?.reason, 'bad_signature');
+  assert.equal(checkIdAndSignature({ ...otherKey, id: otherId.toString('hex') }, otherId, { ...ALL, validateSignatures: false }), undefined);
+  // A pubkey that is not a point on the curve is a bad signature, not a crash.
+  const offCurve = { ...good, pubkey: 'f'.repeat(64) };
+  const offId = computeEventId(offCurve);
+  assert.equal(checkIdAndSignature({ ...offCurve, id: offId.toString('hex') }, offId, ALL)?.reason, 'bad_signature');
+});
