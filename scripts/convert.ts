@@ -1,7 +1,8 @@
 #!/usr/bin/env -S npx tsx
 // Converts a JSONL dump of Nostr events into validated, deduplicated day files.
 import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert/pipeline.ts';
-import { interruptSignal, parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { parseBool, parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { interruptSignal } from '../lib/cli/interrupt.ts';
 import { UsageError } from '../lib/cli/errors.ts';
 import { formatIndexing } from '../lib/index/writer.ts';
 import { formatSummary } from '../lib/convert/summary.ts';
