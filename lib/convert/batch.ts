@@ -6,7 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { newWriter, writeDelimited } from '../nostr/codec.ts';
 import { checkId, checkShape, checkSignature, isRejection, type CheckOptions, type RejectReason } from '../nostr/validate.ts';
-import type { StoredIdHints } from './stored-ids.ts';
+import { isKnownCopy, type StoredIdHints } from './duplicates.ts';
 
 /** What the main thread sends a worker: whole lines, and those whose id it knows is stored. */
 export interface BatchTask {
@@ -110,8 +110,8 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
         rejects.push({ line: lineNumber, ...badId });
         continue;
       }
-      if (opts.validateSignatures && (stored?.get(i) === event.id || verified.has(event.id))) {
-        duplicates++; // a copy of an event whose signature was checked: no need to check it again
+      if (opts.validateSignatures && isKnownCopy(stored, i, event.id, verified)) {
+        duplicates++; // the duplicate rule (duplicates.ts): its signature was checked already
         continue;
       }
       const at = count * 32;

@@ -22,7 +22,7 @@ import { OrderedConsumer } from './ordered-consumer.ts';
 import { ProgressBar } from '../cli/progress.ts';
 import { LOG_NAME, RejectLog } from './reject-log.ts';
 import { StatusFile } from './status-file.ts';
-import { findStoredIds } from './stored-ids.ts';
+import { storedIdHints, takeStoredCopies } from './duplicates.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
 import { movableBuffers } from '../workers/transfer.ts';
 import { WorkerPool } from '../workers/pool.ts';
@@ -98,10 +98,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
 
   const takeResult = async (r: BatchResult): Promise<void> => {
     counts.lines += r.lines;
-    // A line whose id is stored is a duplicate whatever its signature: the same rule as the
-    // workers' (which skip the check for ids known stored), so counts do not depend on timing.
-    const rejects = r.rejects.filter((x) => !(x.reason === 'bad_signature' && x.id !== undefined && seen.has(Buffer.from(x.id, 'hex'))));
-    const copies = r.rejects.length - rejects.length;
+    const { rejects, copies } = takeStoredCopies(r.rejects, seen);
     await recordRejections(rejects, counts, rejectLog);
     counts.valid += r.count + r.duplicates + copies;
     counts.duplicates += r.duplicates + copies;
@@ -126,7 +123,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
   };
 
   const taskOf = ({ seq, firstLine, bytes }: LineBatch): BatchTask => ({
-    seq, firstLine, bytes, stored: opts.validateSignatures ? findStoredIds(bytes, seen) : undefined,
+    seq, firstLine, bytes, stored: opts.validateSignatures ? storedIdHints(bytes, seen) : undefined,
   });
 
   try {

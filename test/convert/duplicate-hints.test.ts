@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { IdSet } from '../../lib/convert/id-set.ts';
-import { findStoredIds } from '../../lib/convert/stored-ids.ts';
+import { storedIdHints } from '../../lib/convert/duplicates.ts';
 
 const A = 'a'.repeat(64);
 const B = '0123456789abcdef'.repeat(4);
@@ -25,12 +25,12 @@ test('finds the lines whose "id" key holds a stored id, wherever the key stands 
     `{\t"id"\t:\t"${B}"}\r`, // 7: tabs and CRLF
     `{"id":"${A}"}`, // 8: last line without a newline
   ];
-  const hints = findStoredIds(Buffer.from(lines.join('\n')), setOf(A, B));
+  const hints = storedIdHints(Buffer.from(lines.join('\n')), setOf(A, B));
   assert.deepEqual(hints, new Map([[0, A], [1, B], [7, B], [8, A]]));
 });
 
 test('nothing to find: an empty set, or no stored id in the batch', () => {
   const batch = Buffer.from(`{"id":"${A}"}\n{"id":"${B}"}\n`);
-  assert.equal(findStoredIds(batch, new IdSet()), undefined);
-  assert.equal(findStoredIds(batch, setOf(C)), undefined);
+  assert.equal(storedIdHints(batch, new IdSet()), undefined);
+  assert.equal(storedIdHints(batch, setOf(C)), undefined);
 });
