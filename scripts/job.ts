@@ -10,8 +10,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { FatalError, UsageError } from '../lib/cli/errors.ts';
-import { makeS3Client } from '../lib/deploy/aws.ts';
-import { inputUrlProblem, outputUrlProblem, parseS3Url } from '../lib/deploy/settings.ts';
+import { createS3Client } from '../lib/s3/client.ts';
+import { inputUrlProblem, outputUrlProblem } from '../lib/deploy/settings.ts';
+import { splitS3Url } from '../lib/s3/url.ts';
 import { writeJobStatus } from '../lib/deploy/status.ts';
 import { ROOT } from '../lib/paths.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
@@ -85,7 +86,7 @@ async function main(): Promise<number> {
     kmsKeyArn: kmsKeyArn || undefined,
     converter: [process.execPath, '--import', 'tsx', converterScript],
     statusIntervalMs: interval * 1000,
-    s3: makeS3Client(process.env.AWS_REGION),
+    s3: createS3Client(),
     print: (line) => console.log(line),
   });
 
@@ -104,9 +105,9 @@ async function shutdownIfAsked(): Promise<void> {
 async function publishStartFailure(message: string): Promise<void> {
   const output = ssmParam('outputUrl');
   if (!output || outputUrlProblem(output)) return;
-  const { bucket, key } = parseS3Url(output)!;
+  const { bucket, key } = splitS3Url(output)!;
   const now = new Date().toISOString();
-  await writeJobStatus(makeS3Client(process.env.AWS_REGION), bucket, `${key}_status.json`, {
+  await writeJobStatus(createS3Client(), bucket, `${key}_status.json`, {
     phase: 'failed', input: ssmParam('inputUrl'), output, error: message, updatedAt: now, finishedAt: now,
   }).catch(() => undefined);
 }

@@ -2,7 +2,7 @@
 // make plan: what make deploy would do and what it would cost. Changes nothing; needs no AWS
 // credentials (with credentials it asks S3 for the input's size, read-only).
 import { parseScriptArgs, runScript } from '../lib/deploy/cli.ts';
-import { makeS3Client } from '../lib/deploy/aws.ts';
+import { createS3Client } from '../lib/s3/client.ts';
 import { hashFiles, listBundleFiles } from '../lib/deploy/bundle.ts';
 import { loadPrices, loadThroughput } from '../lib/deploy/cost.ts';
 import { credentialsConfigured, planLines, probeInputSize } from '../lib/deploy/plan.ts';
@@ -14,7 +14,7 @@ runScript('plan', async () => {
   if (!args) return 0;
   readTemplate(); // refuses a template whose embedded user data is stale
   const files = await listBundleFiles(ROOT, (line) => console.log(line));
-  const s3 = credentialsConfigured() ? makeS3Client(args.settings.region) : undefined;
+  const s3 = credentialsConfigured() ? createS3Client(args.settings.region ? { region: args.settings.region } : {}) : undefined;
   const lines = planLines({
     settings: args.settings,
     raw: args.raw,

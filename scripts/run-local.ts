@@ -11,10 +11,11 @@ import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { FatalError, UsageError } from '../lib/cli/errors.ts';
-import { makeS3Client } from '../lib/deploy/aws.ts';
+import { createS3Client } from '../lib/s3/client.ts';
 import { createBundle, listBundleFiles, uploadBundle } from '../lib/deploy/bundle.ts';
-import { formatBytes } from '../lib/deploy/cost.ts';
-import { outputUrlProblem, parseS3Url } from '../lib/deploy/settings.ts';
+import { formatBytes } from '../lib/cli/format.ts';
+import { outputUrlProblem } from '../lib/deploy/settings.ts';
+import { splitS3Url } from '../lib/s3/url.ts';
 import { readJobStatus, summaryLines } from '../lib/deploy/status.ts';
 import { ROOT } from '../lib/paths.ts';
 import { startLocalS3 } from '../lib/dev/local-s3.ts';
@@ -47,14 +48,14 @@ async function main(): Promise<number> {
   if (!fs.existsSync(input)) throw new UsageError(`input ${values.input}: no such file`);
   const output = values.output!.endsWith('/') ? values.output! : `${values.output}/`;
   if (outputUrlProblem(output)) throw new UsageError(outputUrlProblem(output));
-  const { bucket, key: prefix } = parseS3Url(output)!;
+  const { bucket, key: prefix } = splitS3Url(output)!;
 
   const s3dir = path.resolve(values['s3-dir']!);
   fs.mkdirSync(s3dir, { recursive: true });
   const local = await startLocalS3(s3dir, [bucket]);
   console.log(`local S3 (s3rver) at ${local.endpoint}, objects in ${s3dir}`);
   Object.assign(process.env, local.env);
-  const s3 = makeS3Client('us-east-1');
+  const s3 = createS3Client({ region: 'us-east-1' });
   const machine = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-instance-'));
   try {
     // make deploy's side: the bundle.

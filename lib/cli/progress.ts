@@ -28,9 +28,9 @@ export class ProgressBar {
       const filled = Math.round(fraction * WIDTH);
       const eta = fraction > 0 ? seconds / fraction - seconds : undefined;
       line = `[${'#'.repeat(filled)}${'.'.repeat(WIDTH - filled)}] ${(fraction * 100).toFixed(1)}% ` +
-        `${formatBytes(bytesRead)}/${formatBytes(totalBytes)} ${formatRate(rate)} ETA ${eta === undefined ? '?' : formatDuration(eta)}`;
+        `${formatBytes(bytesRead)}/${formatBytes(totalBytes)} ${eventRate(rate)} ETA ${eta === undefined ? '?' : formatDuration(eta)}`;
     } else {
-      line = `${formatBytes(bytesRead)} read, ${events.toLocaleString('en-US')} events, ${formatRate(rate)}`;
+      line = `${formatBytes(bytesRead)} read, ${events.toLocaleString('en-US')} events, ${eventRate(rate)}`;
     }
     this.out.write(`\r\x1b[2K${line}`);
   }
@@ -44,4 +44,4 @@ export class ProgressBar {
   }
 }
 
-const formatRate = (perSecond: number): string => `${Math.round(perSecond).toLocaleString('en-US')} ev/s`;
+const eventRate = (perSecond: number): string => `${Math.round(perSecond).toLocaleString('en-US')} ev/s`;

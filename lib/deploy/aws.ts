@@ -1,12 +1,13 @@
 /**
  * The AWS clients the deploy scripts use, made in one place so that tests can swap them for
- * aws-sdk-client-mock instances and so that an S3 endpoint override (s3rver) works everywhere.
+ * aws-sdk-client-mock instances; the S3 client is the one lib/s3/client.ts makes for everything.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { createS3Client } from '../s3/client.ts';
 
 export interface AwsClients {
   cfn: CloudFormationClient;
@@ -16,28 +17,15 @@ export interface AwsClients {
   logs: CloudWatchLogsClient;
 }
 
-/**
- * An S3 client. With AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL set (a local S3 such as s3rver) it
- * uses path-style addressing, which such servers need; the SDK reads the endpoint itself.
- */
-export function makeS3Client(region: string | undefined, env: NodeJS.ProcessEnv = process.env): S3Client {
-  const local = Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
-  return new S3Client({ region: region ?? 'us-east-1', forcePathStyle: local || undefined, followRegionRedirects: true });
-}
-
 export function makeClients(region: string): AwsClients {
   return {
     cfn: new CloudFormationClient({ region }),
     ec2: new EC2Client({ region }),
     ssm: new SSMClient({ region }),
-    s3: makeS3Client(region),
+    s3: createS3Client({ region }),
     logs: new CloudWatchLogsClient({ region }),
   };
 }
-
-/** Milliseconds to wait; tests pass a function that does not wait. */
-export type Sleep = (ms: number) => Promise<void>;
-export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Where the flows print: one line at a time. */
 export type Print = (line: string) => void;

@@ -10,7 +10,8 @@ import {
 import { DescribeLogStreamsCommand, GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FatalError } from '../cli/errors.ts';
-import { realSleep, type Print, type Sleep } from './aws.ts';
+import type { Print } from './aws.ts';
+import { sleep as realSleep, type Sleep } from '../net/retry.ts';
 import { progressLine, readJobStatus, type JobPhase, type JobStatus } from './status.ts';
 
 /** The instance's EC2 state (running, shutting-down, terminated, ...) and why, if it says. */

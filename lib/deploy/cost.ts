@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { formatBytes, formatDuration } from '../cli/format.ts';
 import { ROOT } from '../paths.ts';
 
 export const PRICES_PATH = path.join(ROOT, 'data', 'prices.json');
@@ -146,22 +147,6 @@ export function estimate(input: EstimateInput, prices: Prices, t: Throughput): E
   };
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n >= 100 || i === 0 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`;
-}
-
-export function formatDuration(hours: number): string {
-  const minutes = Math.round(hours * 60);
-  if (minutes < 60) return `${minutes} min`;
-  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
-}
-
 const money = (n: number) => `$${n < 10 ? n.toFixed(2) : n.toFixed(0)}`;
 
 /** The estimate as the lines `make plan` prints. */
@@ -169,7 +154,7 @@ export function formatEstimate(e: Estimate, prices: Prices, tp: ThroughputSource
   const rows = [
     ['', 'on-demand', 'spot (estimate)'],
     ['instance per hour', money(e.onDemand.hourly), money(e.spot.hourly)],
-    [`instance, ${formatDuration(e.hours.total)}`, money(e.onDemand.instance), money(e.spot.instance)],
+    [`instance, ${formatDuration(e.hours.total * 3600)}`, money(e.onDemand.instance), money(e.spot.instance)],
     ['EBS for those hours', money(e.onDemand.ebs), money(e.spot.ebs)],
     ['total for the run', money(e.onDemand.total), money(e.spot.total)],
   ];
@@ -178,7 +163,7 @@ export function formatEstimate(e: Estimate, prices: Prices, tp: ThroughputSource
   const lines = [
     `input: ${formatBytes(e.inputBytes)}${e.compressed ? ` gzip, about ${formatBytes(e.uncompressedBytes)} of JSONL` : ' of JSONL'}`,
     `throughput: ${formatBytes(e.bytesPerSecond)}/s on ${e.vcpu} vCPU (${tp.source}${tp.measured.length ? `: ${tp.measured.join(', ')}` : ''})`,
-    `time: ${formatDuration(e.hours.setup)} setup + ${formatDuration(e.hours.convert)} converting + ${formatDuration(e.hours.upload)} uploading = ${formatDuration(e.hours.total)}`,
+    `time: ${formatDuration(e.hours.setup * 3600)} setup + ${formatDuration(e.hours.convert * 3600)} converting + ${formatDuration(e.hours.upload * 3600)} uploading = ${formatDuration(e.hours.total * 3600)}`,
     ...rows.map((r) => `  ${r[0].padEnd(w0)}  ${r[1].padStart(w1)}  ${r[2]}`),
     `results: about ${formatBytes(e.outputBytes)} in S3, ${money(e.s3PerMonth)} per month (S3 Standard)`,
     `prices: ${prices.region}, ${prices.currency}, as of ${prices.asOf} (data/prices.json)${region && region !== prices.region ? `; ${region} prices differ` : ''}`,

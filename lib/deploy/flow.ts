@@ -2,7 +2,8 @@
  * `make deploy` and `make destroy`, as functions of settings and AWS clients (mocked in tests).
  */
 import { FatalError } from '../cli/errors.ts';
-import type { AwsClients, Print, Sleep } from './aws.ts';
+import type { AwsClients, Print } from './aws.ts';
+import type { Sleep } from '../net/retry.ts';
 import { createBundle, listBundleFiles, uploadBundle, type Bundle } from './bundle.ts';
 import { followCommand, instanceState, sendJob, tailOutput, waitForSsmRegistration } from './command.ts';
 import { findNetwork } from './network.ts';

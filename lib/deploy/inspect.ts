@@ -4,12 +4,14 @@
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { FatalError } from '../cli/errors.ts';
-import { realSleep, type AwsClients } from './aws.ts';
+import type { AwsClients } from './aws.ts';
+import { sleep as realSleep } from '../net/retry.ts';
 import { commandInvocation, currentPhase, instanceState, latestCommand, tailOutput } from './command.ts';
 import type { FlowIO } from './flow.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
 import { describeStack, stackOutputs, type StackOutputs } from './stack.ts';
-import { ageSeconds, formatEta, progressLine, readJobStatus, summaryLines } from './status.ts';
+import { formatDuration } from '../cli/format.ts';
+import { ageSeconds, progressLine, readJobStatus, summaryLines } from './status.ts';
 
 async function ssmPing(aws: AwsClients, instanceId: string): Promise<string> {
   const res = await aws.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }));
@@ -48,9 +50,9 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
   const progress = progressLine(job);
   if (progress) print(`          ${progress}`);
   const age = ageSeconds(job, (io.now ?? Date.now)());
-  print(`          updated ${formatEta(age)} ago${job.host ? ` by ${job.host}` : ''}`);
+  print(`          updated ${formatDuration(age)} ago${job.host ? ` by ${job.host}` : ''}`);
   if (job.phase !== 'done' && job.phase !== 'failed' && age > 120) {
-    print(`          no progress report for ${formatEta(age)}: make logs shows what the job is doing`);
+    print(`          no progress report for ${formatDuration(age)}: make logs shows what the job is doing`);
   }
   if (job.phase === 'done' || job.phase === 'failed') {
     for (const line of summaryLines(job)) print(`          ${line}`);

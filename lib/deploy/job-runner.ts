@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Print } from './aws.ts';
 import { fromConverterStatus, summaryLines, writeJobStatus, type ConverterStatus, type JobStatus } from './status.ts';
-import { parseS3Url } from './settings.ts';
+import { splitS3Url } from '../s3/url.ts';
 
 export interface JobOptions {
   input: string;
@@ -56,7 +56,7 @@ function readConverterStatus(file: string): Partial<ConverterStatus> | undefined
 
 /** Runs the job; resolves with the converter's exit code (1 when it could not start). */
 export async function runJob(o: JobOptions): Promise<{ exitCode: number; status: JobStatus }> {
-  const { bucket, key: prefix } = parseS3Url(o.output)!;
+  const { bucket, key: prefix } = splitS3Url(o.output)!;
   const statusKey = `${prefix}_status.json`;
   fs.mkdirSync(o.workDir, { recursive: true });
   const statusFile = path.join(o.workDir, 'converter-status.json');

@@ -7,9 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SETTINGS, outputKeys, parseS3Url, type DeploySettings, type RawSettings } from './settings.ts';
+import { SETTINGS, outputKeys, type DeploySettings, type RawSettings } from './settings.ts';
+import { splitS3Url } from '../s3/url.ts';
 import { bundleHttpsUrl, commandParameters, stackParameters } from './template.ts';
-import { estimate, formatBytes, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
+import { formatBytes } from '../cli/format.ts';
+import { estimate, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
 
 /** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
 export function credentialsConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -23,7 +25,7 @@ export interface InputSize { bytes?: number; note: string }
 /** INPUT_SIZE if given; else the object's size (s3://, read-only HEAD, if credentials exist). */
 export async function probeInputSize(s: DeploySettings, s3: S3Client | undefined): Promise<InputSize> {
   if (s.inputSize !== undefined) return { bytes: s.inputSize, note: 'from INPUT_SIZE' };
-  const parsed = s.inputUrl.startsWith('s3://') ? parseS3Url(s.inputUrl) : undefined;
+  const parsed = s.inputUrl.startsWith('s3://') ? splitS3Url(s.inputUrl) : undefined;
   if (!parsed || parsed.key.endsWith('/')) {
     return { note: 'unknown: set INPUT_SIZE (for example INPUT_SIZE=120G) for an estimate' };
   }

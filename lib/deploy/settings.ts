@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { parseEnv } from 'node:util';
 import { UsageError } from '../cli/errors.ts';
 import { PRICES_JSON } from '../paths.ts';
+import { BUCKET_PATTERN, bucketNameProblem, splitS3Url } from '../s3/url.ts';
 
 export interface DeploySettings {
   /** s3://bucket/key, s3://bucket/prefix/ or https://host/path: what the job converts. */
@@ -132,8 +133,7 @@ export function collectSettings(flags: Record<string, string | boolean | undefin
 // ---------------------------------------------------------------------------------------------
 // Patterns. The template's AllowedPatterns are the same strings (checked by the template test).
 
-/** S3 bucket names: 3..63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit. */
-export const BUCKET_PATTERN = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+export { BUCKET_PATTERN, bucketNameProblem };
 /** Object keys and prefixes: a conservative set with no shell metacharacter, no space, no quote. */
 export const KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}$';
 /** Output prefixes: the same characters, always ending with '/'. */
@@ -170,27 +170,6 @@ function describeShellCharacter(value: string): string {
   return ` (contains ${name}, which is not allowed)`;
 }
 
-export interface ParsedS3Url { bucket: string; key: string }
-
-/** Splits s3://bucket/key; key may be '' (bucket root). */
-export function parseS3Url(url: string): ParsedS3Url | undefined {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/s.exec(url);
-  return m ? { bucket: m[1], key: m[2] } : undefined;
-}
-
-/** Explains what is wrong with a bucket name, or '' when it is valid. */
-export function bucketNameProblem(name: string): string {
-  if (name.length < 3 || name.length > 63) return 'must be 3 to 63 characters long';
-  if (/[A-Z]/.test(name)) return 'must be lowercase';
-  if (!new RegExp(BUCKET_PATTERN).test(name)) return 'may only contain a-z, 0-9, dots and hyphens, and must start and end with a letter or digit';
-  if (name.includes('..')) return 'must not contain two adjacent dots';
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'must not look like an IP address';
-  if (name.startsWith('xn--') || name.startsWith('sthree-') || name.endsWith('-s3alias') || name.endsWith('--ol-s3') || name.endsWith('--x-s3')) {
-    return 'uses a prefix or suffix reserved by S3';
-  }
-  return '';
-}
-
 function parseBool(name: string, value: string, problems: string[]): boolean {
   if (/^(true|yes|1)$/i.test(value)) return true;
   if (/^(false|no|0)$/i.test(value)) return false;
@@ -224,13 +203,13 @@ export function inputUrlProblem(url: string): string {
 
 /** What is wrong with an output URL, or '' when it is fine. */
 export function outputUrlProblem(url: string): string {
-  return new RegExp(OUTPUT_URL_PATTERN).test(url) && bucketNameProblem(parseS3Url(url)!.bucket) === '' && !url.slice(5).includes('//')
+  return new RegExp(OUTPUT_URL_PATTERN).test(url) && bucketNameProblem(splitS3Url(url)!.bucket) === '' && !url.slice(5).includes('//')
     ? '' : `output ${url}: must be s3://bucket/prefix/ with a valid bucket name and a prefix of letters, digits and . _ / = + @ , % : -`;
 }
 
 function checkInputUrl(name: string, url: string, problems: string[]): void {
   if (url.startsWith('s3://')) {
-    const parsed = parseS3Url(url)!;
+    const parsed = splitS3Url(url)!;
     const bucketProblem = bucketNameProblem(parsed.bucket);
     if (bucketProblem) problems.push(`${name}=${url}: bucket name ${bucketProblem}`);
     else if (parsed.key === '') problems.push(`${name}=${url}: needs an object key or a prefix ending in '/' after the bucket`);
@@ -269,7 +248,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
   } else if (!outputUrl.startsWith('s3://')) {
     problems.push(`${env('output')}=${outputUrl}: must be an s3://bucket/prefix/ URL`);
   } else {
-    const parsed = parseS3Url(outputUrl)!;
+    const parsed = splitS3Url(outputUrl)!;
     const bucketProblem = bucketNameProblem(parsed.bucket);
     if (bucketProblem) problems.push(`${env('output')}=${outputUrl}: bucket name ${bucketProblem}`);
     else if (parsed.key === '' || parsed.key === '/') {

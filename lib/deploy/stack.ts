@@ -8,7 +8,8 @@ import {
   type CloudFormationClient, type Parameter, type Stack, type StackEvent, type Tag,
 } from '@aws-sdk/client-cloudformation';
 import { FatalError } from '../cli/errors.ts';
-import { describeAwsError, realSleep, type Print, type Sleep } from './aws.ts';
+import { describeAwsError, type Print } from './aws.ts';
+import { sleep as realSleep, type Sleep } from '../net/retry.ts';
 
 export interface StackOutputs {
   InstanceId?: string;

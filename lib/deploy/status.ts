@@ -3,7 +3,7 @@
  * `make deploy` read it. Built from the converter's --status-file plus the job's own phases.
  */
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { formatBytes } from './cost.ts';
+import { formatBytes, formatDuration } from '../cli/format.ts';
 
 export type JobPhase =
   | 'starting' | 'fetching bundle' | 'installing'
@@ -74,13 +74,6 @@ export async function writeJobStatus(s3: S3Client, bucket: string, key: string, 
 
 const num = (n: number) => Math.round(n).toLocaleString('en-US');
 
-export function formatEta(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
-}
-
 /** `[########------------]  40.0%` */
 export function progressBar(fraction: number, width = 30): string {
   const f = Math.min(1, Math.max(0, fraction));
@@ -99,7 +92,7 @@ export function progressLine(s: JobStatus): string {
   }
   if (s.events !== undefined) parts.push(`${num(s.events)} events`);
   if (s.eventsPerSecond !== undefined && s.phase !== 'done' && s.phase !== 'failed') parts.push(`${num(s.eventsPerSecond)} events/s`);
-  if (s.etaSeconds !== undefined && s.etaSeconds !== null && s.phase === 'converting') parts.push(`ETA ${formatEta(s.etaSeconds)}`);
+  if (s.etaSeconds !== undefined && s.etaSeconds !== null && s.phase === 'converting') parts.push(`ETA ${formatDuration(s.etaSeconds)}`);
   return parts.join('  ');
 }
 
@@ -112,7 +105,7 @@ export function summaryLines(s: JobStatus): string[] {
   if (s.bytesRead !== undefined) lines.push(`input read: ${formatBytes(s.bytesRead)}`);
   if (s.startedAt && (s.finishedAt ?? s.updatedAt)) {
     const seconds = (Date.parse(s.finishedAt ?? s.updatedAt) - Date.parse(s.startedAt)) / 1000;
-    if (Number.isFinite(seconds)) lines.push(`job time: ${formatEta(seconds)}`);
+    if (Number.isFinite(seconds)) lines.push(`job time: ${formatDuration(seconds)}`);
   }
   return lines;
 }

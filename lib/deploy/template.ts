@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FatalError } from '../cli/errors.ts';
 import { CLOUDFORMATION_TEMPLATE, ROOT } from '../paths.ts';
-import { parseS3Url, type DeploySettings } from './settings.ts';
+import type { DeploySettings } from './settings.ts';
+import { splitS3Url } from '../s3/url.ts';
 
 export const TEMPLATE_PATH = CLOUDFORMATION_TEMPLATE;
 export const USERDATA_PATH = path.join(ROOT, 'userdata', 'prepare-instance.sh');
@@ -62,7 +63,7 @@ export function amiParameterName(ubuntuRelease: string): string {
 
 /** The stack parameters, in template order, as CloudFormation wants them. */
 export function stackParameters(s: DeploySettings, network: NetworkChoice = {}): { ParameterKey: string; ParameterValue: string }[] {
-  const input = s.inputUrl.startsWith('s3://') ? parseS3Url(s.inputUrl)! : { bucket: '', key: '' };
+  const input = s.inputUrl.startsWith('s3://') ? splitS3Url(s.inputUrl)! : { bucket: '', key: '' };
   const values: Record<string, string> = {
     InputUrl: s.inputUrl,
     InputBucket: input.bucket,

@@ -73,6 +73,9 @@ export function backoffDelay(attempt: number, opts: Pick<RetryOptions, 'baseDela
   return Math.floor(random() * ceiling);
 }
 
+/** Milliseconds to wait; tests of polling code pass a function that does not wait. */
+export type Sleep = (ms: number) => Promise<void>;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

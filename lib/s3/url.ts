@@ -1,3 +1,4 @@
+/** S3 addresses: `s3://bucket/key` for inputs, `s3://bucket/prefix/` for outputs, and bucket names. */
 import { FatalError } from '../cli/errors.ts';
 
 /** A parsed `s3://bucket/key` address. */
@@ -7,21 +8,35 @@ export interface S3Location {
   key: string;
 }
 
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** S3 bucket names: 3..63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit. */
+export const BUCKET_PATTERN = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+
+/** Explains what is wrong with a bucket name, or '' when it is valid. */
+export function bucketNameProblem(name: string): string {
+  if (name.length < 3 || name.length > 63) return 'must be 3 to 63 characters long';
+  if (/[A-Z]/.test(name)) return 'must be lowercase';
+  if (!new RegExp(BUCKET_PATTERN).test(name)) return 'may only contain a-z, 0-9, dots and hyphens, and must start and end with a letter or digit';
+  if (name.includes('..')) return 'must not contain two adjacent dots';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'must not look like an IP address';
+  if (name.startsWith('xn--') || name.startsWith('sthree-') || name.endsWith('-s3alias') || name.endsWith('--ol-s3') || name.endsWith('--x-s3')) {
+    return 'uses a prefix or suffix reserved by S3';
+  }
+  return '';
+}
+
+/** Splits s3://bucket/key without judging either part (key may be ''); undefined when not s3://. */
+export function splitS3Url(url: string): S3Location | undefined {
+  const m = /^s3:\/\/([^/]*)\/?(.*)$/s.exec(url);
+  return m ? { bucket: m[1], key: m[2] } : undefined;
+}
 
 function splitS3(url: string): S3Location {
-  if (!url.startsWith('s3://')) {
-    throw new FatalError(`${url}: not an S3 URL; expected s3://bucket/key`);
-  }
-  const rest = url.slice('s3://'.length);
-  const slash = rest.indexOf('/');
-  const bucket = slash < 0 ? rest : rest.slice(0, slash);
-  const key = slash < 0 ? '' : rest.slice(slash + 1);
-  if (bucket === '') throw new FatalError(`${url}: malformed S3 URL, the bucket name is missing; expected s3://bucket/key`);
-  if (!BUCKET.test(bucket) || bucket.includes('..')) {
-    throw new FatalError(`${url}: malformed S3 URL, "${bucket}" is not a valid bucket name (3-63 characters: a-z, 0-9, '.', '-')`);
-  }
-  return { bucket, key };
+  const loc = splitS3Url(url);
+  if (!loc) throw new FatalError(`${url}: not an S3 URL; expected s3://bucket/key`);
+  if (loc.bucket === '') throw new FatalError(`${url}: malformed S3 URL, the bucket name is missing; expected s3://bucket/key`);
+  const problem = bucketNameProblem(loc.bucket);
+  if (problem) throw new FatalError(`${url}: malformed S3 URL, "${loc.bucket}" is not a valid bucket name (it ${problem})`);
+  return loc;
 }
 
 /** `s3://bucket/key` for an input object: the key must name an object. */

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../../lib/paths.ts';
+import { formatBytes, formatDuration } from '../../lib/cli/format.ts';
 import { promisify } from 'node:util';
 import {
-  DEFAULT_THROUGHPUT, estimate, formatBytes, formatDuration, loadPrices, parseBenchmarks,
+  DEFAULT_THROUGHPUT, estimate, loadPrices, parseBenchmarks,
 } from '../../lib/deploy/cost.ts';
 import { collectSettings, validateSettings } from '../../lib/deploy/settings.ts';
 import { credentialsConfigured, planLines, probeInputSize } from '../../lib/deploy/plan.ts';
@@ -68,8 +69,8 @@ test('formatting', () => {
   assert.equal(formatBytes(0), '0 B');
   assert.equal(formatBytes(1536), '1.5 KiB');
   assert.equal(formatBytes(200 * GIB), '200 GiB');
-  assert.equal(formatDuration(0.5), '30 min');
-  assert.equal(formatDuration(2.25), '2 h 15 min');
+  assert.equal(formatDuration(0.5 * 3600), '30 min 00 s');
+  assert.equal(formatDuration(2.25 * 3600), '2 h 15 min');
 });
 
 function planFor(env: Record<string, string>) {
