@@ -8,7 +8,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { $ } from 'zx';
 import { ensureSignedCorpus } from '../lib/dev/bench-corpus.ts';
-import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { runScript } from '../lib/cli/run.ts';
+import { ROOT } from '../lib/paths.ts';
 import { encodeDelimited } from '../lib/nostr/codec.ts';
 import { convert } from '../lib/convert/pipeline.ts';
 import { dayOf, listDayFiles } from '../lib/day-files/names.ts';
@@ -21,8 +22,12 @@ import { queryEvents } from '../lib/index/query.ts';
 import { randomEvents } from '../lib/dev/random-events.ts';
 import { readDayFileEvents } from '../lib/day-files/read-events.ts';
 
-const USAGE = `Usage: npx tsx scripts/bench-index.ts [--events N] [--dir DIR] [--lookups K] [--parts LIST]
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
+await runScript({
+  command: 'npx tsx scripts/bench-index.ts',
+  synopsis: '[--events N] [--dir DIR] [--lookups K] [--parts LIST]',
+  about: `
 Generates once (cached in DIR, default .bench) N unsigned random events (default 1,000,000)
 written straight to day files, spread over 30 days and, separately, all in one day; then:
   - index.ts rebuild of the 30-day set, between two runs of a plain rebuild (one thread,
@@ -32,25 +37,19 @@ written straight to day files, spread over 30 days and, separately, all in one d
   - convert with and without the index, alternated twice, on 100,000 signed events: signature
     checks off, and full validation
 --parts picks some of rebuild,lookups,convert (default all three).
-`;
-
-const ROOT = path.resolve(import.meta.dirname, '..');
-const n = (x: number) => Math.round(x).toLocaleString('en-US');
-
-await runMain(USAGE, async () => {
-  const { values } = parseCommandLine(process.argv.slice(2), {
-    events: { type: 'string' },
-    dir: { type: 'string' },
-    lookups: { type: 'string' },
-    parts: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) return void process.stdout.write(USAGE);
-  const count = parseIntInRange('events', values.events, 1_000_000, 10_000, 100_000_000);
-  const lookups = parseIntInRange('lookups', values.lookups, 200, 1, 100_000);
-  const dir = path.resolve(values.dir ?? path.join(ROOT, '.bench'));
+`,
+  flags: {
+    events: { kind: 'int', default: 1_000_000, min: 10_000, max: 100_000_000, help: 'events in the day files' },
+    dir: { kind: 'string', value: 'DIR', default: path.join(ROOT, '.bench'), defaultText: '.bench', help: 'where the day files are cached' },
+    lookups: { kind: 'int', value: 'K', default: 200, min: 1, max: 100_000, help: 'lookups by id' },
+    parts: { kind: 'string', value: 'LIST', default: 'rebuild,lookups,convert', help: 'which parts to run' },
+  },
+}, async ({ flags }) => {
+  const count = flags.events;
+  const lookups = flags.lookups;
+  const dir = path.resolve(flags.dir);
+  const parts = new Set(flags.parts.split(','));
   const cores = os.availableParallelism();
-  const parts = new Set((values.parts ?? 'rebuild,lookups,convert').split(','));
   console.log(`index bench: ${n(count)} events; ${cores} CPUs; node ${process.version}; ${new Date().toISOString()}`);
 
   const spread = await ensureDayFiles(path.join(dir, `index-${count}-30d`), count, 30);

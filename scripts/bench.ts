@@ -6,11 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import { ensureMergedCorpus, ensureSignedCorpus } from '../lib/dev/bench-corpus.ts';
-import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { runScript } from '../lib/cli/run.ts';
+import { ROOT } from '../lib/paths.ts';
 import { verifySignature } from '../lib/nostr/validate.ts';
 
-const USAGE = `Usage: npx tsx scripts/bench.ts [--events N] [--seed S] [--dir DIR]
-
+await runScript({
+  command: 'npx tsx scripts/bench.ts',
+  synopsis: '[--events N] [--seed S] [--dir DIR]',
+  about: `
 Generates (once, then cached in DIR) a corpus of N signed events from seed S (default 100000,
 seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a noisy machine:
   - convert -j1 and -jN (N = CPUs), full validation and with --validate-signatures=false,
@@ -19,21 +22,16 @@ seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a 
   - tiny-secp256k1's raw single-core Schnorr verify rate, the reference for the full target
   - convert -jN with full validation of the corpus followed by half its lines again (as two
     relays' dumps merged: a third of the lines are duplicates, whose signatures are skipped)
-`;
-
-const ROOT = path.resolve(import.meta.dirname, '..');
-
-await runMain(USAGE, async () => {
-  const { values } = parseCommandLine(process.argv.slice(2), {
-    events: { type: 'string' },
-    seed: { type: 'string' },
-    dir: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) return void process.stdout.write(USAGE);
-  const count = parseIntInRange('events', values.events, 100_000, 20_000, 10_000_000);
-  const seed = parseIntInRange('seed', values.seed, 1, 0, 2 ** 31);
-  const dir = path.resolve(values.dir ?? path.join(ROOT, '.bench'));
+`,
+  flags: {
+    events: { kind: 'int', default: 100_000, min: 20_000, max: 10_000_000, help: 'events in the corpus' },
+    seed: { kind: 'int', value: 'S', default: 1, min: 0, max: 2 ** 31, help: 'seed of the corpus' },
+    dir: { kind: 'string', value: 'DIR', default: path.join(ROOT, '.bench'), defaultText: '.bench', help: 'where the corpus is cached' },
+  },
+}, async ({ flags }) => {
+  const count = flags.events;
+  const seed = flags.seed;
+  const dir = path.resolve(flags.dir);
   const cores = os.availableParallelism();
   const corpus = await ensureSignedCorpus(dir, count, seed);
   const bytes = fs.statSync(corpus).size;

@@ -1,27 +1,20 @@
 #!/usr/bin/env -S npx tsx
 // Prints the events of day files as NIP-01 JSON lines.
-import { parseCommandLine, runMain } from '../lib/cli/args.ts';
-import { UsageError } from '../lib/cli/errors.ts';
+import { runScript } from '../lib/cli/run.ts';
 import { DayFileError } from '../lib/day-files/members.ts';
-import { exitQuietlyOnClosedPipe, jsonLines, writeText } from '../lib/cli/write-lines.ts';
+import { jsonLines, writeText } from '../lib/cli/write-lines.ts';
 import { readDayFileEvents } from '../lib/day-files/read-events.ts';
 
-const USAGE = `Usage: npx tsx scripts/cat.ts FILE.pb.gz ...
-
+await runScript({
+  command: 'npx tsx scripts/cat.ts',
+  synopsis: 'FILE.pb.gz ...',
+  about: `
 Prints every event of each day file, in file order, as one NIP-01 JSON line each. Reading
 streams: memory does not grow with the file. A damaged file is reported (file and byte offset)
-after its readable events; the others are still printed, and the exit status is 1.
-`;
-
-exitQuietlyOnClosedPipe();
-
-await runMain(USAGE, async () => {
-  const { values, positionals } = parseCommandLine(process.argv.slice(2), { help: { type: 'boolean', short: 'h' } });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (positionals.length === 0) throw new UsageError('FILE is missing');
+after its readable events; the others are still printed, and the exit status is 1.`,
+  positionals: { name: 'FILE', min: 1, max: Infinity },
+  flags: {},
+}, async ({ positionals }) => {
   let failed = 0;
   for (const file of positionals) {
     try {

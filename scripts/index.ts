@@ -1,45 +1,33 @@
 #!/usr/bin/env -S npx tsx
 // The SQLite index of a folder of day files: rebuild it from the files, or show what it holds.
 import path from 'node:path';
-import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
+import { runScript } from '../lib/cli/run.ts';
 import { defaultParallelism } from '../lib/convert/pipeline.ts';
 import { UsageError } from '../lib/cli/errors.ts';
 import { indexPathOf } from '../lib/index/db.ts';
 import { rebuildIndex } from '../lib/index/rebuild.ts';
 import { formatStats, indexStats } from '../lib/index/stats.ts';
 
-const USAGE = `Usage: npx tsx scripts/index.ts rebuild [PB_DIR] [options]
-       npx tsx scripts/index.ts stats [PB_DIR] [--index-path P]
-
+await runScript({
+  command: 'npx tsx scripts/index.ts',
+  synopsis: ['rebuild [PB_DIR] [options]', 'stats [PB_DIR] [--index-path P]'],
+  about: `
 rebuild  reads every day file (YYYY_MM_DD.pb.gz) in PB_DIR and writes a new index
          (PB_DIR/index.db unless --index-path), replacing the old one at the end. Damaged
          files are reported, their readable events indexed, and the exit status is 1.
 stats    prints the number of events, unique pubkeys and files, the earliest and latest
          event, and the most common kinds.
 
-PB_DIR defaults to ./pb_data.
-
-Options:
-      --index-path P   the index file (default PB_DIR/index.db)
-  -j, --parallel N     worker threads reading day files (default ${defaultParallelism()})
-  -v, --verbose        say more about what happens
-  -h, --help           this help
-`;
-
-await runMain(USAGE, async () => {
-  const { values, positionals } = parseCommandLine(process.argv.slice(2), {
-    'index-path': { type: 'string' },
-    parallel: { type: 'string', short: 'j' },
-    verbose: { type: 'boolean', short: 'v' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const [command, dirArg, ...rest] = positionals;
+PB_DIR defaults to ./pb_data.`,
+  positionals: { name: 'COMMAND and PB_DIR', min: 0, max: 2 },
+  flags: {
+    'index-path': { kind: 'string', value: 'P', help: 'the index file (default PB_DIR/index.db)' },
+    parallel: { kind: 'int', short: 'j', default: defaultParallelism(), min: 1, max: 256, help: 'worker threads reading day files' },
+    verbose: { kind: 'switch', short: 'v', help: 'say more about what happens' },
+  },
+}, async ({ flags: values, positionals }) => {
+  const [command, dirArg] = positionals;
   if (!command) throw new UsageError('a command is missing: rebuild or stats');
-  if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
   const dir = dirArg ?? './pb_data';
   const indexPath = values['index-path'] ?? indexPathOf(dir);
   if (command === 'stats') {
@@ -50,7 +38,7 @@ await runMain(USAGE, async () => {
   const s = await rebuildIndex({
     dir,
     indexPath,
-    parallel: parseIntInRange('parallel', values.parallel, defaultParallelism(), 1, 256),
+    parallel: values.parallel,
     log: values.verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
   });
   const n = (x: number) => x.toLocaleString('en-US');

@@ -2,23 +2,18 @@
 // Writes sample/events.jsonl: synthetic signed events from a fixed seed, with a few duplicates
 // (re-serialized in another key order) and a few broken lines, to show what convert reports.
 import fs from 'node:fs';
-import { parseCommandLine, runMain } from '../lib/cli/args.ts';
+import { runScript } from '../lib/cli/run.ts';
 import { seededRandom, syntheticEvents } from '../lib/dev/synthetic.ts';
 
-const USAGE = `Usage: npx tsx scripts/make-sample.ts [--count N] [--out FILE]
-
-Regenerates the shipped sample (default: 600 events into sample/events.jsonl).
-`;
-
-await runMain(USAGE, async () => {
-  const { values } = parseCommandLine(process.argv.slice(2), {
-    count: { type: 'string' },
-    out: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) return void process.stdout.write(USAGE);
-  const count = Number(values.count ?? 600);
-  const out = values.out ?? 'sample/events.jsonl';
+await runScript({
+  command: 'npx tsx scripts/make-sample.ts',
+  synopsis: '[--count N] [--out FILE]',
+  about: 'Regenerates the shipped sample: synthetic signed events from a fixed seed, a few re-spelled\nduplicates and a few broken lines.',
+  flags: {
+    count: { kind: 'int', default: 600, min: 10, max: 10_000_000, help: 'events' },
+    out: { kind: 'string', value: 'FILE', default: 'sample/events.jsonl', help: 'where to write them' },
+  },
+}, async ({ flags: { count, out } }) => {
   const rand = seededRandom(7);
   const lines: string[] = [];
   for (const e of syntheticEvents({ seed: 7, count, days: 10, signers: 50 })) {

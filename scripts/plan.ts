@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // make plan: what make deploy would do and what it would cost. Changes nothing; needs no AWS
 // credentials (with credentials it asks S3 for the input's size, read-only).
-import { parseScriptArgs, runScript } from '../lib/deploy/cli.ts';
+import { runDeployScript } from '../lib/deploy/cli.ts';
 import { createS3Client } from '../lib/s3/client.ts';
 import { hashFiles, listBundleFiles } from '../lib/deploy/bundle.ts';
 import { loadPrices, loadThroughput } from '../lib/deploy/cost.ts';
@@ -9,9 +9,13 @@ import { credentialsConfigured, planLines, probeInputSize } from '../lib/deploy/
 import { readTemplate } from '../lib/deploy/template.ts';
 import { ROOT } from '../lib/paths.ts';
 
-runScript('plan', async () => {
-  const args = parseScriptArgs('plan', process.argv.slice(2), {}, { input: true, output: true });
-  if (!args) return 0;
+await runDeployScript({
+  name: 'plan',
+  about: `
+What make deploy would do and what it would cost. Changes nothing; needs no AWS credentials.`,
+  extra: {},
+  require: { input: true, output: true },
+}, async (args) => {
   readTemplate(); // refuses a template whose embedded user data is stale
   const files = await listBundleFiles(ROOT, (line) => console.log(line));
   const s3 = credentialsConfigured() ? createS3Client(args.settings.region ? { region: args.settings.region } : {}) : undefined;

@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { FatalError, UsageError } from '../lib/cli/errors.ts';
+import { UsageError } from '../lib/cli/errors.ts';
+import { runScript } from '../lib/cli/run.ts';
 import { createS3Client } from '../lib/s3/client.ts';
 import { createBundle, listBundleFiles, uploadBundle } from '../lib/deploy/bundle.ts';
 import { formatBytes } from '../lib/cli/format.ts';
@@ -20,37 +20,35 @@ import { readJobStatus, summaryLines } from '../lib/deploy/status.ts';
 import { ROOT } from '../lib/paths.ts';
 import { startLocalS3 } from '../lib/dev/local-s3.ts';
 
-const USAGE = `usage: run-local.ts --input PATH [--output s3://bucket/prefix/] [--s3-dir DIR]
-  [--validate-signatures true|false] [--validate-ids true|false] [--compression-level 0..9]
-  [--converter SCRIPT] [--npm-ci] [--status-interval SECONDS]`;
-
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      input: { type: 'string', default: process.env.INPUT },
-      output: { type: 'string', default: 's3://local-results/run-local/' },
-      's3-dir': { type: 'string', default: path.join(ROOT, '.local-s3') },
-      'validate-signatures': { type: 'string', default: 'true' },
-      'validate-ids': { type: 'string', default: 'true' },
-      'compression-level': { type: 'string', default: '6' },
-      converter: { type: 'string' },
-      'npm-ci': { type: 'boolean', default: false },
-      'status-interval': { type: 'string', default: '1' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!values.input) throw new UsageError(`no input: pass --input PATH (or INPUT=PATH)\n${USAGE}`);
-  const input = path.resolve(values.input);
-  if (!fs.existsSync(input)) throw new UsageError(`input ${values.input}: no such file`);
-  const output = values.output!.endsWith('/') ? values.output! : `${values.output}/`;
+await runScript({
+  command: 'npx tsx scripts/run-local.ts',
+  synopsis: '--input PATH [options]   (or: make run-local INPUT=PATH)',
+  about: `
+The instance side of make deploy, end to end, on this machine and without AWS: s3rver on
+127.0.0.1, the bundle of this working tree, then scripts/job.ts as the SSM document runs it.
+The results, _status.json and the bundle stay in the s3rver folder (--s3-dir) afterwards.`,
+  flags: {
+    input: { kind: 'string', value: 'PATH', help: 'the JSONL file to convert (or INPUT=PATH)' },
+    output: { kind: 'string', value: 's3://BUCKET/PREFIX/', default: 's3://local-results/run-local/', help: 'where in the local S3 the results go' },
+    's3-dir': { kind: 'string', value: 'DIR', default: path.join(ROOT, '.local-s3'), defaultText: '.local-s3', help: "the local S3's folder" },
+    'validate-signatures': { kind: 'bool', default: true, help: 'check Schnorr signatures' },
+    'validate-event-ids': { kind: 'bool', default: true, help: 'check event ids' },
+    'compression-level': { kind: 'int', default: 6, min: 0, max: 9, help: 'gzip level' },
+    converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (tests use a fake)' },
+    'npm-ci': { kind: 'switch', help: 'install node_modules as the instance does, instead of linking them' },
+    'status-interval': { kind: 'string', value: 'SECONDS', default: '1', help: 'how often the job writes _status.json' },
+  },
+  exitWhenDone: true,
+}, async ({ flags: values }) => {
+  const inputArg = values.input ?? process.env.INPUT;
+  if (!inputArg) throw new UsageError('no input: pass --input PATH (or INPUT=PATH)');
+  const input = path.resolve(inputArg);
+  if (!fs.existsSync(input)) throw new UsageError(`input ${inputArg}: no such file`);
+  const output = values.output.endsWith('/') ? values.output : `${values.output}/`;
   if (outputUrlProblem(output)) throw new UsageError(outputUrlProblem(output));
   const { bucket, key: prefix } = splitS3Url(output)!;
 
-  const s3dir = path.resolve(values['s3-dir']!);
+  const s3dir = path.resolve(values['s3-dir']);
   fs.mkdirSync(s3dir, { recursive: true });
   const local = await startLocalS3(s3dir, [bucket]);
   console.log(`local S3 (s3rver) at ${local.endpoint}, objects in ${s3dir}`);
@@ -83,7 +81,7 @@ async function main(): Promise<number> {
     // Step runJob, with the document's parameters as the SSM agent passes them.
     console.log('step runJob');
     const jobArgs = ['--import', 'tsx', 'scripts/job.ts', '--work-dir', path.join(machine, 'work'),
-      '--status-interval', values['status-interval']!];
+      '--status-interval', values['status-interval']];
     if (values.converter) jobArgs.push('--converter', path.resolve(values.converter));
     const job = await $({
       cwd: app,
@@ -92,9 +90,9 @@ async function main(): Promise<number> {
         ...process.env,
         SSM_inputUrl: input,
         SSM_outputUrl: output,
-        SSM_validateSignatures: values['validate-signatures']!,
-        SSM_validateIds: values['validate-ids']!,
-        SSM_compressionLevel: values['compression-level']!,
+        SSM_validateSignatures: String(values['validate-signatures']),
+        SSM_validateIds: String(values['validate-event-ids']),
+        SSM_compressionLevel: String(values['compression-level']),
         SSM_shutdownWhenDone: 'false',
         SSM_kmsKeyArn: '',
       },
@@ -110,13 +108,4 @@ async function main(): Promise<number> {
     await local.close();
     fs.rmSync(machine, { recursive: true, force: true });
   }
-}
-
-main().then((code) => process.exit(code), (err) => {
-  if (err instanceof UsageError || err instanceof FatalError) {
-    console.error(`run-local: ${err.message}`);
-    process.exit(err.exitCode);
-  }
-  console.error(err);
-  process.exit(1);
 });

@@ -3,12 +3,17 @@
 // port). Uses the AWS CLI and its session-manager-plugin, which speak the session protocol.
 import { $, which } from 'zx';
 import { FatalError } from '../lib/cli/errors.ts';
-import { clientsFor, parseScriptArgs, runScript } from '../lib/deploy/cli.ts';
+import { clientsFor, runDeployScript } from '../lib/deploy/cli.ts';
 import { sessionTarget } from '../lib/deploy/inspect.ts';
 
-runScript('ssm', async () => {
-  const args = parseScriptArgs('ssm', process.argv.slice(2), {}, { region: true });
-  if (!args) return 0;
+await runDeployScript({
+  name: 'ssm',
+  about: `
+An interactive shell on the job instance through Session Manager (needs the AWS CLI v2 and
+the session-manager-plugin).`,
+  extra: {},
+  require: { region: true },
+}, async (args) => {
   const instanceId = await sessionTarget(args.settings, clientsFor(args.settings));
   for (const tool of ['aws', 'session-manager-plugin']) {
     if (!(await which(tool, { nothrow: true }))) {

@@ -30,3 +30,18 @@ export function describeFsError(err: unknown, path: string): string {
     default: return `${path}: ${e?.message ?? String(err)}`;
   }
 }
+
+/** An error thrown by the AWS SDK (it carries $metadata) or its credential chain. */
+export function isAwsError(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: unknown };
+  return e?.$metadata !== undefined || e?.name === 'CredentialsProviderError';
+}
+
+/** The error's name and message, for one-line reports. */
+export function describeAwsError(err: unknown): string {
+  const e = err as { name?: string; message?: string };
+  if (e?.name === 'CredentialsProviderError') {
+    return 'no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run aws sso login';
+  }
+  return e?.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : String(e?.message ?? err);
+}

@@ -25,11 +25,3 @@ export function jsonLines(events: NostrEvent[]): string {
   }
   return text;
 }
-
-/** `... | head` closes the pipe early: stop quietly instead of failing with EPIPE. */
-export function exitQuietlyOnClosedPipe(out: NodeJS.WriteStream = process.stdout): void {
-  out.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
-}

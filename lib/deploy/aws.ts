@@ -29,12 +29,3 @@ export function makeClients(region: string): AwsClients {
 
 /** Where the flows print: one line at a time. */
 export type Print = (line: string) => void;
-
-/** The error's name and message, for one-line reports. */
-export function describeAwsError(err: unknown): string {
-  const e = err as { name?: string; message?: string };
-  if (e?.name === 'CredentialsProviderError') {
-    return 'no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run aws sso login';
-  }
-  return e?.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : String(e?.message ?? err);
-}

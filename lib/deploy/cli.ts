@@ -1,55 +1,44 @@
 /**
- * What the deploy scripts share: their settings flags, and how they end (one line and an exit
- * code for expected problems, the stack trace only for bugs).
+ * What the deploy scripts share: the settings flags (each one also an environment variable and a
+ * deploy.env line, lib/deploy/settings.ts), validated before any AWS call, on the common runner.
  */
-import { parseArgs } from 'node:util';
-import { FatalError, UsageError } from '../cli/errors.ts';
-import { describeAwsError, makeClients, type AwsClients } from './aws.ts';
-import { collectSettings, settingsParseArgsOptions, settingsUsage, validateSettings, type DeploySettings, type RawSettings } from './settings.ts';
+import { makeClients, type AwsClients } from './aws.ts';
+import { runScript, type ScriptArgs } from '../cli/run.ts';
+import type { FlagTable } from '../cli/flags.ts';
+import { SETTINGS, collectSettings, validateSettings, type DeploySettings, type RawSettings } from './settings.ts';
 
-type Extra = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean }>;
-
-export interface ScriptArgs {
-  settings: DeploySettings;
-  raw: RawSettings;
-  flags: Record<string, string | boolean | undefined>;
+/** The settings as flags: all strings, since a flag beats the environment, which beats deploy.env. */
+function settingsFlags(): FlagTable {
+  const flags: FlagTable = { 'env-file': { kind: 'string', value: 'PATH', help: 'DEPLOY_ENV_FILE: settings file (default ./deploy.env)' } };
+  for (const s of Object.values(SETTINGS)) {
+    flags[s.flag] = { kind: 'string', help: `${s.env}: ${s.help}${s.default !== undefined ? ` (default ${s.default})` : ''}` };
+  }
+  return flags;
 }
 
-/** Parses flags (settings flags plus `extra`), collects and validates settings. */
-export function parseScriptArgs(name: string, argv: string[], extra: Extra, require: Parameters<typeof validateSettings>[1]): ScriptArgs | undefined {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { ...settingsParseArgsOptions(), ...extra, help: { type: 'boolean', short: 'h' } } });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\nsee make ${name} ARGS=--help`);
-  }
-  if (parsed.values.help) {
-    const extras = Object.keys(extra).map((k) => `--${k}`).join(' ');
-    console.log(`usage: ${name}.ts [settings]${extras ? ` [${extras}]` : ''}\n\n${settingsUsage()}\n\nSee docs/DEPLOY.md.`);
-    return undefined;
-  }
-  const flags = parsed.values as Record<string, string | boolean | undefined>;
-  const raw = collectSettings(flags);
-  return { settings: validateSettings(raw, require), raw, flags };
+export interface DeployScriptArgs<F extends FlagTable> extends ScriptArgs<F> {
+  settings: DeploySettings;
+  raw: RawSettings;
+}
+
+/** Runs `make NAME`'s script: settings flags plus `extra`, settings checked against `require`. */
+export async function runDeployScript<const F extends FlagTable>(
+  spec: { name: string; about: string; extra: F; require: Parameters<typeof validateSettings>[1] },
+  main: (args: DeployScriptArgs<F>) => Promise<number>,
+): Promise<void> {
+  await runScript({
+    command: `npx tsx scripts/${spec.name}.ts`,
+    synopsis: `[settings] (or: make ${spec.name} ARGS='...')`,
+    about: `${spec.about.trim()}\n\nSettings come from flags, then the environment, then deploy.env. See docs/DEPLOY.md.`,
+    flags: { ...spec.extra, ...settingsFlags() } as F,
+    helpHint: `make ${spec.name} ARGS=--help`,
+    exitWhenDone: true,
+  }, async (args) => {
+    const raw = collectSettings(args.flags as Record<string, string | boolean | undefined>);
+    return main({ ...args, settings: validateSettings(raw, spec.require), raw });
+  });
 }
 
 export function clientsFor(settings: DeploySettings): AwsClients {
   return makeClients(settings.region!);
-}
-
-/** Runs a script's main and exits with its code; AWS errors become one line. */
-export function runScript(name: string, main: () => Promise<number>): void {
-  main().then((code) => process.exit(code), (err) => {
-    if (err instanceof UsageError || err instanceof FatalError) {
-      console.error(`${name}: ${err.message}`);
-      process.exit(err.exitCode);
-    }
-    const e = err as { name?: string; $metadata?: unknown };
-    if (e?.$metadata !== undefined || e?.name === 'CredentialsProviderError') {
-      console.error(`${name}: ${describeAwsError(err)}`);
-      process.exit(1);
-    }
-    console.error(err);
-    process.exit(1);
-  });
 }

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { parseEnv } from 'node:util';
 import { UsageError } from '../cli/errors.ts';
+import { parseBool as parseFlagBool, parseIntInRange as parseFlagInt } from '../cli/flags.ts';
 import { PRICES_JSON } from '../paths.ts';
 import { BUCKET_PATTERN, bucketNameProblem, splitS3Url } from '../s3/url.ts';
 
@@ -59,7 +60,7 @@ export const SETTINGS: Record<string, SettingSpec> = {
   volumeSize: { env: 'VOLUME_SIZE', flag: 'volume-size', help: 'data volume size in GiB (20..16384)', default: '200' },
   spot: { env: 'SPOT', flag: 'spot', help: 'true for a spot instance, false for on-demand', default: 'false' },
   validateSignatures: { env: 'VALIDATE_SIGNATURES', flag: 'validate-signatures', help: 'true|false', default: 'true' },
-  validateIds: { env: 'VALIDATE_IDS', flag: 'validate-ids', help: 'true|false', default: 'true' },
+  validateIds: { env: 'VALIDATE_EVENT_IDS', flag: 'validate-event-ids', help: 'true|false', default: 'true' },
   compressionLevel: { env: 'COMPRESSION_LEVEL', flag: 'compression-level', help: 'gzip level 0..9', default: '6' },
   shutdownWhenDone: { env: 'SHUTDOWN_WHEN_DONE', flag: 'shutdown-when-done', help: 'true: the instance terminates itself when the job ends', default: 'true' },
   vpcId: { env: 'VPC_ID', flag: 'vpc-id', help: 'vpc-... (default: the default VPC)' },
@@ -170,19 +171,22 @@ function describeShellCharacter(value: string): string {
   return ` (contains ${name}, which is not allowed)`;
 }
 
+/** A true/false or whole-number setting, parsed as the flags are (lib/cli/flags.ts); a problem is collected. */
 function parseBool(name: string, value: string, problems: string[]): boolean {
-  if (/^(true|yes|1)$/i.test(value)) return true;
-  if (/^(false|no|0)$/i.test(value)) return false;
-  problems.push(`${name}=${value}: must be true or false`);
-  return false;
+  return collecting(problems, name, value, false, () => parseFlagBool(name, value));
 }
 
 function parseIntIn(name: string, value: string, min: number, max: number, problems: string[]): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < min || Number(value) > max) {
-    problems.push(`${name}=${value}: must be a whole number from ${min} to ${max}`);
-    return min;
+  return collecting(problems, name, value, min, () => parseFlagInt(name, value, min, max));
+}
+
+function collecting<T>(problems: string[], name: string, value: string, fallback: T, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    problems.push(`${name}=${value}: ${(err as Error).message.replace(/^--\S+ takes /, 'must be ').replace(/, not '.*'$/s, '')}`);
+    return fallback;
   }
-  return Number(value);
 }
 
 /** Parses a size such as 123456, 500M, 120G, 1.5T (powers of 1024). */

@@ -7,8 +7,8 @@ import {
   CreateStackCommand, DeleteStackCommand, DescribeStackEventsCommand, DescribeStacksCommand, UpdateStackCommand,
   type CloudFormationClient, type Parameter, type Stack, type StackEvent, type Tag,
 } from '@aws-sdk/client-cloudformation';
-import { FatalError } from '../cli/errors.ts';
-import { describeAwsError, type Print } from './aws.ts';
+import { FatalError, describeAwsError } from '../cli/errors.ts';
+import type { Print } from './aws.ts';
 import { sleep as realSleep, type Sleep } from '../net/retry.ts';
 
 export interface StackOutputs {

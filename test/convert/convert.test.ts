@@ -154,13 +154,16 @@ test('--status-file holds the final counts', () => {
   assert.equal(s.bytesRead, fs.statSync(SHIPPED_SAMPLE).size);
 });
 
-test('usage errors: one line, the usage, exit 2', () => {
+test('usage errors: one line and where the help is, exit 2', () => {
   for (const args of [['--bogus', 'x'], [SHIPPED_SAMPLE, '--compression-level', '12'], [SHIPPED_SAMPLE, '--validate-signatures', 'maybe'], [], ['a', 'b'], [SHIPPED_SAMPLE, '-j', '0']]) {
     const r = runScript('convert', args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr.split('\n')[0], /^error: /);
-    assert.match(r.stderr, /Usage: npx tsx scripts\/convert.ts/);
+    const [line, hint, ...rest] = r.stderr.split('\n');
+    assert.match(line, /^error: /);
+    assert.equal(hint, 'see: npx tsx scripts/convert.ts --help');
+    assert.deepEqual(rest, ['']);
   }
+  assert.match(runScript('convert', ['--outdir', 'x', SHIPPED_SAMPLE]).stderr, /^error: unknown option --outdir \(did you mean --output-dir\?\)\n/);
   const help = runScript('convert', ['--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--validate-signatures BOOL/);

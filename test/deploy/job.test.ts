@@ -35,7 +35,7 @@ test('a parameter with shell metacharacters is refused, and _status.json says so
     SSM_inputUrl: 's3://in-bucket/$(reboot).jsonl', SSM_outputUrl: 's3://job-bucket/run/', SSM_shutdownWhenDone: 'false',
   }), (err: { code: number; stderr: string }) => {
     assert.equal(err.code, 2);
-    assert.match(err.stderr, /job: input=s3:\/\/in-bucket\/\$\(reboot\)\.jsonl: .*contains '\$'/);
+    assert.match(err.stderr, /error: input=s3:\/\/in-bucket\/\$\(reboot\)\.jsonl: .*contains '\$'/);
     return true;
   });
   const status = await readJobStatus(local.s3, 'job-bucket', 'run/_status.json');

@@ -122,7 +122,7 @@ test('make plan runs end to end with no AWS credentials and no network', async (
     cwd: ROOT, env: { ...env, INPUT_URL: 's3://my-dumps/$(reboot)' },
   }), (err: { code: number; stderr: string }) => {
     assert.equal(err.code, 2);
-    assert.match(err.stderr, /plan: invalid settings:\n  INPUT_URL=s3:\/\/my-dumps\/\$\(reboot\): .*contains '\$'/);
+    assert.match(err.stderr, /error: invalid settings:\n  INPUT_URL=s3:\/\/my-dumps\/\$\(reboot\): .*contains '\$'/);
     return true;
   });
 });
