@@ -1,9 +1,9 @@
 # Entry points. Every target runs a script under scripts/ with npx tsx.
+.PHONY: convert test test-s3 bench bench-index plan deploy status logs ssm destroy run-local userdata shellcheck
+
 INPUT ?= sample/events.jsonl
 OUTPUT_DIR ?= ./pb_data
 ARGS ?=
-
-.PHONY: convert test bench bench-index
 
 convert:
 	npx tsx scripts/convert.ts "$(INPUT)" -o "$(OUTPUT_DIR)" $(ARGS)
@@ -20,14 +20,12 @@ bench:
 bench-index:
 	npx tsx scripts/bench-index.ts $(ARGS)
 
-# The S3/HTTP input and S3 output tests only (s3rver and a faulty HTTP server on 127.0.0.1).
-.PHONY: test-s3
+# The input (file, HTTP, S3), network and S3 output tests only (s3rver and a faulty HTTP server on 127.0.0.1).
 test-s3:
-	node --import tsx --test test/input/http.test.ts test/input/s3.test.ts test/input/decompress.test.ts test/net/retry.test.ts test/s3/output.test.ts test/s3/convert-remote.test.ts
+	node --import tsx --test test/input/*.test.ts test/net/*.test.ts test/s3/*.test.ts
 
 # AWS deployment (docs/DEPLOY.md). Settings come from the environment, a deploy.env file or
 # ARGS (make plan ARGS=--help lists them): INPUT_URL=s3://... OUTPUT=s3://bucket/prefix/ make deploy
-.PHONY: plan deploy status logs ssm destroy run-local userdata shellcheck
 
 plan:
 	npx tsx scripts/plan.ts $(ARGS)

@@ -6,13 +6,16 @@ import S3rver from 's3rver';
 
 export interface LocalS3 {
   endpoint: string;
+  /** The server itself (tests add middleware to it). */
+  server: S3rver;
   /** Environment variables for a process that should use this server. */
   env: Record<string, string>;
   close(): Promise<void>;
 }
 
 /** Starts s3rver on 127.0.0.1 (port 0: any free port) with the given buckets. */
-export async function startLocalS3(directory: string, buckets: string[], port = 0): Promise<LocalS3> {
+/** `prepare` runs before the server listens (Koa composes its middleware then): tests add theirs. */
+export async function startLocalS3(directory: string, buckets: string[], port = 0, prepare?: (server: S3rver) => void): Promise<LocalS3> {
   const server = new S3rver({
     address: '127.0.0.1',
     port,
@@ -21,10 +24,12 @@ export async function startLocalS3(directory: string, buckets: string[], port = 
     vhostBuckets: false,
     configureBuckets: buckets.map((name) => ({ name })),
   });
+  prepare?.(server);
   const address = await server.run();
   const endpoint = `http://127.0.0.1:${address.port}`;
   return {
     endpoint,
+    server,
     env: {
       AWS_ENDPOINT_URL_S3: endpoint,
       AWS_ACCESS_KEY_ID: 'S3RVER',

@@ -1,3 +1,4 @@
+/** Input decompression: gzip (several members too) recognised by name or magic bytes and inflated on the fly; zstd where Node has it. */
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { FatalError } from '../cli/errors.ts';

@@ -1,3 +1,4 @@
+/** An http(s):// input: streamed with undici, resumed by a Range request from the byte reached after a dropped connection or a 5xx. */
 import type { Readable } from 'node:stream';
 import { Agent, interceptors, request } from 'undici';
 import { FatalError } from '../cli/errors.ts';

@@ -1,3 +1,4 @@
+/** Opens any input the converter accepts (a path, - for stdin, http(s)://, s3://) as one byte stream, decompressed, with its size when known. */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Transform, type Readable } from 'node:stream';

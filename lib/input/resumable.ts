@@ -1,3 +1,4 @@
+/** A byte stream made of segments that reopens at the offset reached after an error, checking that the object did not change (ETag, size, Content-Range). */
 import { Readable } from 'node:stream';
 import { FatalError } from '../cli/errors.ts';
 import {

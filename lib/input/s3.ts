@@ -1,3 +1,4 @@
+/** An s3://bucket/key input: GetObject streamed, resumed with a Range from the byte reached, the object's ETag pinned. */
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { FatalError } from '../cli/errors.ts';

@@ -1,3 +1,4 @@
+/** The one way this tool makes an S3 client, and one-line descriptions of S3 errors. */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { errorPhrase } from '../net/retry.ts';
 

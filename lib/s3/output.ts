@@ -1,3 +1,4 @@
+/** --s3-output: uploads the results (multipart, SSE, every object checked), then manifest.json last. */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

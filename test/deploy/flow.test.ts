@@ -15,9 +15,9 @@ import {
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import {
-  DOCUMENT, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockedClients, stack, stackEvent, startS3,
-  type LocalS3ForTests,
+  DOCUMENT, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockedClients, stack, stackEvent,
 } from '../helpers/aws.ts';
+import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { FatalError } from '../../lib/cli/errors.ts';
 import { createBundle, listBundleFiles, type Bundle } from '../../lib/deploy/bundle.ts';
 import { deploy, destroy } from '../../lib/deploy/flow.ts';
@@ -27,7 +27,7 @@ import { TEMPLATE_PATH } from '../../lib/deploy/template.ts';
 import { ROOT } from '../../lib/paths.ts';
 
 const templateBody = fs.readFileSync(TEMPLATE_PATH, 'utf8');
-let local: LocalS3ForTests;
+let local: LocalS3;
 let bundle: Bundle;
 
 before(async () => {

@@ -6,12 +6,13 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, ListCommandInvocationsCommand, ListCommandsCommand } from '@aws-sdk/client-ssm';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { DOCUMENT, INSTANCE_ID, fakeIO, missingStack, mockedClients, stack, startS3, type LocalS3ForTests } from '../helpers/aws.ts';
+import { DOCUMENT, INSTANCE_ID, fakeIO, missingStack, mockedClients, stack } from '../helpers/aws.ts';
+import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { logs, sessionTarget, status } from '../../lib/deploy/inspect.ts';
 import { collectSettings, validateSettings } from '../../lib/deploy/settings.ts';
 import { progressBar, progressLine, writeJobStatus } from '../../lib/deploy/status.ts';
 
-let local: LocalS3ForTests;
+let local: LocalS3;
 let m: ReturnType<typeof mockedClients>;
 const COMMAND = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
 const settings = validateSettings(collectSettings({ 'env-file': '/dev/null' }, {

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startS3, type LocalS3ForTests } from '../helpers/aws.ts';
+import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { converterArgs } from '../../lib/deploy/job-runner.ts';
 import { readJobStatus } from '../../lib/deploy/status.ts';
 import { ROOT } from '../../lib/paths.ts';
 
-let local: LocalS3ForTests;
+let local: LocalS3;
 before(async () => { local = await startS3(['job-bucket']); });
 after(async () => { await local.close(); });
 

@@ -1,5 +1,5 @@
 // Test helpers: the control plane (CloudFormation, EC2, SSM, CloudWatch Logs) mocked at the SDK
-// boundary with aws-sdk-client-mock, S3 for real against s3rver on 127.0.0.1, a fake clock.
+// boundary with aws-sdk-client-mock (S3 is real: helpers/s3.ts), and a fake clock.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,35 +10,9 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { AwsClients } from '../../lib/deploy/aws.ts';
-import { startLocalS3, type LocalS3 } from '../../lib/dev/local-s3.ts';
 
 // Nothing in a test may look for credentials or a region on an instance metadata service.
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
-
-export interface LocalS3ForTests extends LocalS3 { s3: S3Client; dir: string }
-
-export async function startS3(buckets: string[]): Promise<LocalS3ForTests> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-s3rver-'));
-  const local = await startLocalS3(dir, buckets);
-  const s3 = new S3Client({
-    endpoint: local.endpoint,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  return {
-    ...local,
-    s3,
-    dir,
-    close: async () => {
-      s3.destroy();
-      await local.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** Clients whose control plane is mocked (per instance) and whose S3 is the given client. */
 export function mockedClients(s3: S3Client) {

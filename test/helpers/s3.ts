@@ -3,7 +3,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import S3rver from 's3rver';
+import type S3rver from 's3rver';
+import { startLocalS3 } from '../../lib/dev/local-s3.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 
 export interface SeenRequest {
@@ -22,21 +23,25 @@ export interface LocalS3 {
   /** Runs after s3rver answered each request: tests may change the answer (ctx is Koa's). */
   after: ((ctx: any, seen: SeenRequest) => void)[];
   client(endpoint?: string): S3Client;
+  /** A client of this server (client() made once). */
+  s3: S3Client;
+  /** The environment that points the AWS SDK at this server. */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
 /**
- * s3rver on 127.0.0.1 (ephemeral port, temp directory) with `buckets` made. Points the SDK's
- * default chain at it through the environment: AWS_ENDPOINT_URL_S3, static test credentials
- * (s3rver's S3RVER/S3RVER), region, and no EC2 metadata look-ups, so no traffic leaves loopback.
+ * s3rver on 127.0.0.1 (ephemeral port, temp directory) with `buckets` made, through the same
+ * lib/dev/local-s3.ts that make run-local uses, recording every request. Points the SDK's
+ * default chain at it through the environment (endpoint, s3rver's static credentials, region,
+ * no EC2 metadata look-ups), so no traffic leaves loopback.
  */
 export async function startS3(buckets: string[]): Promise<LocalS3> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-s3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name })) });
   const requests: SeenRequest[] = [];
   const afterHooks: ((ctx: any, seen: SeenRequest) => void)[] = [];
   const failures: { match: (r: SeenRequest) => boolean; status: number; times: number }[] = [];
-  server.middleware.unshift(async (ctx, next) => {
+  const record = (server: S3rver) => server.middleware.unshift(async (ctx, next) => {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(ctx.headers as Record<string, string>)) {
       if (k.startsWith('x-amz-') || k === 'range' || k === 'content-length') headers[k] = v;
@@ -54,32 +59,32 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     await next();
     for (const hook of afterHooks) hook(ctx, seen);
   });
-  const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL_S3: endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
+  const local = await startLocalS3(dir, buckets, 0, record);
+  Object.assign(process.env, local.env);
   delete process.env.AWS_SESSION_TOKEN;
   delete process.env.AWS_PROFILE;
-  return {
+  const client = (endpoint = local.endpoint) => new S3Client({
     endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const s3 = client();
+  return {
+    endpoint: local.endpoint,
+    env: local.env,
     dir,
     requests,
     after: afterHooks,
     failNext: (match, status, times = 1) => { failures.push({ match, status, times }); },
-    client: (ep = endpoint) => new S3Client({
-      endpoint: ep,
-      forcePathStyle: true,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    }),
+    client,
+    s3,
     close: async () => {
-      server.httpServer?.closeAllConnections();
-      await server.close();
+      s3.destroy();
+      local.server.httpServer?.closeAllConnections();
+      await local.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -87,14 +92,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
 
 /** The env for a child process that should talk to this s3rver and nothing else. */
 export function s3Env(s3: LocalS3): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
+  return { ...process.env, ...s3.env };
 }
 
 /**
