@@ -22,7 +22,7 @@ Converting into a folder that already holds day files adds to them and never sto
     'validate-event-ids': { kind: 'bool', default: true, help: 'check that ids are the SHA-256 of the event' },
     parallel: { kind: 'int', short: 'j', default: defaultParallelism(), min: 1, max: 1024, defaultText: `number of CPUs, here ${defaultParallelism()}`, help: 'worker threads' },
     'compression-level': { kind: 'int', default: 6, min: 0, max: 9, help: 'gzip level 0..9' },
-    'filter-invalid-kinds': { kind: 'bool', default: true, help: 'reject kinds above 65535' },
+    'filter-invalid-kinds': { kind: 'bool', defaultText: 'true', help: 'reject kinds above 65535' },
     'no-filter-kinds': { kind: 'switch', help: 'keep kinds above 65535 (up to 2147483647)' },
     'batch-size': { kind: 'int', short: 'b', default: 1000, min: 1, max: 10_000_000, help: 'lines per batch handed to a worker' },
     'max-line-bytes': { kind: 'int', default: DEFAULT_MAX_LINE_BYTES, min: 1, max: 1 << 30, defaultText: '16 MiB', help: 'reject longer lines without holding them' },
@@ -39,6 +39,9 @@ Rejected lines are listed in DIR/proton-beam.log with their line numbers. Exit s
 the run completed (even with rejected lines), 1 on a fatal problem, 2 on a usage error, 130
 when interrupted (Ctrl-C: the files written so far are complete; run again to resume).`,
 }, async ({ flags, positionals: [input] }) => {
+  if (flags['no-filter-kinds'] && flags['filter-invalid-kinds'] === true) {
+    throw new UsageError('--no-filter-kinds and --filter-invalid-kinds=true contradict each other: give one');
+  }
   const s3Output = flags['s3-output'];
   if (!s3Output && (flags['sse-kms-key-id'] !== undefined || flags['delete-local-after-upload'])) {
     throw new UsageError('--sse-kms-key-id and --delete-local-after-upload need --s3-output');
@@ -54,7 +57,7 @@ when interrupted (Ctrl-C: the files written so far are complete; run again to re
     outputDir,
     validateSignatures: flags['validate-signatures'],
     validateIds: flags['validate-event-ids'],
-    filterInvalidKinds: flags['filter-invalid-kinds'] && !flags['no-filter-kinds'],
+    filterInvalidKinds: flags['filter-invalid-kinds'] ?? !flags['no-filter-kinds'],
     parallel: flags.parallel,
     compressionLevel: flags['compression-level'],
     batchSize: flags['batch-size'],

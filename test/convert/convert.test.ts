@@ -155,7 +155,7 @@ test('--status-file holds the final counts', () => {
 });
 
 test('usage errors: one line and where the help is, exit 2', () => {
-  for (const args of [['--bogus', 'x'], [SHIPPED_SAMPLE, '--compression-level', '12'], [SHIPPED_SAMPLE, '--validate-signatures', 'maybe'], [], ['a', 'b'], [SHIPPED_SAMPLE, '-j', '0']]) {
+  for (const args of [['--bogus', 'x'], [SHIPPED_SAMPLE, '--compression-level', '12'], [SHIPPED_SAMPLE, '--validate-signatures', 'maybe'], [], ['a', 'b'], [SHIPPED_SAMPLE, '-j', '0'], [SHIPPED_SAMPLE, '--no-filter-kinds', '--filter-invalid-kinds=true']]) {
     const r = runScript('convert', args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     const [line, hint, ...rest] = r.stderr.split('\n');
