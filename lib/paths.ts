@@ -4,7 +4,7 @@
  * bundle (lib/workers/start.ts, which fixes PROTON_BEAM_ROOT at bundle time) finds them too.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 declare const PROTON_BEAM_ROOT: string | undefined;
 
@@ -15,3 +15,8 @@ export const PACKAGE_JSON = path.join(ROOT, 'package.json');
 export const PRICES_JSON = path.join(ROOT, 'data', 'prices.json');
 export const CLOUDFORMATION_TEMPLATE = path.join(ROOT, 'cloudformation', 'proton-beam.yaml');
 export const WORKER_BUNDLE_CACHE = path.join(ROOT, 'node_modules', '.cache', 'proton-beam');
+
+/** A module of lib/ by its path inside lib/, e.g. a worker thread's script: `libModule('convert/worker.ts')`. */
+export function libModule(relative: string): URL {
+  return pathToFileURL(path.join(ROOT, 'lib', relative));
+}

@@ -26,6 +26,7 @@ import { storedIdHints, takeStoredCopies } from './duplicates.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
 import { movableBuffers } from '../workers/transfer.ts';
 import { WorkerPool } from '../workers/pool.ts';
+import { libModule } from '../paths.ts';
 
 export interface ConvertOptions extends CheckOptions {
   input: string;
@@ -50,7 +51,7 @@ export interface ConvertOptions extends CheckOptions {
 
 export const DEFAULT_MAX_LINE_BYTES = 16 << 20;
 const MAX_BATCH_BYTES = 4 << 20;
-const WORKER_SCRIPT = new URL('./worker.ts', import.meta.url);
+const WORKER_SCRIPT = libModule('convert/worker.ts');
 
 export const defaultParallelism = (): number => Math.max(1, os.availableParallelism());
 

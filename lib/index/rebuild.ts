@@ -16,8 +16,9 @@ import { FatalError, describeFsError } from '../cli/errors.ts';
 import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
 import { STAGE_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
 import { WorkerPool } from '../workers/pool.ts';
+import { libModule } from '../paths.ts';
 
-const WORKER_SCRIPT = new URL('./rebuild-worker.ts', import.meta.url);
+const WORKER_SCRIPT = libModule('index/rebuild-worker.ts');
 /** Rows in a staged part: large enough that the primary key takes them with locality. */
 const PART_ROWS = 100_000;
 /** Small day files are grouped into one task up to this many compressed bytes. */

@@ -14,8 +14,9 @@ import { countRows, indexPathOf, openIndexForRead } from './db.ts';
 import { chunkTransferList, RowChunkBuilder } from './loader.ts';
 import { rebuildIndex } from './rebuild.ts';
 import type { WriterReply, WriterRequest } from './writer-worker.ts';
+import { libModule } from '../paths.ts';
 
-const WORKER_SCRIPT = new URL('./writer-worker.ts', import.meta.url);
+const WORKER_SCRIPT = libModule('index/writer-worker.ts');
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
 const MAX_BEHIND = 1_000_000;
 

@@ -7,6 +7,7 @@
  * `json_value_indexes`, so that Proton Beam's readers still see strings and ours restore the
  * event exactly (its id verifies again).
  */
+import fs from 'node:fs';
 import protobuf from 'protobufjs';
 import { PROTO_PATH } from '../paths.ts';
 
@@ -16,7 +17,8 @@ protobuf.configure();
 
 export { PROTO_PATH };
 
-const root = protobuf.loadSync(PROTO_PATH);
+// parse, not loadSync: protobufjs finds `fs` through a require() that an ES module bundle lacks.
+const root = protobuf.parse(fs.readFileSync(PROTO_PATH, 'utf8'), { keepCase: false }).root;
 export const ProtoEventType = root.lookupType('nostr.ProtoEvent');
 
 /** A tag element as it may appear in a signed event: a string, or another JSON scalar. */

@@ -17,9 +17,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { buildSync } from 'esbuild';
-import { PATHS_MODULE, ROOT, WORKER_BUNDLE_CACHE } from '../paths.ts';
+import { PATHS_MODULE, ROOT, WORKER_BUNDLE_CACHE, libModule } from '../paths.ts';
 
-const BOOTSTRAP = new URL('./bootstrap.mjs', import.meta.url);
+const BOOTSTRAP = libModule('workers/bootstrap.mjs');
 const CACHE_DIR = WORKER_BUNDLE_CACHE;
 const bundles = new Map<string, URL | undefined>();
 
