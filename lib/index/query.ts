@@ -4,7 +4,8 @@
  *
  * Filters follow NIP-01: several ids, authors or kinds match any of them; different filters
  * must all match; since and until are inclusive; `limit` keeps the newest (ties: smallest id).
- * Events come in storage order: day by day, and within a day file in the order stored.
+ * Events come newest first (NIP-01, and Proton Beam's index queries: ORDER BY created_at DESC),
+ * ties by smallest id; `order: 'oldest'` gives the same events in exactly the reverse order.
  */
 import type { NostrEvent } from '../nostr/codec.ts';
 import { UsageError } from '../cli/errors.ts';
@@ -20,6 +21,23 @@ export interface EventFilter {
   limit?: number;
 }
 
+/** Newest first (created_at descending, then smallest id), or exactly the reverse. */
+export type QueryOrder = 'newest' | 'oldest';
+
+export interface QueryOptions {
+  order?: QueryOrder;
+}
+
+const ORDER_BY: Record<QueryOrder, string> = {
+  newest: 'ORDER BY created_at DESC, id ASC',
+  oldest: 'ORDER BY created_at ASC, id DESC',
+};
+
+/**
+ * Rows read from the day files together: each gzip member is inflated once per page that
+ * needs it, so a query whose matches fit in one page (any limit up to this) reads each member
+ * once; bigger results in time order may inflate a member again for a later page.
+ */
 const PAGE_ROWS = 4096;
 /** SQLite's limit on bound values is 32766; more values go through a temporary table. */
 const MAX_IN_VALUES = 1000;
@@ -52,19 +70,27 @@ export function filterSql(f: EventFilter): { where: string; params: (string | nu
  * Yields the matching events page by page. `problem` gets one line for each event that the
  * index names but cannot be read (missing or damaged file, out-of-date index).
  */
-export async function* queryEvents(dir: string, indexPath: string, filter: EventFilter, problem: (text: string) => void): AsyncGenerator<NostrEvent[]> {
+export async function* queryEvents(
+  dir: string,
+  indexPath: string,
+  filter: EventFilter,
+  problem: (text: string) => void,
+  { order = 'newest' }: QueryOptions = {},
+): AsyncGenerator<NostrEvent[]> {
+  if (!(order in ORDER_BY)) throw new UsageError(`order must be newest or oldest, not '${order}'`);
   const { db, schema } = openIndexForRead(indexPath);
   let rows: IterableIterator<EventLocation> | undefined;
   try {
     const { where, params } = filterSql(filter);
     const location = schema.hasLocations ? 'member_offset, offset_in_member' : 'NULL AS member_offset, NULL AS offset_in_member';
-    // Rows come in the order the events are stored (day files by name, then gzip member, then
-    // offset), so that each member is inflated once however many events match. With a limit,
-    // the newest `limit` are chosen first (SQLite sorts them, not this process).
-    const storageOrder = 'ORDER BY file_path, member_offset, offset_in_member';
+    // SQLite sorts (through idx_created_at, or a temporary b-tree), not this process. A limit
+    // always keeps the newest; 'oldest' then reverses them.
+    const columns = `id, file_path, ${location}, created_at`;
     const sql = filter.limit === undefined
-      ? `SELECT id, file_path, ${location} FROM events ${where} ${storageOrder}`
-      : `SELECT * FROM (SELECT id, file_path, ${location} FROM events ${where} ORDER BY created_at DESC, id LIMIT ?) ${storageOrder}`;
+      ? `SELECT ${columns} FROM events ${where} ${ORDER_BY[order]}`
+      : order === 'newest'
+        ? `SELECT ${columns} FROM events ${where} ${ORDER_BY.newest} LIMIT ?`
+        : `SELECT * FROM (SELECT ${columns} FROM events ${where} ${ORDER_BY.newest} LIMIT ?) ${ORDER_BY.oldest}`;
     rows = db.prepare(sql).iterate(...params, ...(filter.limit === undefined ? [] : [filter.limit])) as IterableIterator<EventLocation>;
     let page: EventLocation[] = [];
     for (const row of rows) {
