@@ -11,6 +11,7 @@ import type { NostrEvent } from '../nostr/codec.ts';
 import { UsageError } from '../cli/errors.ts';
 import { openIndexForRead } from './db.ts';
 import { readLocatedEvents, type EventLocation } from '../day-files/read-events.ts';
+import { MemberCache } from '../day-files/member-cache.ts';
 
 export interface EventFilter {
   ids?: string[];
@@ -33,12 +34,16 @@ const ORDER_BY: Record<QueryOrder, string> = {
   oldest: 'ORDER BY created_at ASC, id DESC',
 };
 
-/**
- * Rows read from the day files together: each gzip member is inflated once per page that
- * needs it, so a query whose matches fit in one page (any limit up to this) reads each member
- * once; bigger results in time order may inflate a member again for a later page.
- */
+/** Rows read from the day files together, and handed out as one page. */
 const PAGE_ROWS = 4096;
+/**
+ * Pages in time order need the same gzip members again (a day's members each hold events from
+ * all over the day): their messages are kept up to this many bytes, so a member is inflated
+ * once whenever the members that a day's matches need fit in it; beyond that, once per page.
+ */
+const MEMBER_CACHE_BYTES = 64 << 20;
+/** SQLite's page cache for a query. */
+const QUERY_CACHE_KIB = 64 << 10;
 /** SQLite's limit on bound values is 32766; more values go through a temporary table. */
 const MAX_IN_VALUES = 1000;
 
@@ -79,6 +84,9 @@ export async function* queryEvents(
 ): AsyncGenerator<NostrEvent[]> {
   if (!(order in ORDER_BY)) throw new UsageError(`order must be newest or oldest, not '${order}'`);
   const { db, schema } = openIndexForRead(indexPath);
+  // Newest first walks idx_created_at and looks each row up in the table out of order; with
+  // the default cache (2 MB: 31 of the index's 64 KiB pages) that was ~4x slower (measured).
+  db.pragma(`cache_size = -${QUERY_CACHE_KIB}`);
   let rows: IterableIterator<EventLocation> | undefined;
   try {
     const { where, params } = filterSql(filter);
@@ -92,15 +100,16 @@ export async function* queryEvents(
         ? `SELECT ${columns} FROM events ${where} ${ORDER_BY.newest} LIMIT ?`
         : `SELECT * FROM (SELECT ${columns} FROM events ${where} ${ORDER_BY.newest} LIMIT ?) ${ORDER_BY.oldest}`;
     rows = db.prepare(sql).iterate(...params, ...(filter.limit === undefined ? [] : [filter.limit])) as IterableIterator<EventLocation>;
+    const cache = new MemberCache(MEMBER_CACHE_BYTES);
     let page: EventLocation[] = [];
     for (const row of rows) {
       page.push(row);
       if (page.length >= PAGE_ROWS) {
-        yield await readLocatedEvents(dir, page, problem);
+        yield await readLocatedEvents(dir, page, problem, cache);
         page = [];
       }
     }
-    if (page.length) yield await readLocatedEvents(dir, page, problem);
+    if (page.length) yield await readLocatedEvents(dir, page, problem, cache);
   } finally {
     rows?.return?.();
     db.close();
