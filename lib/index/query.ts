@@ -84,11 +84,11 @@ export async function* queryEvents(
 ): AsyncGenerator<NostrEvent[]> {
   if (!(order in ORDER_BY)) throw new UsageError(`order must be newest or oldest, not '${order}'`);
   const { db, schema } = openIndexForRead(indexPath);
-  // Newest first walks idx_created_at and looks each row up in the table out of order; with
-  // the default cache (2 MB: 31 of the index's 64 KiB pages) that was ~4x slower (measured).
-  db.pragma(`cache_size = -${QUERY_CACHE_KIB}`);
   let rows: IterableIterator<EventLocation> | undefined;
   try {
+    // Newest first walks idx_created_at and looks each row up in the table out of order; with
+    // the default cache (2 MB: 31 of the index's 64 KiB pages) that was ~4x slower (measured).
+    db.pragma(`cache_size = -${QUERY_CACHE_KIB}`);
     const { where, params } = filterSql(filter);
     const location = schema.hasLocations ? 'member_offset, offset_in_member' : 'NULL AS member_offset, NULL AS offset_in_member';
     // SQLite sorts (through idx_created_at, or a temporary b-tree), not this process. A limit
