@@ -7,6 +7,7 @@ import path from 'node:path';
 import { decodeEvent, type NostrEvent } from '../nostr/codec.ts';
 import { NotAnEventError, readIndexFields, type IndexFields } from '../nostr/fields.ts';
 import { DayFileError, readLocatedMessages, readMessagesAt, type MessageBatch } from './members.ts';
+import type { MemberCache } from './member-cache.ts';
 
 /** The index fields of message i of a batch; a DayFileError when it is not a Nostr ProtoEvent. */
 export function fieldsChecked(filePath: string, batch: MessageBatch, i: number): IndexFields {
@@ -53,10 +54,11 @@ export interface EventLocation {
 }
 
 /**
- * The events at `rows` (in that order), reading each gzip member once; an event that cannot be
- * read is left out and `problem` called with a line naming the file.
+ * The events at `rows` (in that order), reading each gzip member once (or not at all when
+ * `cache` keeps its messages); an event that cannot be read is left out and `problem` called
+ * with a line naming the file.
  */
-export async function readLocatedEvents(dir: string, rows: EventLocation[], problem: (text: string) => void): Promise<NostrEvent[]> {
+export async function readLocatedEvents(dir: string, rows: EventLocation[], problem: (text: string) => void, cache?: MemberCache): Promise<NostrEvent[]> {
   const found = new Map<string, NostrEvent>();
   const byMember = new Map<string, EventLocation[]>();
   const unlocated = new Map<string, Set<string>>();
@@ -85,7 +87,8 @@ export async function readLocatedEvents(dir: string, rows: EventLocation[], prob
     const filePath = path.join(dir, file);
     let messages: Map<number, Buffer>;
     try {
-      messages = await readMessagesAt(filePath, memberOffset!, group.map((r) => r.offset_in_member!));
+      const offsets = group.map((r) => r.offset_in_member!);
+      messages = await (cache ? cache.messagesAt(filePath, memberOffset!, offsets) : readMessagesAt(filePath, memberOffset!, offsets));
     } catch (err) {
       if (!(err instanceof DayFileError)) throw err;
       fail(filePath, err, group.length);

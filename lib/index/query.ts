@@ -4,12 +4,14 @@
  *
  * Filters follow NIP-01: several ids, authors or kinds match any of them; different filters
  * must all match; since and until are inclusive; `limit` keeps the newest (ties: smallest id).
- * Events come in storage order: day by day, and within a day file in the order stored.
+ * Events come newest first (NIP-01, and Proton Beam's index queries: ORDER BY created_at DESC),
+ * ties by smallest id; `order: 'oldest'` gives the same events in exactly the reverse order.
  */
 import type { NostrEvent } from '../nostr/codec.ts';
 import { UsageError } from '../cli/errors.ts';
 import { openIndexForRead } from './db.ts';
 import { readLocatedEvents, type EventLocation } from '../day-files/read-events.ts';
+import { MemberCache } from '../day-files/member-cache.ts';
 
 export interface EventFilter {
   ids?: string[];
@@ -20,7 +22,28 @@ export interface EventFilter {
   limit?: number;
 }
 
+/** Newest first (created_at descending, then smallest id), or exactly the reverse. */
+export type QueryOrder = 'newest' | 'oldest';
+
+export interface QueryOptions {
+  order?: QueryOrder;
+}
+
+const ORDER_BY: Record<QueryOrder, string> = {
+  newest: 'ORDER BY created_at DESC, id ASC',
+  oldest: 'ORDER BY created_at ASC, id DESC',
+};
+
+/** Rows read from the day files together, and handed out as one page. */
 const PAGE_ROWS = 4096;
+/**
+ * Pages in time order need the same gzip members again (a day's members each hold events from
+ * all over the day): their messages are kept up to this many bytes, so a member is inflated
+ * once whenever the members that a day's matches need fit in it; beyond that, once per page.
+ */
+const MEMBER_CACHE_BYTES = 64 << 20;
+/** SQLite's page cache for a query. */
+const QUERY_CACHE_KIB = 64 << 10;
 /** SQLite's limit on bound values is 32766; more values go through a temporary table. */
 const MAX_IN_VALUES = 1000;
 
@@ -52,29 +75,41 @@ export function filterSql(f: EventFilter): { where: string; params: (string | nu
  * Yields the matching events page by page. `problem` gets one line for each event that the
  * index names but cannot be read (missing or damaged file, out-of-date index).
  */
-export async function* queryEvents(dir: string, indexPath: string, filter: EventFilter, problem: (text: string) => void): AsyncGenerator<NostrEvent[]> {
+export async function* queryEvents(
+  dir: string,
+  indexPath: string,
+  filter: EventFilter,
+  problem: (text: string) => void,
+  { order = 'newest' }: QueryOptions = {},
+): AsyncGenerator<NostrEvent[]> {
+  if (!(order in ORDER_BY)) throw new UsageError(`order must be newest or oldest, not '${order}'`);
   const { db, schema } = openIndexForRead(indexPath);
   let rows: IterableIterator<EventLocation> | undefined;
   try {
+    // Newest first walks idx_created_at and looks each row up in the table out of order; with
+    // the default cache (2 MB: 31 of the index's 64 KiB pages) that was ~4x slower (measured).
+    db.pragma(`cache_size = -${QUERY_CACHE_KIB}`);
     const { where, params } = filterSql(filter);
     const location = schema.hasLocations ? 'member_offset, offset_in_member' : 'NULL AS member_offset, NULL AS offset_in_member';
-    // Rows come in the order the events are stored (day files by name, then gzip member, then
-    // offset), so that each member is inflated once however many events match. With a limit,
-    // the newest `limit` are chosen first (SQLite sorts them, not this process).
-    const storageOrder = 'ORDER BY file_path, member_offset, offset_in_member';
+    // SQLite sorts (through idx_created_at, or a temporary b-tree), not this process. A limit
+    // always keeps the newest; 'oldest' then reverses them.
+    const columns = `id, file_path, ${location}, created_at`;
     const sql = filter.limit === undefined
-      ? `SELECT id, file_path, ${location} FROM events ${where} ${storageOrder}`
-      : `SELECT * FROM (SELECT id, file_path, ${location} FROM events ${where} ORDER BY created_at DESC, id LIMIT ?) ${storageOrder}`;
+      ? `SELECT ${columns} FROM events ${where} ${ORDER_BY[order]}`
+      : order === 'newest'
+        ? `SELECT ${columns} FROM events ${where} ${ORDER_BY.newest} LIMIT ?`
+        : `SELECT * FROM (SELECT ${columns} FROM events ${where} ${ORDER_BY.newest} LIMIT ?) ${ORDER_BY.oldest}`;
     rows = db.prepare(sql).iterate(...params, ...(filter.limit === undefined ? [] : [filter.limit])) as IterableIterator<EventLocation>;
+    const cache = new MemberCache(MEMBER_CACHE_BYTES);
     let page: EventLocation[] = [];
     for (const row of rows) {
       page.push(row);
       if (page.length >= PAGE_ROWS) {
-        yield await readLocatedEvents(dir, page, problem);
+        yield await readLocatedEvents(dir, page, problem, cache);
         page = [];
       }
     }
-    if (page.length) yield await readLocatedEvents(dir, page, problem);
+    if (page.length) yield await readLocatedEvents(dir, page, problem, cache);
   } finally {
     rows?.return?.();
     db.close();

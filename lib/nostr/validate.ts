@@ -9,8 +9,13 @@ import type { NostrEvent } from './codec.ts';
 export interface CheckOptions {
   validateIds: boolean;
   validateSignatures: boolean;
-  /** Kinds above 65535 are rejected (Proton Beam's --filter-invalid-kinds); otherwise up to int32. */
-  filterInvalidKinds: boolean;
+  /**
+   * Proton Beam's --filter-invalid-kinds / --no-filter-kinds, kept for its command line. There
+   * it only chooses where lines with a kind above 65535 are dropped (a text pre-filter before
+   * parsing, or the parser's own range check): neither stores them. Here they are always
+   * rejected as `kind_out_of_range`, so this does not change what is stored.
+   */
+  filterInvalidKinds?: boolean;
 }
 
 /** Why a line was not stored. The names appear in the summary and in proton-beam.log. */
@@ -25,6 +30,7 @@ export type RejectReason =
   | 'invalid_kind'
   | 'kind_out_of_range'
   | 'invalid_tags'
+  | 'empty_tag'
   | 'invalid_content'
   | 'invalid_utf8'
   | 'invalid_unicode'
@@ -40,10 +46,9 @@ export interface Rejection {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
-const MAX_KIND_NIP01 = 65535;
-const MAX_KIND_INT32 = 2147483647;
-// Day files are named YYYY_MM_DD: keep created_at within years 0000..9999.
-export const MIN_CREATED_AT = -62167219200;
+/** NIP-01 kinds are 0..65535 (Proton Beam and the Rust nostr crate hold them in a u16). */
+const MAX_KIND = 65535;
+/** created_at is a Unix time, not negative (as Proton Beam checks); day files are named YYYY_MM_DD, so years up to 9999. */
 export const MAX_CREATED_AT = 253402300799;
 
 const reject = (reason: RejectReason, detail: string): Rejection => ({ reason, detail });
@@ -68,15 +73,17 @@ export function checkShape(obj: unknown, opts: CheckOptions): NostrEvent | Rejec
   if (typeof pubkey !== 'string' || !HEX64.test(pubkey)) return reject('invalid_pubkey', 'pubkey must be 64 lowercase hex characters');
   if (typeof sig !== 'string' || !HEX128.test(sig)) return reject('invalid_sig', 'sig must be 128 lowercase hex characters');
   if (typeof created_at !== 'number' || !Number.isInteger(created_at)) return reject('invalid_created_at', 'created_at must be an integer');
-  if (created_at < MIN_CREATED_AT || created_at > MAX_CREATED_AT) return reject('invalid_created_at', `created_at ${created_at} is outside years 0000..9999`);
+  if (created_at < 0) return reject('invalid_created_at', `created_at ${created_at} is negative`);
+  if (created_at > MAX_CREATED_AT) return reject('invalid_created_at', `created_at ${created_at} is after year 9999`);
   if (typeof kind !== 'number' || !Number.isInteger(kind) || kind < 0) return reject('invalid_kind', 'kind must be a non-negative integer');
-  if (kind > (opts.filterInvalidKinds ? MAX_KIND_NIP01 : MAX_KIND_INT32)) return reject('kind_out_of_range', `kind ${kind} is above ${opts.filterInvalidKinds ? MAX_KIND_NIP01 : MAX_KIND_INT32}`);
+  if (kind > MAX_KIND) return reject('kind_out_of_range', `kind ${kind} is above ${MAX_KIND}`);
   if (typeof content !== 'string') return reject('invalid_content', 'content must be a string');
   if (!content.isWellFormed()) return reject('invalid_unicode', 'content holds a lone UTF-16 surrogate');
   if (!Array.isArray(tags)) return reject('invalid_tags', 'tags must be an array');
   for (let i = 0; i < tags.length; i++) {
     const tag = tags[i];
     if (!Array.isArray(tag)) return reject('invalid_tags', `tag ${i} is not an array`);
+    if (tag.length === 0) return reject('empty_tag', `tag ${i} is empty (NIP-01: one or more strings)`);
     for (let j = 0; j < tag.length; j++) {
       const v = tag[j];
       if (!isTagValue(v)) return reject('invalid_tags', `tag ${i} element ${j} is not a string or JSON scalar`);

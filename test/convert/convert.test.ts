@@ -183,12 +183,35 @@ test('both --flag=false and --flag false switch validation off', async () => {
   assert.equal((await allEvents(path.join(dir, 'c'))).length, 0);
 });
 
-test('--no-filter-kinds keeps kinds above 65535', async () => {
+test('Proton Beam parity: kinds above 65535, negative created_at and empty tags are never stored, whatever the kind flags', async () => {
   const [signer] = makeSigners(1, 6);
-  const e = signEvent(signer, { created_at: 1700000000, kind: 70000, tags: [], content: 'x' });
-  const dir = tempDir();
-  convertOk(['-', '-o', dir, '--no-filter-kinds'], JSON.stringify(e));
-  assert.deepEqual((await allEvents(dir)).map((x) => x.kind), [70000]);
+  const sign = (kind: number, created_at: number, tags: string[][]) => JSON.stringify(signEvent(signer, { created_at, kind, tags, content: `${kind} ${created_at}` }));
+  const input = [
+    sign(70000, 1700000000, []), // 1
+    sign(65536, 1700000000, []), // 2
+    sign(2147483647, 1700000000, []), // 3
+    sign(65535, 1700000000, []), // 4: valid, the largest kind
+    sign(1, -1, []), // 5
+    sign(1, -1700000000, []), // 6
+    sign(1, 0, []), // 7: valid, 1970-01-01
+    sign(1, 1700000000, [[]]), // 8
+    sign(1, 1700000001, [['p', 'x'], []]), // 9
+    sign(1, 1700000002, [['t']]), // 10: valid, a one-element tag
+  ].join('\n');
+  const wantLog = ['1 kind_out_of_range', '2 kind_out_of_range', '3 kind_out_of_range', '5 invalid_created_at', '6 invalid_created_at', '8 empty_tag', '9 empty_tag'];
+  for (const flags of [[], ['--no-filter-kinds'], ['--filter-invalid-kinds', 'false'], ['--filter-invalid-kinds=true']]) {
+    const dir = tempDir();
+    const r = convertOk(['-', '-o', dir, ...flags], input);
+    assert.deepEqual((await allEvents(dir)).map((e) => [e.kind, e.created_at, e.tags]).sort(), [[1, 0, []], [1, 1700000002, [['t']]], [65535, 1700000000, []]], flags.join(' '));
+    const log = fs.readFileSync(path.join(dir, 'proton-beam.log'), 'utf8');
+    assert.deepEqual([...log.matchAll(/^line (\d+): (\w+):/gm)].map((m) => `${m[1]} ${m[2]}`), wantLog, flags.join(' '));
+    assert.match(log, /^line 5: invalid_created_at: created_at -1 is negative$/m);
+    assert.match(log, /^line 9: empty_tag: tag 1 is empty/m);
+    assert.match(r.stdout, /rejected\s+7\b/);
+    for (const [reason, n] of Object.entries({ kind_out_of_range: 3, invalid_created_at: 2, empty_tag: 2 })) {
+      assert.match(r.stdout, new RegExp(`^    ${reason}\\s+${n}$`, 'm'), `${reason} ${flags.join(' ')}`);
+    }
+  }
 });
 
 test('fatal problems: one line naming the path, exit 1', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { NostrEvent } from '../../lib/nostr/codec.ts';
-import { checkId, checkShape, checkSignature, computeEventId, isRejection, verifySignature, type CheckOptions } from '../../lib/nostr/validate.ts';
+import { checkId, checkShape, checkSignature, computeEventId, isRejection, verifySignature, type CheckOptions, type Rejection } from '../../lib/nostr/validate.ts';
 import { makeSigners, signEvent } from '../../lib/dev/synthetic.ts';
 import { realSampleLines } from '../helpers/common.ts';
 
@@ -50,11 +50,17 @@ test('shape rules reject each wrong field with its own reason', () => {
     [{ ...good, created_at: '1700000000' }, 'invalid_created_at'],
     [{ ...good, created_at: 1.5 }, 'invalid_created_at'],
     [{ ...good, created_at: 1e15 }, 'invalid_created_at'],
+    [{ ...good, created_at: -1 }, 'invalid_created_at'],
+    [{ ...good, created_at: -1700000000 }, 'invalid_created_at'],
     [{ ...good, kind: -1 }, 'invalid_kind'],
     [{ ...good, kind: 1.5 }, 'invalid_kind'],
     [{ ...good, kind: 65536 }, 'kind_out_of_range'],
+    [{ ...good, kind: 2147483647 }, 'kind_out_of_range'],
+    [{ ...good, kind: 2 ** 53 }, 'kind_out_of_range'],
     [{ ...good, tags: {} }, 'invalid_tags'],
     [{ ...good, tags: ['p'] }, 'invalid_tags'],
+    [{ ...good, tags: [[]] }, 'empty_tag'],
+    [{ ...good, tags: [['p', 'x'], []] }, 'empty_tag'],
     [{ ...good, tags: [['p', ['nested']]] }, 'invalid_tags'],
     [{ ...good, tags: [['p', { a: 1 }]] }, 'invalid_tags'],
     [{ ...good, content: 5 }, 'invalid_content'],
@@ -69,7 +75,27 @@ test('shape rules reject each wrong field with its own reason', () => {
   const ok = checkShape({ ...good, extra: 'ignored' }, ALL);
   assert.ok(!isRejection(ok));
   assert.deepEqual(ok, good);
-  assert.ok(!isRejection(checkShape({ ...good, kind: 65536 }, { ...ALL, filterInvalidKinds: false })));
+});
+
+test('the edges of the shape rules: created_at 0, kind 65535 and one-element tags are valid', () => {
+  const [signer] = makeSigners(1, 1);
+  const good = signEvent(signer, { created_at: 1700000000, kind: 1, tags: [['p', 'x']], content: 'hi' });
+  for (const edge of [{ created_at: 0 }, { created_at: 253402300799 }, { kind: 0 }, { kind: 65535 }, { tags: [] }, { tags: [['t']] }, { tags: [[''], ['R', 'pow', 0]] }]) {
+    const e = { ...good, ...edge };
+    assert.deepEqual(checkShape(e, ALL), e, JSON.stringify(edge));
+  }
+  assert.equal((checkShape({ ...good, created_at: 253402300800 }, ALL) as Rejection).reason, 'invalid_created_at');
+});
+
+test('kinds above 65535 are rejected whatever filterInvalidKinds says (Proton Beam never stores them either)', () => {
+  const [signer] = makeSigners(1, 1);
+  const high = signEvent(signer, { created_at: 1700000000, kind: 70000, tags: [], content: 'hi' });
+  for (const filterInvalidKinds of [true, false, undefined]) {
+    const r = checkShape(high, { ...ALL, filterInvalidKinds });
+    assert.ok(isRejection(r));
+    assert.equal(r.reason, 'kind_out_of_range');
+    assert.equal(r.detail, 'kind 70000 is above 65535');
+  }
 });
 
 /** The id check, then the signature check, as lib/convert/batch.ts runs them. */
