@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // Prints the events of day files as NIP-01 JSON lines.
 import { runScript } from '../lib/cli/run.ts';
+import { describeFsError } from '../lib/cli/errors.ts';
 import { DayFileError } from '../lib/day-files/members.ts';
 import { jsonLines, writeText } from '../lib/cli/write-lines.ts';
 import { readDayFileEvents } from '../lib/day-files/read-events.ts';
@@ -20,8 +21,9 @@ after its readable events; the others are still printed, and the exit status is 
     try {
       for await (const events of readDayFileEvents(file)) await writeText(process.stdout, jsonLines(events));
     } catch (err) {
-      if (!(err instanceof DayFileError)) throw err;
-      process.stderr.write(`error: ${err.message}\n`);
+      if (err instanceof DayFileError) process.stderr.write(`error: ${err.message}\n`);
+      else if ((err as NodeJS.ErrnoException).code) process.stderr.write(`error: ${describeFsError(err, file)}\n`);
+      else throw err;
       failed++;
     }
   }

@@ -5,6 +5,7 @@ import { runScript } from '../lib/cli/run.ts';
 import { defaultParallelism } from '../lib/convert/pipeline.ts';
 import { UsageError } from '../lib/cli/errors.ts';
 import { indexPathOf } from '../lib/index/db.ts';
+import { requireDayFileFolder } from '../lib/day-files/folder.ts';
 import { rebuildIndex } from '../lib/index/rebuild.ts';
 import { formatStats, indexStats } from '../lib/index/stats.ts';
 
@@ -28,13 +29,14 @@ PB_DIR defaults to ./pb_data.`,
 }, async ({ flags: values, positionals }) => {
   const [command, dirArg] = positionals;
   if (!command) throw new UsageError('a command is missing: rebuild or stats');
+  if (command !== 'rebuild' && command !== 'stats') throw new UsageError(`unknown command '${command}': rebuild or stats`);
   const dir = dirArg ?? './pb_data';
+  if (values['index-path'] === undefined || command === 'rebuild') requireDayFileFolder(dir, `index ${command}`);
   const indexPath = values['index-path'] ?? indexPathOf(dir);
   if (command === 'stats') {
     process.stdout.write(`${formatStats(indexStats(indexPath), indexPath)}\n`);
     return 0;
   }
-  if (command !== 'rebuild') throw new UsageError(`unknown command '${command}': rebuild or stats`);
   const s = await rebuildIndex({
     dir,
     indexPath,

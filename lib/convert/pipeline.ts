@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
 import { dayOf } from '../day-files/names.ts';
 import { DayWriter, type WrittenMember } from '../day-files/writer.ts';
+import { prepareOutputFolder } from '../day-files/folder.ts';
 import { FatalError, InterruptedError, describeFsError } from '../cli/errors.ts';
 import { loadExistingDays } from './existing-days.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
@@ -59,7 +60,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
   const started = Date.now();
   const counts = emptyCounts();
   const log = opts.log ?? (() => {});
-  prepareOutputDir(opts.outputDir);
+  prepareOutputFolder(opts.outputDir);
   const input = await openInput(opts.input);
 
   const seen = new IdSet();
@@ -182,15 +183,6 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
 type OnMember = (m: WrittenMember) => unknown;
 function bothOnMember(a?: OnMember, b?: OnMember): OnMember | undefined {
   return a && b ? async (m) => { await Promise.all([a(m), b(m)]); } : a ?? b;
-}
-
-function prepareOutputDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (err) {
-    throw new FatalError(`cannot write to output folder ${describeFsError(err, dir)}`);
-  }
 }
 
 function tooLongResult(batch: LineBatch): BatchResult {

@@ -30,10 +30,10 @@ export function splitS3Url(url: string): S3Location | undefined {
   return m ? { bucket: m[1], key: m[2] } : undefined;
 }
 
-function splitS3(url: string): S3Location {
+function splitS3(url: string, expected: string): S3Location {
   const loc = splitS3Url(url);
-  if (!loc) throw new FatalError(`${url}: not an S3 URL; expected s3://bucket/key`);
-  if (loc.bucket === '') throw new FatalError(`${url}: malformed S3 URL, the bucket name is missing; expected s3://bucket/key`);
+  if (!loc) throw new FatalError(`${url}: not an S3 URL; expected ${expected}`);
+  if (loc.bucket === '') throw new FatalError(`${url}: malformed S3 URL, the bucket name is missing; expected ${expected}`);
   const problem = bucketNameProblem(loc.bucket);
   if (problem) throw new FatalError(`${url}: malformed S3 URL, "${loc.bucket}" is not a valid bucket name (it ${problem})`);
   return loc;
@@ -41,7 +41,7 @@ function splitS3(url: string): S3Location {
 
 /** `s3://bucket/key` for an input object: the key must name an object. */
 export function parseS3Url(url: string): S3Location {
-  const loc = splitS3(url);
+  const loc = splitS3(url, 's3://bucket/key');
   if (loc.key === '' || loc.key.endsWith('/')) {
     throw new FatalError(`${url}: malformed S3 URL, no object key; expected s3://bucket/key`);
   }
@@ -53,7 +53,7 @@ export function parseS3Url(url: string): S3Location {
  * top level; a prefix without a trailing slash gets one (`s3://b/run1` = `s3://b/run1/`).
  */
 export function parseS3Prefix(url: string): S3Location {
-  const loc = splitS3(url);
+  const loc = splitS3(url, 's3://bucket/prefix/');
   let key = loc.key.replace(/^\/+/, '');
   if (key !== '' && !key.endsWith('/')) key += '/';
   if (key.includes('//')) throw new FatalError(`${url}: malformed S3 URL, empty path segment in the prefix`);

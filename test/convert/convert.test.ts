@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from 'node:test';
 import type { NostrEvent } from '../../lib/nostr/codec.ts';
 import { makeSigners, signEvent } from '../../lib/dev/synthetic.ts';
-import { SHIPPED_SAMPLE, allEvents, canonical, convertOk, readDayDir, realSampleLines, runScript, tempDir } from '../helpers/common.ts';
+import { ROOT, SHIPPED_SAMPLE, allEvents, canonical, convertOk, readDayDir, realSampleLines, runScript, tempDir } from '../helpers/common.ts';
 
 const byId = (events: NostrEvent[]) => new Map(events.map((e) => [e.id, e]));
 
@@ -247,7 +247,6 @@ test('a full disk: one line naming the file, exit 1, and no day file left ending
 
 test('Ctrl-C: the lines read so far are written out completely, exit 130, and a second run resumes', async () => {
   const { spawn } = await import('node:child_process');
-  const { ROOT } = await import('../helpers/common.ts');
   const lines = fs.readFileSync(SHIPPED_SAMPLE, 'utf8').split('\n');
   const dir = tempDir();
   const out = path.join(dir, 'out');
@@ -268,4 +267,20 @@ test('Ctrl-C: the lines read so far are written out completely, exit 130, and a 
   const all = await allEvents(out);
   assert.equal(all.length, 600);
   assert.equal(new Set(all.map((e) => e.id)).size, 600);
+});
+
+test('output folders that cannot be: one line each, never a hang (Node loops on mkdir -p under /proc)', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, '');
+  const cases: [string, RegExp][] = [
+    [file, /a-file is a file, not a folder/],
+    ['/proc/proton-beam-test/sub', /\/proc\/proton-beam-test\/sub: no such file or directory/],
+  ];
+  for (const [out, message] of cases) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'convert.ts'), SHIPPED_SAMPLE, '-o', out], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, `${out}: ${r.stderr}`);
+    assert.deepEqual(r.stderr.split('\n').slice(1), ['']);
+    assert.match(r.stderr, message);
+  }
 });

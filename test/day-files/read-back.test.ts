@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
 import { listDayFiles } from '../../lib/day-files/names.ts';
@@ -26,3 +27,16 @@ test('cat prints the real sample back exactly: every field equal, ids and signat
   assert.equal(numericTags, 9);
 });
 
+
+test('cat on a folder and query on a file: one line saying what was expected, no stack', () => {
+  const dir = tempDir();
+  const cat = runScript('cat', [dir]);
+  assert.equal(cat.status, 1);
+  assert.equal(cat.stderr, `error: ${dir}: is a directory\n`);
+  const file = path.join(dir, 'events.jsonl');
+  fs.writeFileSync(file, '');
+  const query = runScript('query', [file]);
+  assert.equal(query.status, 1);
+  assert.match(query.stderr, /^error: .*events\.jsonl is a file; query takes the folder that convert wrote/);
+  assert.deepEqual(query.stderr.split('\n').slice(1), ['']);
+});

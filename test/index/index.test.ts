@@ -103,3 +103,22 @@ test('index.ts stats prints events, pubkeys, files, time span and top kinds', as
   assert.match(r.stdout, /most common kinds\n\s+30166\s+74\s+49\.3%/);
   assert.equal(listDayFiles(out).length, 1);
 });
+
+test('query.ts prints newest first by default, --order oldest the reverse, --limit the newest N', async () => {
+  const dir = tempDir();
+  const lines = realSampleLines();
+  await convertInto(path.join(dir, 'pb'), writeJsonl(path.join(dir, 'in.jsonl'), lines));
+  const times = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l).created_at as number);
+  const pb = path.join(dir, 'pb');
+  const newest = runScript('query', [pb]);
+  assert.equal(newest.status, 0, newest.stderr);
+  const all = times(newest.stdout);
+  assert.equal(all.length, new Set(lines.map((l) => JSON.parse(l).id)).size);
+  assert.deepEqual(all, [...all].sort((a, b) => b - a));
+  const oldest = runScript('query', [pb, '--order', 'oldest']);
+  assert.deepEqual(oldest.stdout.trim().split('\n'), newest.stdout.trim().split('\n').reverse());
+  assert.deepEqual(times(runScript('query', [pb, '--limit', '5']).stdout), all.slice(0, 5));
+  const bad = runScript('query', [pb, '--order', 'random']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^error: --order takes newest or oldest/);
+});
