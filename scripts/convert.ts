@@ -3,7 +3,10 @@
 import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert/pipeline.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { interruptSignal } from '../lib/cli/interrupt.ts';
-import { UsageError } from '../lib/cli/errors.ts';
+import fs from 'node:fs';
+import { FatalError, UsageError } from '../lib/cli/errors.ts';
+import { inputShapeHint } from '../lib/convert/input-hint.ts';
+import { indexPathOf, removeIndex } from '../lib/index/db.ts';
 import { formatIndexing } from '../lib/index/writer.ts';
 import { formatSummary } from '../lib/convert/summary.ts';
 
@@ -36,8 +39,9 @@ Converting into a folder that already holds day files adds to them and never sto
   },
   notes: `
 Rejected lines are listed in DIR/proton-beam.log with their line numbers. Exit status: 0 when
-the run completed (even with rejected lines), 1 on a fatal problem, 2 on a usage error, 130
-when interrupted (Ctrl-C: the files written so far are complete; run again to resume).`,
+the run completed (even with rejected lines), 1 on a fatal problem or when no line at all was
+a valid event, 2 on a usage error, 130 when interrupted (Ctrl-C: the files written so far are
+complete; run again to resume).`,
 }, async ({ flags, positionals: [input] }) => {
   if (flags['no-filter-kinds'] && flags['filter-invalid-kinds'] === true) {
     throw new UsageError('--no-filter-kinds and --filter-invalid-kinds=true contradict each other: give one');
@@ -52,6 +56,7 @@ when interrupted (Ctrl-C: the files written so far are complete; run again to re
   const startedAt = new Date().toISOString();
   const showProgress = !flags['no-progress'] && process.stderr.isTTY === true;
   const outputDir = flags['output-dir'];
+  const indexExisted = fs.existsSync(indexPathOf(outputDir));
   const counts = await convert({
     input,
     outputDir,
@@ -70,6 +75,10 @@ when interrupted (Ctrl-C: the files written so far are complete; run again to re
   });
   process.stdout.write(`${formatSummary(counts, outputDir)}\n`);
   if (counts.index) process.stdout.write(`${formatIndexing(counts.index)}\n`);
+  if (counts.lines > 0 && counts.valid === 0) {
+    if (!indexExisted) removeIndex(indexPathOf(outputDir)); // an index of nothing would only mislead
+    throw new FatalError(`no valid event in ${counts.lines.toLocaleString('en-US')} lines of ${input}: ${inputShapeHint(input, counts)}`);
+  }
   if (s3 && s3Output) {
     const report = await s3.uploadResults({
       dir: outputDir,

@@ -183,3 +183,8 @@ export function countRows(db: IndexDb): number {
   if (!db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'`).get()) return 0;
   return (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
 }
+
+/** Deletes an index file with its journal or WAL, if there. */
+export function removeIndex(file: string): void {
+  for (const suffix of ['', '-journal', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true });
+}

@@ -179,7 +179,9 @@ test('both --flag=false and --flag false switch validation off', async () => {
   assert.equal((await allEvents(path.join(dir, 'a'))).length, 1);
   convertOk(['-', '-o', path.join(dir, 'b'), '--validate-event-ids', 'false', '--validate-signatures', 'false'], badId);
   assert.equal((await allEvents(path.join(dir, 'b'))).length, 1);
-  convertOk(['-', '-o', path.join(dir, 'c')], badSig);
+  const checked = runScript('convert', ['-', '-o', path.join(dir, 'c')], badSig);
+  assert.equal(checked.status, 1, 'no valid event');
+  assert.match(checked.stderr, /no valid event in 1 lines of -: most lines failed the signature check/);
   assert.equal((await allEvents(path.join(dir, 'c'))).length, 0);
 });
 
@@ -283,4 +285,29 @@ test('output folders that cannot be: one line each, never a hang (Node loops on 
     assert.deepEqual(r.stderr.split('\n').slice(1), ['']);
     assert.match(r.stderr, message);
   }
+});
+
+test('no valid line at all: exit 1 with what the input looks like, and no empty index.db left', () => {
+  const dir = tempDir();
+  const cases: [string, string, RegExp][] = [
+    ['array.json', '[' + realSampleLines().slice(0, 3).join(',\n') + ']\n', /looks like one JSON array; .*jq -c '\.\[\]'/],
+    ['pretty.json', JSON.stringify(JSON.parse(realSampleLines()[0]), null, 2) + '\n', /looks like pretty-printed JSON/],
+  ];
+  for (const [name, text, hint] of cases) {
+    const input = path.join(dir, name);
+    fs.writeFileSync(input, text);
+    const out = path.join(dir, `out-${name}`);
+    const r = runScript('convert', [input, '-o', out]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, hint);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stdout, /valid events +0/, 'the summary still shows why');
+    assert.deepEqual(fs.readdirSync(out), ['proton-beam.log']);
+  }
+  const pb = path.join(dir, 'pb');
+  convertOk([SHIPPED_SAMPLE, '-o', pb]);
+  const day = fs.readdirSync(pb).find((f) => f.endsWith('.pb.gz'))!;
+  const again = runScript('convert', [path.join(pb, day), '-o', path.join(dir, 'from-day-file')]);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /looks like a day file \(convert's output\); read it with/);
 });
