@@ -13,6 +13,8 @@ import { dayOf } from '../day-files/names.ts';
 import { DayWriter, type WrittenMember } from '../day-files/writer.ts';
 import { FatalError, InterruptedError, describeFsError } from '../cli/errors.ts';
 import { loadExistingDays } from './existing-days.ts';
+import { exitCodeOf } from '../cli/interrupt.ts';
+import { lockFolder } from '../day-files/folder-lock.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
 import { IdSet } from './id-set.ts';
 import { startIndexing, type IndexingSummary } from '../index/writer.ts';
@@ -55,10 +57,19 @@ const WORKER_SCRIPT = new URL('./worker.ts', import.meta.url);
 export const defaultParallelism = (): number => Math.max(1, os.availableParallelism());
 
 export async function convert(opts: ConvertOptions): Promise<ConversionCounts & { index?: IndexingSummary }> {
+  prepareOutputDir(opts.outputDir);
+  const lock = await lockFolder(opts.outputDir, `convert ${opts.input}`);
+  try {
+    return await convertLocked(opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & { index?: IndexingSummary }> {
   const started = Date.now();
   const counts = emptyCounts();
   const log = opts.log ?? (() => {});
-  prepareOutputDir(opts.outputDir);
   const input = await openInput(opts.input);
 
   const seen = new IdSet();
@@ -71,7 +82,8 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
 
   // The index: started once the existing events are counted, finished after the day files.
   // It should hold the events of the complete members; those of repaired files' new members are added.
-  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log) : undefined;
+  const drops = existing.repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }));
+  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, drops) : undefined;
   const onMember = bothOnMember(opts.onMember, indexing?.onMember);
   for (const member of rewritten) await onMember?.(member);
   let index: IndexingSummary | undefined;
@@ -165,7 +177,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     if (opts.signal?.aborted) {
       const message = `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
       rejectLog.info(message);
-      throw new InterruptedError(message);
+      throw new InterruptedError(message, exitCodeOf(opts.signal.reason));
     }
     rejectLog.info(`done: ${counts.lines} lines, ${counts.valid} valid, ${counts.duplicates} duplicates, ${counts.rejected} rejected`);
     status?.stop('done');

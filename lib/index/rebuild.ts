@@ -16,6 +16,8 @@ import { FatalError, describeFsError } from '../cli/errors.ts';
 import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
 import { STAGE_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
 import { WorkerPool } from '../workers/pool.ts';
+import { lockFolder } from '../day-files/folder-lock.ts';
+import { failpoint } from '../failpoints.ts';
 
 const WORKER_SCRIPT = new URL('./rebuild-worker.ts', import.meta.url);
 /** Rows in a staged part: large enough that the primary key takes them with locality. */
@@ -29,6 +31,8 @@ export interface RebuildOptions {
   indexPath?: string;
   parallel: number;
   log?: (text: string) => void;
+  /** The caller holds DIR's lock (a conversion that rebuilds at its end). */
+  lockHeld?: boolean;
 }
 
 export interface RebuildSummary {
@@ -47,10 +51,20 @@ export interface RebuildSummary {
 }
 
 export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary> {
+  if (!fs.existsSync(opts.dir) || !fs.statSync(opts.dir).isDirectory()) throw new FatalError(`${opts.dir}: no such folder`);
+  const lock = opts.lockHeld ? undefined : await lockFolder(opts.dir, 'index.ts rebuild');
+  try {
+    return await rebuildLocked(opts);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   const started = performance.now();
   const log = opts.log ?? (() => {});
   const indexPath = opts.indexPath ?? indexPathOf(opts.dir);
-  if (!fs.existsSync(opts.dir) || !fs.statSync(opts.dir).isDirectory()) throw new FatalError(`${opts.dir}: no such folder`);
+  removeRebuildLeftovers(indexPath);
   const files = listDayFiles(opts.dir).map((name) => ({ path: path.join(opts.dir, name), name }));
   log(`indexing ${files.length} day files in ${opts.dir} into ${indexPath}`);
 
@@ -136,8 +150,11 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
     fs.rmSync(stageDir, { recursive: true, force: true });
   }
   try {
-    removeDb(indexPath);
+    failpoint('rebuild-rename-before');
+    // rename replaces the old index atomically; only its journal files, if any, go first.
+    removeDb(indexPath, false);
     fs.renameSync(tempPath, indexPath);
+    failpoint('rebuild-rename-after');
   } catch (err) {
     throw new FatalError(`cannot replace ${describeFsError(err, indexPath)}`);
   }
@@ -171,7 +188,20 @@ function groupFiles(files: { path: string; name: string }[]): { path: string; na
   return groups;
 }
 
-/** Removes an SQLite file and the journal files beside it. */
-function removeDb(file: string): void {
-  for (const suffix of ['', '-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+/** Removes an SQLite file and the journal files beside it (or only those). */
+function removeDb(file: string, andFile = true): void {
+  for (const suffix of [...(andFile ? [''] : []), '-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+}
+
+/** What a rebuild that was killed left beside the index (the caller holds the folder's lock). */
+function removeRebuildLeftovers(indexPath: string): void {
+  const dir = path.dirname(indexPath);
+  const prefix = `${path.basename(indexPath)}.rebuild-`;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.startsWith(prefix)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
 }

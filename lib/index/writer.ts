@@ -13,7 +13,7 @@ import { FatalError } from '../cli/errors.ts';
 import { countRows, indexPathOf, openIndexForRead } from './db.ts';
 import { chunkTransferList, RowChunkBuilder } from './loader.ts';
 import { rebuildIndex } from './rebuild.ts';
-import type { WriterReply, WriterRequest } from './writer-worker.ts';
+import type { Drop, WriterReply, WriterRequest } from './writer-worker.ts';
 
 const WORKER_SCRIPT = new URL('./writer-worker.ts', import.meta.url);
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
@@ -38,9 +38,10 @@ export interface Indexing {
 
 /**
  * Starts indexing into DIR/index.db for a conversion into DIR whose day files held
- * `preexisting` events before it. Fails at once (FatalError) when index.db is not an index.
+ * `preexisting` events before it (rows of repaired files past their cut, `drops`, are deleted
+ * first). Fails at once (FatalError) when index.db is not an index.
  */
-export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void): Promise<Indexing> {
+export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void, drops: Drop[] = []): Promise<Indexing> {
   const indexPath = indexPathOf(dir);
   // Checked here, before any conversion, so that a foreign index.db fails at once.
   const rowsBefore = existingRows(indexPath);
@@ -51,7 +52,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       abort: async () => {},
       async finish() {
         const started = performance.now();
-        const s = await rebuildIndex({ dir, parallel, log });
+        const s = await rebuildIndex({ dir, parallel, log, lockHeld: true });
         if (s.damaged.length) throw new FatalError(`cannot rebuild ${indexPath}: ${s.damaged[0]}`);
         const rows = s.events - s.duplicates;
         return { indexPath, added: rows, rows, rebuilt: true, finishSeconds: (performance.now() - started) / 1000 };
@@ -60,7 +61,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   }
 
   // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
-  const worker = startWorker(WORKER_SCRIPT, { indexPath });
+  const worker = startWorker(WORKER_SCRIPT, { indexPath, drops });
   let failure: Error | undefined;
   let finished: ((r: WriterReply) => void) | undefined;
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
@@ -124,10 +125,14 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   };
 }
 
-/** Rows in an existing index (0 when there is none); a FatalError when it is not an index. */
+/**
+ * Rows in an existing index (0 when there is none); a FatalError when it is not an index.
+ * Opened read-write, which rolls back what a killed run left half-written (this run holds the
+ * folder's lock).
+ */
 function existingRows(indexPath: string): number {
   if (!fs.existsSync(indexPath)) return 0;
-  const { db } = openIndexForRead(indexPath, false);
+  const { db } = openIndexForRead(indexPath, false, true);
   try {
     return countRows(db);
   } finally {
