@@ -128,6 +128,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
         db.prepare('ATTACH ? AS part').run(r.task.stagePath);
         inserted += db.prepare(insertSql).run().changes;
         db.exec('DETACH part');
+        failpoint('rebuild-part');
       }
       fs.rmSync(r.task.stagePath, { force: true });
       inFlight--;
@@ -194,7 +195,7 @@ function removeDb(file: string, andFile = true): void {
 }
 
 /** What a rebuild that was killed left beside the index (the caller holds the folder's lock). */
-function removeRebuildLeftovers(indexPath: string): void {
+export function removeRebuildLeftovers(indexPath: string): void {
   const dir = path.dirname(indexPath);
   const prefix = `${path.basename(indexPath)}.rebuild-`;
   let names: string[] = [];

@@ -12,7 +12,7 @@ import type { WrittenMember } from '../day-files/writer.ts';
 import { FatalError } from '../cli/errors.ts';
 import { countRows, indexPathOf, openIndexForRead } from './db.ts';
 import { chunkTransferList, RowChunkBuilder } from './loader.ts';
-import { rebuildIndex } from './rebuild.ts';
+import { rebuildIndex, removeRebuildLeftovers } from './rebuild.ts';
 import type { Drop, WriterReply, WriterRequest } from './writer-worker.ts';
 
 const WORKER_SCRIPT = new URL('./writer-worker.ts', import.meta.url);
@@ -43,6 +43,7 @@ export interface Indexing {
  */
 export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void, drops: Drop[] = []): Promise<Indexing> {
   const indexPath = indexPathOf(dir);
+  removeRebuildLeftovers(indexPath); // of a rebuild that was killed (this run holds the folder's lock)
   // Checked here, before any conversion, so that a foreign index.db fails at once.
   const rowsBefore = existingRows(indexPath);
   if (rowsBefore < preexisting) {
