@@ -6,6 +6,9 @@ export class FatalError extends Error {
   readonly exitCode: number = 1;
 }
 
+/** The input's bytes end or break off (truncated or corrupt compressed data): what came before is used. */
+export class InputDamagedError extends FatalError {}
+
 export class UsageError extends Error {
   readonly exitCode: number = 2;
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
 import { dayOf } from '../day-files/names.ts';
 import { DayWriter, type WrittenMember } from '../day-files/writer.ts';
-import { FatalError, InterruptedError, describeFsError } from '../cli/errors.ts';
+import { FatalError, InputDamagedError, InterruptedError, describeFsError } from '../cli/errors.ts';
 import { loadExistingDays } from './existing-days.ts';
 import { exitCodeOf } from '../cli/interrupt.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
@@ -148,6 +148,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
       maxBytes: MAX_BATCH_BYTES,
       maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
     });
+    // Damaged input (a truncated .gz): what was read before the damage is written out first.
+    let inputDamage: InputDamagedError | undefined;
     const stopReading = () => input.stream.destroy();
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
@@ -159,6 +161,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     } catch (err) {
       if (opts.signal?.aborted) {
         // the input was closed on purpose
+      } else if (err instanceof InputDamagedError) {
+        inputDamage = err;
       } else if (err instanceof FatalError) {
         throw err;
       } else {
@@ -174,6 +178,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     counts.bytesOut = writer.bytesWritten;
     counts.files = writer.filesTouched.size;
     counts.seconds = (Date.now() - started) / 1000;
+    if (inputDamage) throw new InputDamagedError(`${inputDamage.message}; the ${counts.lines} lines before it are converted`);
     if (opts.signal?.aborted) {
       const message = `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
       rejectLog.info(message);
@@ -184,6 +189,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   } catch (err) {
     status?.stop('failed');
     await indexing?.abort();
+    if (err instanceof FatalError && !(err instanceof InterruptedError)) rejectLog.info(`error: ${err.message}`);
     throw err;
   } finally {
     progress?.stop();

@@ -15,7 +15,7 @@ import { listDayFiles } from '../day-files/names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
 import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
 import { STAGE_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
-import { WorkerPool } from '../workers/pool.ts';
+import { WorkerPool, asError } from '../workers/pool.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
 import { failpoint } from '../failpoints.ts';
 
@@ -145,7 +145,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   } catch (err) {
     if (db.open) db.close();
     removeDb(tempPath);
-    throw err;
+    throw asFatal(err, tempPath);
   } finally {
     await pool.close();
     fs.rmSync(stageDir, { recursive: true, force: true });
@@ -205,4 +205,12 @@ export function removeRebuildLeftovers(indexPath: string): void {
     return;
   }
   for (const name of names) if (name.startsWith(prefix)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+}
+
+/** A failure while building the new index, as one line naming the file (a full disk, above all). */
+function asFatal(err: unknown, file: string): FatalError {
+  if (err instanceof FatalError) return err;
+  const e = asError(err) as NodeJS.ErrnoException;
+  if (e.code === 'SQLITE_FULL' || e.code === 'ENOSPC') return new FatalError(`cannot build ${file}: no space left on device (the old index, if any, is unchanged)`);
+  return new FatalError(`cannot build ${file}: ${describeFsError(e, path.dirname(file))}`);
 }

@@ -30,8 +30,9 @@ let failed = false;
 
 function fail(err: unknown): void {
   failed = true;
-  const e = err as Error;
-  port.postMessage({ type: 'error', message: e.message, fatal: e.constructor?.name === 'FatalError' } satisfies WriterReply);
+  const e = err as Error & { code?: string };
+  const message = e.code === 'SQLITE_FULL' ? `no space left on device (${e.message})` : e.message;
+  port.postMessage({ type: 'error', message, fatal: e.constructor?.name === 'FatalError' } satisfies WriterReply);
 }
 
 try {
