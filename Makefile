@@ -1,4 +1,7 @@
 # Entry points. Every target runs a script under scripts/ with npx tsx.
+# bash runs a recipe's one command in its own place (exec): no shell in between that dies at
+# once on SIGTERM (dash does), so make and npx wait until the converter has finished its files.
+SHELL := /bin/bash
 INPUT ?= sample/events.jsonl
 OUTPUT_DIR ?= ./pb_data
 ARGS ?=

@@ -5,6 +5,7 @@ import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
 import { defaultParallelism } from '../lib/convert/pipeline.ts';
 import { UsageError } from '../lib/cli/errors.ts';
 import { indexPathOf } from '../lib/index/db.ts';
+import { indexBehindWarning } from '../lib/index/freshness.ts';
 import { rebuildIndex } from '../lib/index/rebuild.ts';
 import { formatStats, indexStats } from '../lib/index/stats.ts';
 
@@ -43,6 +44,8 @@ await runMain(USAGE, async () => {
   const dir = dirArg ?? './pb_data';
   const indexPath = values['index-path'] ?? indexPathOf(dir);
   if (command === 'stats') {
+    const behind = indexBehindWarning(dir);
+    if (behind) process.stderr.write(`${behind}\n`);
     process.stdout.write(`${formatStats(indexStats(indexPath), indexPath)}\n`);
     return 0;
   }

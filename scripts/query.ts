@@ -3,6 +3,7 @@
 import { parseCommandLine, parseIntInRange, runMain } from '../lib/cli/args.ts';
 import { UsageError } from '../lib/cli/errors.ts';
 import { indexPathOf } from '../lib/index/db.ts';
+import { indexBehindWarning } from '../lib/index/freshness.ts';
 import { exitQuietlyOnClosedPipe, jsonLines, writeText } from '../lib/cli/write-lines.ts';
 import { queryEvents, type EventFilter } from '../lib/index/query.ts';
 
@@ -61,6 +62,8 @@ await runMain(USAGE, async () => {
     until: time('until', values.until),
     limit: values.limit === undefined ? undefined : parseIntInRange('limit', values.limit, 0, 0, Number.MAX_SAFE_INTEGER),
   };
+  const behind = indexBehindWarning(dir);
+  if (behind) process.stderr.write(`${behind}\n`);
   let problems = 0;
   const problem = (text: string) => {
     problems++;
