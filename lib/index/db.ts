@@ -118,6 +118,7 @@ function open(file: string, options: Database.Options): IndexDb {
       throw new FatalError(`${file}: no index here; build it with: npx tsx scripts/index.ts rebuild ${path.dirname(file)}`);
     }
     if (options.readonly && e.code?.startsWith('SQLITE_READONLY')) return openAfterRollback(file, options);
+    if (e.code === 'SQLITE_FULL') throw new FatalError(`${file}: no space left on device`);
     throw new FatalError(`${file}: cannot open the index: ${e.message}`);
   }
   return db;

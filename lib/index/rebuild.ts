@@ -78,7 +78,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
     db = openIndexForWrite(tempPath, true).db;
   } catch (err) {
     fs.rmSync(stageDir, { recursive: true, force: true });
-    throw err instanceof FatalError ? err : new FatalError(`cannot create ${describeFsError(err, tempPath)}`);
+    throw asFatal(err, tempPath);
   }
   const pool = new WorkerPool<RebuildTask, RebuildResult>(WORKER_SCRIPT, Math.max(1, Math.min(opts.parallel, files.length)), null);
   const damaged: string[] = [];
