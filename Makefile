@@ -1,6 +1,9 @@
-# Entry points. Every target runs a script under scripts/ with npx tsx.
-# bash runs a recipe's one command in its own place (exec): no shell in between that dies at
-# once on SIGTERM (dash does), so make and npx wait until the converter has finished its files.
+# Entry points. Every target runs a script under scripts/ with npx tsx, but convert, which
+# runs long and must finish its files on Ctrl-C or SIGTERM, runs under node with tsx's loader:
+# the tsx CLI relays signals again and SIGKILLs a child that does not answer within 30 ms,
+# which it cannot do reliably when it gets several signals at once (make passes SIGTERM on to
+# npx, npx to tsx, besides the group's own). bash runs a recipe's one command in its own place
+# (exec): no shell in between that dies at once on SIGTERM as dash does.
 SHELL := /bin/bash
 INPUT ?= sample/events.jsonl
 OUTPUT_DIR ?= ./pb_data
@@ -9,7 +12,7 @@ ARGS ?=
 .PHONY: convert test bench bench-index
 
 convert:
-	npx tsx scripts/convert.ts "$(INPUT)" -o "$(OUTPUT_DIR)" $(ARGS)
+	node --import tsx scripts/convert.ts "$(INPUT)" -o "$(OUTPUT_DIR)" $(ARGS)
 
 test:
 	npm test

@@ -4,7 +4,7 @@
  * One keypress can arrive more than once: a terminal sends SIGINT to every process of the
  * group, and `tsx` (the documented `npx tsx scripts/...`) sends it to its child again when the
  * child's acknowledgement takes over ~30 ms (node_modules/tsx/dist/cli.mjs, relaySignals), as
- * does npm for SIGTERM (lib/cli/tsx-relay.ts makes sure tsx hears that the child got it). So the same signal again within REPEAT_WINDOW_MS counts as the first;
+ * does npm for SIGTERM (lib/cli/tsx-relay.ts makes sure tsx hears that the child got it, so it does not SIGKILL it). So the same signal again within REPEAT_WINDOW_MS counts as the first;
  * a second one later (a second, deliberate Ctrl-C) quits at once.
  */
 import os from 'node:os';

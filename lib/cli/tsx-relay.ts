@@ -3,16 +3,20 @@
  * tsx 4.x). tsx runs the script in a child; on SIGINT or SIGTERM it waits 30 ms for the child to
  * report the signal over a Unix socket (tsx's preflight.cjs does so as the child's signal
  * handler runs); without a report it sends the signal to the child again, waits 30 ms more, and
- * then SIGKILLs it. A report that reaches tsx just before tsx's own handler has run is dropped,
- * which happens when the child is quick (a terminal signals both at once), and the child then
- * has only the second 30 ms. So the child reports each signal again, a few and fifteen ms later:
- * one report always lands while tsx waits. Only signals the child did receive are reported.
+ * then SIGKILLs it. A report that reaches tsx before tsx's own handler has run is dropped
+ * (a terminal signals both at once; npm forwards SIGTERM to tsx a moment later), and on a busy
+ * machine tsx's 30 ms timer can fire before it reads a report that is already there; and tsx
+ * keeps one resolver for all its waits, so with several signals at once (npm forwards them to
+ * tsx besides the group's own) a wait can only be answered while it is the latest. So after
+ * each signal the child keeps reporting it, every millisecond for 300 ms: whenever tsx waits, a
+ * report is on its way or already queued. Only a signal the child did receive is reported.
  */
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-const REPORT_AGAIN_MS = [5, 15];
+const REPORT_EVERY_MS = 1;
+const REPORT_FOR_MS = 300;
 
 /** A function that reports a received signal to the tsx CLI again; undefined when tsx is not the parent. */
 export function tsxSignalReporter(): ((signal: NodeJS.Signals) => void) | undefined {
@@ -33,7 +37,18 @@ export function tsxSignalReporter(): ((signal: NodeJS.Signals) => void) | undefi
     head.writeInt32BE(body.length, 0);
     if (!socket!.destroyed) socket!.write(Buffer.concat([head, body]));
   };
+  let latest: NodeJS.Signals = 'SIGINT';
+  let timer: NodeJS.Timeout | undefined;
+  let until = 0;
   return (signal) => {
-    for (const ms of REPORT_AGAIN_MS) setTimeout(() => send({ type: 'signal', signal }), ms).unref();
+    latest = signal;
+    until = Date.now() + REPORT_FOR_MS;
+    timer ??= setInterval(() => {
+      send({ type: 'signal', signal: latest });
+      if (Date.now() > until) {
+        clearInterval(timer);
+        timer = undefined;
+      }
+    }, REPORT_EVERY_MS).unref();
   };
 }
