@@ -32,6 +32,9 @@ export interface FolderLock {
   release(): Promise<void>;
 }
 
+/** Folders whose lock this process holds. */
+const heldHere = new Set<string>();
+
 const lockPath = (dir: string) => path.join(dir, LOCK_NAME);
 const ownerPath = (dir: string) => path.join(dir, OWNER_NAME);
 
@@ -50,6 +53,7 @@ export async function lockFolder(dir: string, command: string): Promise<FolderLo
       throw (again as NodeJS.ErrnoException).code === 'ELOCKED' ? heldError(dir) : lockError(dir, again);
     }
   }
+  heldHere.add(path.resolve(dir));
   fs.writeFileSync(ownerPath(dir), `${JSON.stringify(me)}\n`);
   const dropOwner = () => {
     if (readHolder(dir)?.pid === process.pid) fs.rmSync(ownerPath(dir), { force: true });
@@ -61,6 +65,7 @@ export async function lockFolder(dir: string, command: string): Promise<FolderLo
     async release() {
       if (released) return;
       released = true;
+      heldHere.delete(path.resolve(dir));
       process.off('exit', dropOwner);
       dropOwner();
       await release().catch(() => {});
@@ -111,7 +116,11 @@ export function lockState(dir: string): LockState {
   }
   const holder = readHolder(dir);
   if (holder) {
-    if (holder.host === os.hostname()) return running(holder.pid) ? { state: 'held', holder } : { state: 'stale', holder };
+    if (holder.host === os.hostname()) {
+      // Our own pid in a lock this process does not hold: a holder before a restart that reused the number.
+      const alive = holder.pid === process.pid ? heldHere.has(path.resolve(dir)) : running(holder.pid);
+      return alive ? { state: 'held', holder } : { state: 'stale', holder };
+    }
     return Date.now() - stat.mtimeMs > STALE_MS ? { state: 'stale', holder } : { state: 'held', holder };
   }
   return Date.now() - stat.mtimeMs > NO_OWNER_STALE_MS ? { state: 'stale' } : { state: 'held' };
