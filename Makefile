@@ -1,4 +1,10 @@
-# Entry points. Every target runs a script under scripts/ with npx tsx. `make` alone lists them.
+# Entry points. `make` alone lists them. Every target runs a script under scripts/ with npx tsx, but convert, which
+# runs long and must finish its files on Ctrl-C or SIGTERM, runs under node with tsx's loader:
+# the tsx CLI relays signals again and SIGKILLs a child that does not answer within 30 ms,
+# which it cannot do reliably when it gets several signals at once (make passes SIGTERM on to
+# npx, npx to tsx, besides the group's own). bash runs a recipe's one command in its own place
+# (exec): no shell in between that dies at once on SIGTERM as dash does.
+SHELL := /bin/bash
 .PHONY: help convert test test-s3 bench bench-index plan deploy status logs ssm destroy run-local userdata shellcheck
 
 INPUT ?= sample/events.jsonl
@@ -14,7 +20,7 @@ help:
 	@echo 'Each script explains its flags: npx tsx scripts/NAME.ts --help (or proton-beam NAME --help).'
 
 convert: ## convert INPUT (default sample/events.jsonl) into OUTPUT_DIR (default ./pb_data)
-	npx tsx scripts/convert.ts "$(INPUT)" -o "$(OUTPUT_DIR)" $(ARGS)
+	node --import tsx scripts/convert.ts "$(INPUT)" -o "$(OUTPUT_DIR)" $(ARGS)
 
 test: ## run all tests (npm test)
 	npm test

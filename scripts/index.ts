@@ -6,6 +6,7 @@ import { defaultParallelism } from '../lib/convert/pipeline.ts';
 import { UsageError } from '../lib/cli/errors.ts';
 import { indexPathOf } from '../lib/index/db.ts';
 import { requireDayFileFolder } from '../lib/day-files/folder.ts';
+import { indexBehindWarning } from '../lib/index/freshness.ts';
 import { rebuildIndex } from '../lib/index/rebuild.ts';
 import { formatStats, indexStats } from '../lib/index/stats.ts';
 
@@ -34,6 +35,8 @@ PB_DIR defaults to ./pb_data.`,
   if (values['index-path'] === undefined || command === 'rebuild') requireDayFileFolder(dir, `index ${command}`);
   const indexPath = values['index-path'] ?? indexPathOf(dir);
   if (command === 'stats') {
+    const behind = indexBehindWarning(dir);
+    if (behind) process.stderr.write(`${behind}\n`);
     process.stdout.write(`${formatStats(indexStats(indexPath), indexPath)}\n`);
     return 0;
   }

@@ -5,6 +5,7 @@ import { parseIntInRange } from '../lib/cli/flags.ts';
 import { UsageError } from '../lib/cli/errors.ts';
 import { indexPathOf } from '../lib/index/db.ts';
 import { requireDayFileFolder } from '../lib/day-files/folder.ts';
+import { indexBehindWarning } from '../lib/index/freshness.ts';
 import { jsonLines, writeText } from '../lib/cli/write-lines.ts';
 import { queryEvents, type EventFilter } from '../lib/index/query.ts';
 
@@ -50,6 +51,8 @@ out of date); the events that can be read are still printed.`,
     until: flags.until,
     limit: flags.limit,
   };
+  const behind = indexBehindWarning(dir);
+  if (behind) process.stderr.write(`${behind}\n`);
   let problems = 0;
   const problem = (text: string) => {
     problems++;

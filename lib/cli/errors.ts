@@ -6,13 +6,18 @@ export class FatalError extends Error {
   readonly exitCode: number = 1;
 }
 
+/** The input's bytes end or break off (truncated or corrupt compressed data): what came before is used. */
+export class InputDamagedError extends FatalError {}
+
 export class UsageError extends Error {
   readonly exitCode: number = 2;
 }
 
-/** The user stopped the run (SIGINT/SIGTERM); what was written is consistent. Exit code 130. */
+/** The user stopped the run (SIGINT/SIGTERM); what was written is consistent. Exit code 130 (143 for SIGTERM). */
 export class InterruptedError extends FatalError {
-  override readonly exitCode: number = 130;
+  constructor(message: string, override readonly exitCode = 130) {
+    super(message);
+  }
 }
 
 /** One line for a filesystem error, naming the path and what to check. */

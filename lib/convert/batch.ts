@@ -88,6 +88,8 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
       continue;
     }
     if (line.endsWith('\r')) line = line.slice(0, -1);
+    // A byte-order mark at the start of a line: dumps concatenated with `cat` carry one per file.
+    if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     if (isBlank(line)) {
       rejects.push({ line: lineNumber, reason: 'blank_line', detail: 'empty line' });
       continue;

@@ -4,6 +4,13 @@
  * finish: the machine stopped, the disk filled up) is repaired: cut back to its last complete
  * member, with the whole events the cut member still held appended again at once as a new one.
  *
+ * The repair survives a crash at any point: the salvaged events are first written as a gzip
+ * member to a journal (.YYYY_MM_DD.pb.gz.repair-CUT, synced, renamed into place), and only then
+ * is the day file cut back to CUT and the member appended; the journal goes last. A journal
+ * found at the start of a run is replayed (cut back to CUT, append), which is the same whether
+ * the crash came before, during or after the cut. A zero-byte day file (a run killed between
+ * creating it and its first write) holds no events and is added to like any other.
+ *
  * Any other damage stops the conversion: it is not ours to guess what a damaged file held.
  */
 import fs from 'node:fs';
@@ -16,6 +23,8 @@ import { FatalError } from '../cli/errors.ts';
 import { messageId, readIndexFields } from '../nostr/fields.ts';
 import type { IdSet } from './id-set.ts';
 import { DayFileError, readLocatedMessages } from '../day-files/members.ts';
+import { appendDurablySync, syncDir, writeFileDurably } from '../day-files/durable.ts';
+import { failpoint } from '../failpoints.ts';
 
 export interface Repair {
   fileName: string;
@@ -36,10 +45,15 @@ const MAX_SALVAGE_BYTES = 256 << 20;
 
 export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void): Promise<ExistingDays> {
   const result: ExistingDays = { events: 0, repairs: [] };
+  for (const r of replayRepairJournals(dir)) {
+    result.repairs.push(r);
+    log(`${path.join(dir, r.fileName)}: finished the repair a stopped run had begun (cut back to byte ${r.cutAt}, its whole events written again)`);
+  }
   const files = listDayFiles(dir);
   if (files.length > 0) log(`reading the ids of ${files.length} existing day files in ${dir} (new events are added, none twice)`);
   for (const name of files) {
     const filePath = path.join(dir, name);
+    if (fs.statSync(filePath).size === 0) continue; // created, never written: no events
     // Whether each event of the member being read was new: counted once the member ends whole.
     let memberStart = 0;
     let addedInMember: boolean[] = [];
@@ -90,7 +104,7 @@ async function wholeMessagesOf(filePath: string, memberStart: number, added: boo
   return messages;
 }
 
-/** Cuts the file back to `size` and appends `messages` as one gzip member right away. */
+/** Cuts the file back to `size` and appends `messages` as one gzip member, through a journal. */
 function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], compressionLevel: number): Repair {
   const fileName = path.basename(filePath);
   const writer = protobuf.Writer.create();
@@ -101,11 +115,61 @@ function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], c
     writer.bytes(m);
   }
   const member = messages.length ? zlib.gzipSync(writer.finish(), { level: compressionLevel }) : undefined;
+  const journal = journalPath(filePath, size);
   try {
-    cutDayFileBack(filePath, size);
-    if (member) fs.appendFileSync(filePath, member);
+    if (member) {
+      writeFileDurably(journal, member);
+      failpoint('repair-journal-written');
+    }
+    finishRepair(filePath, size, member);
+    if (member) {
+      fs.rmSync(journal);
+      syncDir(path.dirname(filePath));
+    }
   } catch (err) {
     throw new FatalError(`cannot repair ${filePath} (cut back to byte ${size}, where its complete gzip members end, then append ${messages.length} events): ${(err as Error).message}`);
   }
   return { fileName, cutAt: size, rewritten: member && { fileName, memberOffset: size, memberBytes: member.length, events } };
+}
+
+/** Cut back to `size`, then the salvaged member appended (and synced). Done again on replay. */
+function finishRepair(filePath: string, size: number, member: Buffer | undefined): void {
+  if (fs.existsSync(filePath) && fs.statSync(filePath).size > size) cutDayFileBack(filePath, size);
+  failpoint('repair-cut');
+  if (member) appendDurablySync(filePath, member);
+  failpoint('repair-appended');
+}
+
+const JOURNAL = /^\.(\d{4}_\d{2}_\d{2}\.pb\.gz)\.repair-(\d+)(\.tmp)?$/;
+const journalPath = (filePath: string, cutAt: number) => path.join(path.dirname(filePath), `.${path.basename(filePath)}.repair-${cutAt}`);
+
+/**
+ * Repairs that a stopped run had begun: each complete journal is replayed, then removed; an
+ * incomplete one (.tmp: the day file was not touched yet) is removed, and that file is repaired
+ * again as it is read.
+ */
+function replayRepairJournals(dir: string): Repair[] {
+  const repairs: Repair[] = [];
+  for (const name of fs.readdirSync(dir).sort()) {
+    const m = JOURNAL.exec(name);
+    if (!m) continue;
+    const journal = path.join(dir, name);
+    if (m[3]) {
+      fs.rmSync(journal, { force: true });
+      continue;
+    }
+    const filePath = path.join(dir, m[1]);
+    const cutAt = Number(m[2]);
+    try {
+      const size = fs.existsSync(filePath) ? fs.statSync(filePath).size : 0;
+      if (size < cutAt) throw new Error(`the file has ${size} bytes, fewer than where the repair cuts it (${cutAt})`);
+      finishRepair(filePath, cutAt, fs.readFileSync(journal));
+      fs.rmSync(journal);
+      syncDir(dir);
+    } catch (err) {
+      throw new FatalError(`cannot finish the repair of ${filePath} begun by a stopped run (journal ${journal}): ${(err as Error).message}`);
+    }
+    repairs.push({ fileName: m[1], cutAt });
+  }
+  return repairs;
 }

@@ -12,8 +12,10 @@ import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
 import { dayOf } from '../day-files/names.ts';
 import { DayWriter, type WrittenMember } from '../day-files/writer.ts';
 import { prepareOutputFolder } from '../day-files/folder.ts';
-import { FatalError, InterruptedError, describeFsError } from '../cli/errors.ts';
+import { FatalError, InputDamagedError, InterruptedError, describeFsError } from '../cli/errors.ts';
 import { loadExistingDays } from './existing-days.ts';
+import { exitCodeOf } from '../cli/interrupt.ts';
+import { lockFolder } from '../day-files/folder-lock.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
 import { IdSet } from './id-set.ts';
 import { startIndexing, type IndexingSummary } from '../index/writer.ts';
@@ -57,10 +59,19 @@ const WORKER_SCRIPT = libModule('convert/worker.ts');
 export const defaultParallelism = (): number => Math.max(1, os.availableParallelism());
 
 export async function convert(opts: ConvertOptions): Promise<ConversionCounts & { index?: IndexingSummary }> {
+  prepareOutputFolder(opts.outputDir);
+  const lock = await lockFolder(opts.outputDir, `convert ${opts.input}`);
+  try {
+    return await convertLocked(opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & { index?: IndexingSummary }> {
   const started = Date.now();
   const counts = emptyCounts();
   const log = opts.log ?? (() => {});
-  prepareOutputFolder(opts.outputDir);
   const input = await openInput(opts.input);
 
   const seen = new IdSet();
@@ -73,7 +84,8 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
 
   // The index: started once the existing events are counted, finished after the day files.
   // It should hold the events of the complete members; those of repaired files' new members are added.
-  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log) : undefined;
+  const drops = existing.repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }));
+  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, drops) : undefined;
   const onMember = bothOnMember(opts.onMember, indexing?.onMember);
   for (const member of rewritten) await onMember?.(member);
   let index: IndexingSummary | undefined;
@@ -135,6 +147,8 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
       maxBytes: MAX_BATCH_BYTES,
       maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
     });
+    // Damaged input (a truncated .gz): what was read before the damage is written out first.
+    let inputDamage: InputDamagedError | undefined;
     const stopReading = () => input.stream.destroy();
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
@@ -146,6 +160,8 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     } catch (err) {
       if (opts.signal?.aborted) {
         // the input was closed on purpose
+      } else if (err instanceof InputDamagedError) {
+        inputDamage = err;
       } else if (err instanceof FatalError) {
         throw err;
       } else {
@@ -161,16 +177,18 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     counts.bytesOut = writer.bytesWritten;
     counts.files = writer.filesTouched.size;
     counts.seconds = (Date.now() - started) / 1000;
+    if (inputDamage) throw new InputDamagedError(`${inputDamage.message}; the ${counts.lines} lines before it are converted`);
     if (opts.signal?.aborted) {
       const message = `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
       rejectLog.info(message);
-      throw new InterruptedError(message);
+      throw new InterruptedError(message, exitCodeOf(opts.signal.reason));
     }
     rejectLog.info(`done: ${counts.lines} lines, ${counts.valid} valid, ${counts.duplicates} duplicates, ${counts.rejected} rejected`);
     status?.stop('done');
   } catch (err) {
     status?.stop('failed');
     await indexing?.abort();
+    if (err instanceof FatalError && !(err instanceof InterruptedError)) rejectLog.info(`error: ${err.message}`);
     throw err;
   } finally {
     progress?.stop();

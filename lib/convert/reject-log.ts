@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { once } from 'node:events';
 import type { LineRejection } from './batch.ts';
+import { FatalError, describeFsError } from '../cli/errors.ts';
 
 export const LOG_NAME = 'proton-beam.log';
 
@@ -11,7 +12,8 @@ export class RejectLog {
 
   constructor(readonly filePath: string) {
     this.stream = fs.createWriteStream(filePath, { flags: 'a' });
-    this.stream.on('error', (err) => { this.failure ??= err; });
+    // Its own failure (a full disk), named as such rather than blamed on the input.
+    this.stream.on('error', (err) => { this.failure ??= new FatalError(`cannot write ${describeFsError(err, filePath)}`); });
   }
 
   info(text: string): void {

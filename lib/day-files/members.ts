@@ -172,7 +172,7 @@ export async function* inflateMembers(filePath: string, start = 0): AsyncGenerat
   const file = await FileReader.open(filePath);
   try {
     let offset = start;
-    if (offset === 0 && file.size === 0) throw new DayFileError(filePath, 0, 'empty file (not a gzip file)');
+    // A zero-byte file (a run killed between creating it and its first write) holds no events.
     if (offset > file.size) throw new DayFileError(filePath, offset, `no gzip member here: the file has ${file.size} bytes`);
     let window: Buffer = Buffer.alloc(0);
     let windowAt = 0;

@@ -14,6 +14,8 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { cutDayFileBack, dayFileName } from './names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
+import { appendDurably } from './durable.ts';
+import { failpoint } from '../failpoints.ts';
 
 const gzip = promisify(zlib.gzip);
 
@@ -62,6 +64,12 @@ const DEFAULT_MEMBER_BYTES = 1 << 20;
 const DEFAULT_PENDING_BUDGET = 32 << 20;
 const MAX_MEMBERS_IN_FLIGHT = 16;
 
+/** PROTON_BEAM_MEMBER_BYTES: smaller members for the crash tests (many members from a small input). */
+function memberBytesFromEnv(): number | undefined {
+  const n = Number(process.env.PROTON_BEAM_MEMBER_BYTES);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
 export class DayWriter {
   private days = new Map<number, Day>();
   private pendingBytes = 0;
@@ -75,7 +83,7 @@ export class DayWriter {
   membersWritten = 0;
 
   constructor(private dir: string, private options: DayWriterOptions) {
-    this.memberBytes = options.memberBytes ?? DEFAULT_MEMBER_BYTES;
+    this.memberBytes = options.memberBytes ?? memberBytesFromEnv() ?? DEFAULT_MEMBER_BYTES;
     this.pendingBudget = options.pendingBudget ?? DEFAULT_PENDING_BUDGET;
   }
 
@@ -149,8 +157,11 @@ export class DayWriter {
         if (this.failure) return;
         const memberOffset = d.fileSize; // appends to one file run one after the other
         appendingAt = memberOffset;
-        await fs.promises.appendFile(filePath, member);
+        failpoint('member-append-before');
+        // On disk (fsync) before the index is told: its rows never point past a file's end.
+        await appendDurably(filePath, member);
         appendingAt = undefined;
+        failpoint('member-append-after');
         d.fileSize += member.length;
         this.filesTouched.add(d.fileName);
         this.bytesWritten += member.length;

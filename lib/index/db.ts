@@ -65,8 +65,13 @@ interface ColumnInfo { name: string; type: string; notnull: number; dflt_value: 
 /** Checks that `events` is Proton Beam's table; a FatalError naming the file otherwise. */
 export function checkSchema(db: IndexDb, file: string): SchemaState {
   const table = db.prepare(`SELECT type FROM sqlite_master WHERE name = 'events'`).get() as { type: string } | undefined;
-  if (!table) return { hasTable: false, hasLocations: false, missingIndexes: SECONDARY_INDEXES.map(([n]) => n) };
   const notOurs = (why: string) => new FatalError(`${file}: not a Proton Beam index (${why}); move it away or rebuild it with: npx tsx scripts/index.ts rebuild`);
+  if (!table) {
+    // An empty file is ours to fill; a database of something else is not.
+    const others = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 3`).all() as { name: string }[];
+    if (others.length > 0) throw notOurs(`it holds table ${others.map((t) => t.name).join(', ')} and no events table`);
+    return { hasTable: false, hasLocations: false, missingIndexes: SECONDARY_INDEXES.map(([n]) => n) };
+  }
   if (table.type !== 'table') throw notOurs(`"events" is a ${table.type}`);
   const columns = db.prepare('PRAGMA table_info(events)').all() as ColumnInfo[];
   const describe = (c: ColumnInfo) => `${c.name} ${c.type}${c.notnull ? ' NOT NULL' : ''}${c.pk ? ' PRIMARY KEY' : ''}`;
@@ -98,24 +103,48 @@ export function checkSchema(db: IndexDb, file: string): SchemaState {
 }
 
 function open(file: string, options: Database.Options): IndexDb {
-  let db: IndexDb;
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new FatalError(`${file}: is a directory, not an index; move it away (convert or npx tsx scripts/index.ts rebuild ${path.dirname(file)} then make a new one)`);
+  }
+  let db: IndexDb | undefined;
   try {
     db = new Database(file, options);
     db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (err) {
+    db?.close();
     const e = err as { code?: string; message: string };
     if (e.code === 'SQLITE_NOTADB') throw new FatalError(`${file}: not an SQLite database`);
     if (e.code === 'SQLITE_CANTOPEN' && options.fileMustExist && !fs.existsSync(file)) {
       throw new FatalError(`${file}: no index here; build it with: npx tsx scripts/index.ts rebuild ${path.dirname(file)}`);
     }
+    if (options.readonly && e.code?.startsWith('SQLITE_READONLY')) return openAfterRollback(file, options);
+    if (e.code === 'SQLITE_FULL') throw new FatalError(`${file}: no space left on device`);
     throw new FatalError(`${file}: cannot open the index: ${e.message}`);
   }
   return db;
 }
 
+/**
+ * A read-only connection cannot roll back the hot journal of a writer that was killed
+ * mid-transaction. A read-write one does so as it opens (SQLite's own locks make sure the
+ * writer is gone); then the index is opened read-only again.
+ */
+function openAfterRollback(file: string, options: Database.Options): IndexDb {
+  try {
+    const writer = new Database(file, { fileMustExist: true });
+    writer.prepare('SELECT count(*) FROM sqlite_master').get();
+    writer.close();
+    const db = new Database(file, options);
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  } catch (err) {
+    throw new FatalError(`${file}: a write to the index was stopped midway and it cannot be rolled back here (${(err as Error).message}); convert into ${path.dirname(file)} again or run: npx tsx scripts/index.ts rebuild ${path.dirname(file)}`);
+  }
+}
+
 /** Opens an existing index to read it. */
-export function openIndexForRead(file: string, needTable = true): { db: IndexDb; schema: SchemaState } {
-  const db = open(file, { readonly: true, fileMustExist: true });
+export function openIndexForRead(file: string, needTable = true, writable = false): { db: IndexDb; schema: SchemaState } {
+  const db = open(file, { readonly: !writable, fileMustExist: true });
   let schema: SchemaState;
   try {
     schema = checkSchema(db, file);
@@ -144,9 +173,11 @@ export function openIndexForWrite(file: string, fresh = false): { db: IndexDb; s
       db.pragma('journal_mode = OFF');
       db.pragma('locking_mode = EXCLUSIVE');
     }
-    // Bulk-loading settings: a crash can lose the last batch but not corrupt the file
-    // (the rollback journal or WAL stays on unless the file is brand new).
-    db.pragma('synchronous = OFF');
+    // A commit is on disk before it returns (rows are committed in large batches, so this
+    // costs little), and only after the day file members they point into (DayWriter syncs
+    // those first): a crash or power cut never leaves rows pointing past a file's end. A fresh
+    // file (rebuild) is renamed into place only once complete: nothing to sync until then.
+    db.pragma(fresh ? 'synchronous = OFF' : 'synchronous = FULL');
     db.pragma('cache_size = -524288'); // 512 MiB
     const schema = checkSchema(db, file);
     if (!schema.hasTable) db.exec(CREATE_TABLE);

@@ -15,7 +15,9 @@ import { listDayFiles } from '../day-files/names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
 import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
 import { STAGE_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
-import { WorkerPool } from '../workers/pool.ts';
+import { WorkerPool, asError } from '../workers/pool.ts';
+import { lockFolder } from '../day-files/folder-lock.ts';
+import { failpoint } from '../failpoints.ts';
 import { libModule } from '../paths.ts';
 
 const WORKER_SCRIPT = libModule('index/rebuild-worker.ts');
@@ -30,6 +32,8 @@ export interface RebuildOptions {
   indexPath?: string;
   parallel: number;
   log?: (text: string) => void;
+  /** The caller holds DIR's lock (a conversion that rebuilds at its end). */
+  lockHeld?: boolean;
 }
 
 export interface RebuildSummary {
@@ -48,10 +52,20 @@ export interface RebuildSummary {
 }
 
 export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary> {
+  if (!fs.existsSync(opts.dir) || !fs.statSync(opts.dir).isDirectory()) throw new FatalError(`${opts.dir}: no such folder`);
+  const lock = opts.lockHeld ? undefined : await lockFolder(opts.dir, 'index.ts rebuild');
+  try {
+    return await rebuildLocked(opts);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   const started = performance.now();
   const log = opts.log ?? (() => {});
   const indexPath = opts.indexPath ?? indexPathOf(opts.dir);
-  if (!fs.existsSync(opts.dir) || !fs.statSync(opts.dir).isDirectory()) throw new FatalError(`${opts.dir}: no such folder`);
+  removeRebuildLeftovers(indexPath);
   const files = listDayFiles(opts.dir).map((name) => ({ path: path.join(opts.dir, name), name }));
   log(`indexing ${files.length} day files in ${opts.dir} into ${indexPath}`);
 
@@ -65,7 +79,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
     db = openIndexForWrite(tempPath, true).db;
   } catch (err) {
     fs.rmSync(stageDir, { recursive: true, force: true });
-    throw err instanceof FatalError ? err : new FatalError(`cannot create ${describeFsError(err, tempPath)}`);
+    throw asFatal(err, tempPath);
   }
   const pool = new WorkerPool<RebuildTask, RebuildResult>(WORKER_SCRIPT, Math.max(1, Math.min(opts.parallel, files.length)), null);
   const damaged: string[] = [];
@@ -115,6 +129,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
         db.prepare('ATTACH ? AS part').run(r.task.stagePath);
         inserted += db.prepare(insertSql).run().changes;
         db.exec('DETACH part');
+        failpoint('rebuild-part');
       }
       fs.rmSync(r.task.stagePath, { force: true });
       inFlight--;
@@ -131,14 +146,17 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
   } catch (err) {
     if (db.open) db.close();
     removeDb(tempPath);
-    throw err;
+    throw asFatal(err, tempPath);
   } finally {
     await pool.close();
     fs.rmSync(stageDir, { recursive: true, force: true });
   }
   try {
-    removeDb(indexPath);
+    failpoint('rebuild-rename-before');
+    // rename replaces the old index atomically; only its journal files, if any, go first.
+    removeDb(indexPath, false);
     fs.renameSync(tempPath, indexPath);
+    failpoint('rebuild-rename-after');
   } catch (err) {
     throw new FatalError(`cannot replace ${describeFsError(err, indexPath)}`);
   }
@@ -172,7 +190,28 @@ function groupFiles(files: { path: string; name: string }[]): { path: string; na
   return groups;
 }
 
-/** Removes an SQLite file and the journal files beside it. */
-function removeDb(file: string): void {
-  for (const suffix of ['', '-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+/** Removes an SQLite file and the journal files beside it (or only those). */
+function removeDb(file: string, andFile = true): void {
+  for (const suffix of [...(andFile ? [''] : []), '-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+}
+
+/** What a rebuild that was killed left beside the index (the caller holds the folder's lock). */
+export function removeRebuildLeftovers(indexPath: string): void {
+  const dir = path.dirname(indexPath);
+  const prefix = `${path.basename(indexPath)}.rebuild-`;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) if (name.startsWith(prefix)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+}
+
+/** A failure while building the new index, as one line naming the file (a full disk, above all). */
+function asFatal(err: unknown, file: string): FatalError {
+  if (err instanceof FatalError) return err;
+  const e = asError(err) as NodeJS.ErrnoException;
+  if (e.code === 'SQLITE_FULL' || e.code === 'ENOSPC') return new FatalError(`cannot build ${file}: no space left on device (the old index, if any, is unchanged)`);
+  return new FatalError(`cannot build ${file}: ${describeFsError(e, path.dirname(file))}`);
 }

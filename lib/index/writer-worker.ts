@@ -8,6 +8,9 @@ import { finishIndex, openIndexForWrite, countRows } from './db.ts';
 import { BulkLoader, type RowChunk } from './loader.ts';
 
 export type WriterRequest = { type: 'rows'; chunk: RowChunk } | { type: 'finish' };
+
+/** A repaired day file: its rows from byte `from` on pointed at what was cut off; deleted first. */
+export interface Drop { fileName: string; from: number }
 export type WriterReply =
   | { type: 'ready'; rows: number }
   | { type: 'inserted'; rows: number }
@@ -17,7 +20,7 @@ export type WriterReply =
 /** Rows per transaction: small enough that inserting keeps pace with the conversion (little is left for the end). */
 const BATCH_ROWS = 32_768;
 
-const { indexPath } = workerData.data as { indexPath: string };
+const { indexPath, drops } = workerData.data as { indexPath: string; drops: Drop[] };
 const port = parentPort!;
 
 let loader: BulkLoader | undefined;
@@ -27,12 +30,15 @@ let failed = false;
 
 function fail(err: unknown): void {
   failed = true;
-  const e = err as Error;
-  port.postMessage({ type: 'error', message: e.message, fatal: e.constructor?.name === 'FatalError' } satisfies WriterReply);
+  const e = err as Error & { code?: string };
+  const message = e.code === 'SQLITE_FULL' ? `no space left on device (${e.message})` : e.message;
+  port.postMessage({ type: 'error', message, fatal: e.constructor?.name === 'FatalError' } satisfies WriterReply);
 }
 
 try {
   db = openIndexForWrite(indexPath).db;
+  const drop = db.prepare('DELETE FROM events WHERE file_path = ? AND member_offset >= ?');
+  db.transaction(() => { for (const d of drops) drop.run(d.fileName, d.from); })();
   loader = new BulkLoader(db, BATCH_ROWS);
   port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);
 } catch (err) {

@@ -12,8 +12,8 @@ import type { WrittenMember } from '../day-files/writer.ts';
 import { FatalError } from '../cli/errors.ts';
 import { countRows, indexPathOf, openIndexForRead } from './db.ts';
 import { chunkTransferList, RowChunkBuilder } from './loader.ts';
-import { rebuildIndex } from './rebuild.ts';
-import type { WriterReply, WriterRequest } from './writer-worker.ts';
+import { rebuildIndex, removeRebuildLeftovers } from './rebuild.ts';
+import type { Drop, WriterReply, WriterRequest } from './writer-worker.ts';
 import { libModule } from '../paths.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
@@ -39,10 +39,12 @@ export interface Indexing {
 
 /**
  * Starts indexing into DIR/index.db for a conversion into DIR whose day files held
- * `preexisting` events before it. Fails at once (FatalError) when index.db is not an index.
+ * `preexisting` events before it (rows of repaired files past their cut, `drops`, are deleted
+ * first). Fails at once (FatalError) when index.db is not an index.
  */
-export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void): Promise<Indexing> {
+export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void, drops: Drop[] = []): Promise<Indexing> {
   const indexPath = indexPathOf(dir);
+  removeRebuildLeftovers(indexPath); // of a rebuild that was killed (this run holds the folder's lock)
   // Checked here, before any conversion, so that a foreign index.db fails at once.
   const rowsBefore = existingRows(indexPath);
   if (rowsBefore < preexisting) {
@@ -52,7 +54,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       abort: async () => {},
       async finish() {
         const started = performance.now();
-        const s = await rebuildIndex({ dir, parallel, log });
+        const s = await rebuildIndex({ dir, parallel, log, lockHeld: true });
         if (s.damaged.length) throw new FatalError(`cannot rebuild ${indexPath}: ${s.damaged[0]}`);
         const rows = s.events - s.duplicates;
         return { indexPath, added: rows, rows, rebuilt: true, finishSeconds: (performance.now() - started) / 1000 };
@@ -61,7 +63,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   }
 
   // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
-  const worker = startWorker(WORKER_SCRIPT, { indexPath });
+  const worker = startWorker(WORKER_SCRIPT, { indexPath, drops });
   let failure: Error | undefined;
   let finished: ((r: WriterReply) => void) | undefined;
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
@@ -125,10 +127,14 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   };
 }
 
-/** Rows in an existing index (0 when there is none); a FatalError when it is not an index. */
+/**
+ * Rows in an existing index (0 when there is none); a FatalError when it is not an index.
+ * Opened read-write, which rolls back what a killed run left half-written (this run holds the
+ * folder's lock).
+ */
 function existingRows(indexPath: string): number {
   if (!fs.existsSync(indexPath)) return 0;
-  const { db } = openIndexForRead(indexPath, false);
+  const { db } = openIndexForRead(indexPath, false, true);
   try {
     return countRows(db);
   } finally {

@@ -1,7 +1,7 @@
 /** Input decompression: gzip (several members too) recognised by name or magic bytes and inflated on the fly; zstd where Node has it. */
 import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
-import { FatalError } from '../cli/errors.ts';
+import { FatalError, InputDamagedError } from '../cli/errors.ts';
 import { byteStream } from './resumable.ts';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -81,13 +81,18 @@ export async function decompress(raw: Readable, label: string, name = label): Pr
     ? zlib.createGunzip({ chunkSize: 64 * 1024 })
     : (zlib as ZstdZlib).createZstdDecompress!();
   pipeline(Readable.from(rest, opts), inflater, () => {});
+  let out = 0;
   async function* inflated(): AsyncGenerator<Buffer> {
     try {
-      yield* inflater as AsyncIterable<Buffer>;
+      for await (const chunk of inflater as AsyncIterable<Buffer>) {
+        out += chunk.length;
+        yield chunk;
+      }
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       if (code.startsWith('Z_') || code.startsWith('ERR_ZSTD') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
-        throw new FatalError(`cannot read input ${label}: truncated or corrupt ${compression} data (${(err as Error).message})`);
+        const at = `at byte ${inflater.bytesWritten.toLocaleString('en-US')} of the compressed input, ${out.toLocaleString('en-US')} bytes decompressed`;
+        throw new InputDamagedError(`cannot read input ${label}: truncated or corrupt ${compression} data ${at} (${(err as Error).message})`);
       }
       throw err;
     } finally {

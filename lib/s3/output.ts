@@ -13,6 +13,7 @@ import { PACKAGE_JSON } from '../paths.ts';
 import { createS3Client, describeS3Error } from './client.ts';
 import { formatS3Url, parseS3Prefix, type S3Location } from './url.ts';
 import { errorPhrase, isTransient, printRetry, withRetries, type RetryInfo, type RetryOptions } from '../net/retry.ts';
+import { failpoint } from '../failpoints.ts';
 
 const MiB = 1024 * 1024;
 /** S3's limits: parts of 5 MiB at least (but the last), 10,000 parts at most. */
@@ -328,6 +329,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
       });
       const head = await headObject(s3, loc.bucket, key, url);
       const verifiedBy = verifyStored(head, h, partSize, url, sse.ServerSideEncryption);
+      failpoint('upload-object');
       filesDone++;
       progress(name, size);
       return { name, key, size, sha256: hex, parts: partCount(size, partSize), verifiedBy };

@@ -24,7 +24,7 @@ export class WorkerPool<T, R> {
         job.resolve(result);
         this.next(worker);
       });
-      worker.on('error', (err) => this.fail(err));
+      worker.on('error', (err) => this.fail(asError(err)));
       worker.on('exit', (code) => {
         if (code !== 0) this.fail(new Error(`a worker thread exited with code ${code}`));
       });
@@ -62,4 +62,16 @@ export class WorkerPool<T, R> {
   async close(): Promise<void> {
     await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
   }
+}
+
+/**
+ * An error thrown in a worker thread, as an Error. Errors of classes the structured clone does
+ * not know (better-sqlite3's SqliteError) arrive as plain objects: their message and code are kept.
+ */
+export function asError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  const o = err as { message?: unknown; code?: unknown } | null;
+  const e = new Error(typeof o?.message === 'string' ? o.message : String(err));
+  if (typeof o?.code === 'string') (e as NodeJS.ErrnoException).code = o.code;
+  return e;
 }

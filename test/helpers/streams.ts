@@ -12,7 +12,9 @@ export async function fatal(promise: Promise<unknown>, ...patterns: RegExp[]): P
     await promise;
   } catch (err) {
     const e = err as Error & { exitCode?: number };
-    if (e.constructor?.name !== 'FatalError') throw new Error(`expected a FatalError, got ${e.constructor?.name}: ${e.message}`, { cause: err });
+    let c = e?.constructor;
+    while (c && c.name !== 'FatalError') c = Object.getPrototypeOf(c); // or a subclass of it
+    if (!c) throw new Error(`expected a FatalError, got ${e.constructor?.name}: ${e.message}`, { cause: err });
     if (e.message.includes('\n')) throw new Error(`message is not one line: ${JSON.stringify(e.message)}`);
     for (const p of patterns) if (!p.test(e.message)) throw new Error(`message ${JSON.stringify(e.message)} does not match ${p}`);
     return e;
