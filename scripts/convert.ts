@@ -9,6 +9,7 @@ import { inputShapeHint } from '../lib/convert/input-hint.ts';
 import { indexPathOf, removeIndex } from '../lib/index/db.ts';
 import { formatIndexing } from '../lib/index/writer.ts';
 import { formatSummary } from '../lib/convert/summary.ts';
+import { VERIFIER_CHOICES, type VerifierChoice } from '../lib/nostr/verifier.ts';
 
 await runScript({
   command: 'npx tsx scripts/convert.ts',
@@ -22,6 +23,7 @@ Converting into a folder that already holds day files adds to them and never sto
   flags: {
     'output-dir': { kind: 'string', short: 'o', value: 'DIR', default: './pb_data', help: 'output folder' },
     'validate-signatures': { kind: 'bool', default: true, help: 'check Schnorr signatures' },
+    verifier: { kind: 'string', value: 'auto|native|wasm', default: 'auto', help: 'Schnorr verifier: native is the system libsecp256k1, wasm tiny-secp256k1;\nauto takes native when it loads and passes a self-test, else wasm, saying why' },
     'validate-event-ids': { kind: 'bool', default: true, help: 'check that ids are the SHA-256 of the event' },
     parallel: { kind: 'int', short: 'j', default: defaultParallelism(), min: 1, max: 1024, defaultText: `number of CPUs, here ${defaultParallelism()}`, help: 'worker threads' },
     'compression-level': { kind: 'int', default: 6, min: 0, max: 9, help: 'gzip level 0..9' },
@@ -43,6 +45,8 @@ the run completed (even with rejected lines), 1 on a fatal problem or when no li
 a valid event, 2 on a usage error, 130 when interrupted (Ctrl-C: the files written so far are
 complete; run again to resume).`,
 }, async ({ flags, positionals: [input] }) => {
+  const verifier = flags.verifier as VerifierChoice;
+  if (!VERIFIER_CHOICES.includes(verifier)) throw new UsageError(`--verifier takes ${VERIFIER_CHOICES.join(', ')}, not '${flags.verifier}'`);
   if (flags['no-filter-kinds'] && flags['filter-invalid-kinds'] === true) {
     throw new UsageError('--no-filter-kinds and --filter-invalid-kinds=true contradict each other: give one');
   }
@@ -61,6 +65,7 @@ complete; run again to resume).`,
     input,
     outputDir,
     validateSignatures: flags['validate-signatures'],
+    verifier,
     validateIds: flags['validate-event-ids'],
     filterInvalidKinds: flags['filter-invalid-kinds'] ?? !flags['no-filter-kinds'],
     parallel: flags.parallel,

@@ -5,7 +5,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { newWriter, writeDelimited } from '../nostr/codec.ts';
-import { checkId, checkShape, checkSignature, isRejection, type CheckOptions, type RejectReason } from '../nostr/validate.ts';
+import { BAD_SIGNATURE, checkId, checkShape, isRejection, type CheckOptions, type RejectReason } from '../nostr/validate.ts';
+import type { Verifier } from '../nostr/verifier-types.ts';
+import { wasmVerifier } from '../nostr/verify-wasm.ts';
 import { isKnownCopy, type StoredIdHints } from './duplicates.ts';
 
 /** What the main thread sends a worker: whole lines, and those whose id it knows is stored. */
@@ -66,7 +68,13 @@ function splitLines(bytes: Buffer): (string | null)[] {
 
 const isBlank = (s: string): boolean => s.length === 0 || s.trim().length === 0;
 
-export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts: CheckOptions, stored?: StoredIdHints): BatchResult {
+// The signature's bytes for the verifier: one buffer per thread, rewritten for each event.
+const sigBytes = Buffer.allocUnsafe(64);
+let fallbackVerifier: Verifier | undefined;
+
+/** `verifier`: the thread's own (made once per worker); WASM when none is given. */
+export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts: CheckOptions, stored?: StoredIdHints, verifier?: Verifier): BatchResult {
+  const verify = opts.validateSignatures ? verifier ?? (fallbackVerifier ??= wasmVerifier()) : undefined;
   const lines = splitLines(bytes);
   const verified = new Set<string>(); // ids whose signature verified in this batch
   const n = lines.length;
@@ -118,13 +126,15 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
       }
       const at = count * 32;
       ids.write(event.id, at, 'hex');
-      const badSignature = checkSignature(event, ids.subarray(at, at + 32), opts);
-      if (badSignature) {
-        rejects.push({ line: lineNumber, ...badSignature, id: event.id });
-        continue;
-      }
-      if (opts.validateSignatures) verified.add(event.id);
       pubkeys.write(event.pubkey, at, 'hex');
+      if (verify) {
+        sigBytes.write(event.sig, 0, 'hex');
+        if (!verify.verify(ids.subarray(at, at + 32), pubkeys.subarray(at, at + 32), sigBytes)) {
+          rejects.push({ line: lineNumber, reason: 'bad_signature', detail: BAD_SIGNATURE, id: event.id });
+          continue;
+        }
+        verified.add(event.id);
+      }
       createdAt[count] = event.created_at;
       kinds[count] = event.kind;
       writeDelimited(event, writer);

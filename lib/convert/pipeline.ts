@@ -17,6 +17,8 @@ import { loadExistingDays } from './existing-days.ts';
 import { exitCodeOf } from '../cli/interrupt.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
+import { resolveVerifier, type VerifierChoice } from '../nostr/verifier.ts';
+import type { WorkerOptions } from './worker.ts';
 import { IdSet } from './id-set.ts';
 import { startIndexing, type IndexingSummary } from '../index/writer.ts';
 import { openInput } from '../input/open.ts';
@@ -48,6 +50,10 @@ export interface ConvertOptions extends CheckOptions {
   /** Build or add to DIR/index.db as the day files are written (lib/index/writer.ts). */
   index?: boolean;
   log?: (text: string) => void;
+  /** Schnorr verifier (lib/nostr/verifier.ts); default auto. */
+  verifier?: VerifierChoice;
+  /** Lines every run should show (auto falling back to WASM); default: standard error. */
+  notice?: (text: string) => void;
   /** Stops reading input; what was read is written out, then an InterruptedError is thrown. */
   signal?: AbortSignal;
 }
@@ -72,6 +78,9 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   const started = Date.now();
   const counts = emptyCounts();
   const log = opts.log ?? (() => {});
+  const verifier = opts.validateSignatures ? resolveVerifier(opts.verifier ?? 'auto') : undefined;
+  counts.verifier = verifier?.label ?? 'off';
+  if (verifier?.note) (opts.notice ?? ((text: string) => process.stderr.write(`${text}\n`)))(verifier.note);
   const input = await openInput(opts.input);
 
   const seen = new IdSet();
@@ -91,7 +100,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   let index: IndexingSummary | undefined;
 
   const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
-  rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${opts.validateSignatures ? 'checked' : 'not checked'})`);
+  rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'})`);
+  if (verifier?.note) rejectLog.info(verifier.note);
   const writer = new DayWriter(opts.outputDir, {
     compressionLevel: opts.compressionLevel,
     memberBytes: opts.memberBytes,
@@ -104,7 +114,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     validateIds: opts.validateIds,
     validateSignatures: opts.validateSignatures,
     filterInvalidKinds: opts.filterInvalidKinds,
-  } satisfies CheckOptions);
+    verifier: verifier?.kind ?? 'wasm',
+  } satisfies WorkerOptions);
 
   const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
   const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
@@ -224,6 +235,7 @@ function statusOf(counts: ConversionCounts, s: { bytesRead: number; totalBytes?:
   const fraction = s.totalBytes ? s.bytesRead / s.totalBytes : 0;
   return {
     phase: 'converting' as const,
+    verifier: counts.verifier,
     bytesRead: s.bytesRead,
     totalBytes: s.totalBytes ?? null,
     lines: counts.lines,

@@ -15,6 +15,8 @@ export interface Status {
   rejected: number;
   duplicates: number;
   eventsPerSecond: number;
+  /** The signature verifier of the run (lib/convert/summary.ts), or "off". */
+  verifier: string;
   etaSeconds: number | null;
   updatedAt: string;
 }

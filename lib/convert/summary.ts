@@ -20,10 +20,12 @@ export interface ConversionCounts {
   bytesOut: number;
   files: number;
   seconds: number;
+  /** The signature verifier that ran ("native (libsecp256k1.so.1)", "wasm (tiny-secp256k1)"), or "off". */
+  verifier: string;
 }
 
 export const emptyCounts = (): ConversionCounts => ({
-  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0,
+  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0, verifier: 'off',
 });
 
 export function formatSummary(c: ConversionCounts, outputDir: string): string {
@@ -35,6 +37,7 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
     `  valid events      ${n(c.valid)}`,
     `  stored            ${n(c.valid - c.duplicates)}`,
     `  duplicates        ${n(c.duplicates)}${c.duplicatesUnverified ? `  (signature check skipped for ${n(c.duplicatesUnverified)})` : ''}`,
+    `  signatures        ${c.verifier === 'off' ? 'not checked' : `checked, ${c.verifier} verifier`}`,
     `  rejected          ${n(c.rejected)}${c.rejected ? '  (see proton-beam.log)' : ''}`,
   ];
   const reasons = Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1]);

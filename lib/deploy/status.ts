@@ -26,6 +26,8 @@ export interface JobStatus {
   rejected?: number;
   duplicates?: number;
   eventsPerSecond?: number;
+  /** Which Schnorr verifier the converter runs: "native (...)", "wasm (...)" or "off". */
+  verifier?: string;
   etaSeconds?: number | null;
   host?: string;
   startedAt?: string;
@@ -47,6 +49,7 @@ export function fromConverterStatus(c: Partial<ConverterStatus>): Partial<JobSta
   if (typeof c.duplicates === 'number') out.duplicates = c.duplicates;
   if (typeof c.eventsPerSecond === 'number') out.eventsPerSecond = c.eventsPerSecond;
   if (c.etaSeconds !== undefined) out.etaSeconds = c.etaSeconds;
+  if (typeof c.verifier === 'string') out.verifier = c.verifier;
   return out;
 }
 
@@ -103,6 +106,7 @@ export function summaryLines(s: JobStatus): string[] {
     lines.push(`lines read: ${num(s.lines)}; valid events: ${num(s.events ?? 0)}; duplicates: ${num(s.duplicates ?? 0)}; rejected: ${num(s.rejected ?? 0)}`);
   }
   if (s.bytesRead !== undefined) lines.push(`input read: ${formatBytes(s.bytesRead)}`);
+  if (s.verifier) lines.push(`signatures: ${s.verifier === 'off' ? 'not checked' : `${s.verifier} verifier`}`);
   if (s.startedAt && (s.finishedAt ?? s.updatedAt)) {
     const seconds = (Date.parse(s.finishedAt ?? s.updatedAt) - Date.parse(s.startedAt)) / 1000;
     if (Number.isFinite(seconds)) lines.push(`job time: ${formatDuration(seconds)}`);

@@ -3,8 +3,9 @@
  * serialization) and BIP-340 Schnorr signature. Returns the event, or why it was rejected.
  */
 import { createHash, hash } from 'node:crypto';
-import * as secp from 'tiny-secp256k1';
 import type { NostrEvent } from './codec.ts';
+import type { Verifier } from './verifier-types.ts';
+import { wasmVerifier } from './verify-wasm.ts';
 
 export interface CheckOptions {
   validateIds: boolean;
@@ -104,13 +105,15 @@ export function computeEventId(e: IdFields): Buffer {
 /** The same as lowercase hex; the one-shot hash is ~40 % cheaper than a Hash object per event. */
 export const computeEventIdHex = (e: IdFields): string => hash('sha256', serialize(e), 'hex');
 
-export function verifySignature(idBytes: Uint8Array, pubkeyHex: string, sigHex: string): boolean {
-  try {
-    return secp.verifySchnorr(idBytes, Buffer.from(pubkeyHex, 'hex'), Buffer.from(sigHex, 'hex'));
-  } catch {
-    return false; // pubkey not on the curve, or a malformed signature
-  }
+let defaultVerifier: Verifier | undefined;
+
+/** Hex in, for tests and tools; the converter's hot path (lib/convert/batch.ts) passes bytes it already holds. */
+export function verifySignature(idBytes: Uint8Array, pubkeyHex: string, sigHex: string, verifier?: Verifier): boolean {
+  const v = verifier ?? (defaultVerifier ??= wasmVerifier());
+  return v.verify(idBytes, Buffer.from(pubkeyHex, 'hex'), Buffer.from(sigHex, 'hex'));
 }
+
+export const BAD_SIGNATURE = 'Schnorr signature does not verify';
 
 export function isRejection(r: NostrEvent | Rejection): r is Rejection {
   return (r as Rejection).reason !== undefined;
@@ -125,9 +128,9 @@ export function checkId(event: NostrEvent, opts: CheckOptions): Rejection | unde
 }
 
 /** The signature check alone; `idBytes` holds the 32 bytes of the event's id. */
-export function checkSignature(event: NostrEvent, idBytes: Uint8Array, opts: CheckOptions): Rejection | undefined {
-  if (opts.validateSignatures && !verifySignature(idBytes, event.pubkey, event.sig)) {
-    return reject('bad_signature', 'Schnorr signature does not verify');
+export function checkSignature(event: NostrEvent, idBytes: Uint8Array, opts: CheckOptions, verifier?: Verifier): Rejection | undefined {
+  if (opts.validateSignatures && !verifySignature(idBytes, event.pubkey, event.sig, verifier)) {
+    return reject('bad_signature', BAD_SIGNATURE);
   }
   return undefined;
 }

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { startLocalS3 } from '../../lib/dev/local-s3.ts';
 import { ROOT } from '../../lib/paths.ts';
+import { resolveVerifier } from '../../lib/nostr/verifier.ts';
 
 const REAL_CONVERTER = path.join(ROOT, 'scripts', 'convert.ts');
 const FAKE_CONVERTER = path.join(ROOT, 'test', 'fixtures', 'fake-convert.ts');
@@ -66,6 +67,7 @@ test(`make run-local converts a local input into the local S3 (${path.basename(c
       assert.equal(status.events + status.rejected, lines);
       assert.deepEqual([status.events, status.duplicates, status.rejected], [626, 26, 5]);
       assert.equal(status.bytesRead, fs.statSync(INPUT).size);
+      assert.equal(status.verifier, resolveVerifier('auto').label); // which Schnorr verifier ran
       assert.ok(Date.parse(status.finishedAt) >= Date.parse(status.startedAt));
     } finally {
       await s3.close();

@@ -27,6 +27,9 @@ test('userdata prepares the machine and has no job logic', () => {
   assert.match(text, /https:\/\/nodejs\.org\/dist\/v\$NODE_VERSION\/\$tarball/);
   assert.match(text, /amazon-ssm-agent/);
   assert.match(text, /mountpoint -q "\$DATA_MOUNT"/);
+  // the system libsecp256k1 for native Schnorr verification, under its name on the release
+  assert.match(text, /for package in libsecp256k1-2 libsecp256k1-1; do[^]*install -y -q --no-install-recommends "\$package"/);
+  assert.match(text, /\ninstall_libsecp256k1\n/);
   for (const jobWord of ['convert', 'scripts/job', 's3://', 'aws s3', 'INPUT', 'OUTPUT']) {
     assert.ok(!text.includes(jobWord), `user data mentions ${jobWord}`);
   }
