@@ -30,6 +30,7 @@ import { StatusFile } from './status-file.ts';
 import { storedIdHints, takeStoredCopies } from './duplicates.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
 import { movableBuffers } from '../workers/transfer.ts';
+import { mainThreadCpuSeconds } from '../workers/thread-cpu.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { libModule } from '../paths.ts';
 
@@ -151,6 +152,9 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     seq, firstLine, bytes, stored: opts.validateSignatures ? storedIdHints(bytes, seen) : undefined,
   });
 
+  // The main thread's CPU per line is taken over the loop alone: start-up (loading modules,
+  // bundling and starting threads, reading the folder) is paid once a run, not per line.
+  const cpuAtStart = mainThreadCpuSeconds();
   try {
     const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
@@ -182,6 +186,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
       opts.signal?.removeEventListener('abort', stopReading);
     }
     await results.drain();
+    counts.mainThreadCpuSeconds = mainThreadCpuSeconds() - cpuAtStart;
     await writer.close();
     index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();

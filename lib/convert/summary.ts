@@ -22,10 +22,15 @@ export interface ConversionCounts {
   seconds: number;
   /** The signature verifier that ran ("native (libsecp256k1.so.1)", "wasm (tiny-secp256k1)"), or "off". */
   verifier: string;
+  /**
+   * CPU of the main thread while lines flowed (start-up excluded). Every line passes through it,
+   * so 1 / (this per line) caps the converter's rate whatever the number of cores.
+   */
+  mainThreadCpuSeconds: number;
 }
 
 export const emptyCounts = (): ConversionCounts => ({
-  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0, verifier: 'off',
+  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0, verifier: 'off', mainThreadCpuSeconds: 0,
 });
 
 export function formatSummary(c: ConversionCounts, outputDir: string): string {
@@ -49,5 +54,9 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
     `  bytes in / out    ${formatBytes(c.bytesIn)} / ${formatBytes(c.bytesOut)}`,
     `  time              ${formatDuration(c.seconds)} (${n(Math.round(perSecond(c.lines)))} lines/s, ${formatBytes(perSecond(c.bytesIn))}/s)`,
   );
+  if (c.lines > 0 && c.mainThreadCpuSeconds > 0) {
+    const perLine = c.mainThreadCpuSeconds / c.lines;
+    lines.push(`  main thread       ${(perLine * 1e6).toFixed(2)} us of CPU per line (caps the rate at ${n(Math.round(1 / perLine))} lines/s)`);
+  }
   return lines.join('\n');
 }
