@@ -1,27 +1,35 @@
 #!/usr/bin/env -S npx tsx
-// The converter's benchmark: a seeded, signed corpus; convert at -j1 and -jN with and without
-// signature checks; gzip -6 of the same file as the yardstick; the raw Schnorr verify rate.
+// The converter's benchmark: a seeded, signed corpus; convert with signature checks off and with
+// both verifiers; gzip -6 of the same file as the yardstick; the main thread's CPU per event and
+// the ceiling it puts on any number of cores; an unsorted 900-day copy; the cost per billion events.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
-import { ensureMergedCorpus, ensureSignedCorpus } from '../lib/dev/bench-corpus.ts';
+import { ensureMergedCorpus, ensureSignedCorpus, ensureUnsortedCorpus } from '../lib/dev/bench-corpus.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { ROOT } from '../lib/paths.ts';
-import { verifySignature } from '../lib/nostr/validate.ts';
+import { loadPrices } from '../lib/deploy/cost.ts';
+import { SETTINGS } from '../lib/deploy/settings.ts';
+import { makeVerifier, type Verifier } from '../lib/nostr/verifier.ts';
+
+interface Run { seconds: number; lines: number; mainUs: number; bytesOut: number }
 
 await runScript({
   command: 'npx tsx scripts/bench.ts',
   synopsis: '[--events N] [--seed S] [--dir DIR]',
   about: `
 Generates (once, then cached in DIR) a corpus of N signed events from seed S (default 100000,
-seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a noisy machine:
-  - convert -j1 and -jN (N = CPUs), full validation and with --validate-signatures=false,
-    without the index (make bench-index measures what the index adds)
+seed 1, DIR .bench), and the same events over 900 days, shuffled. Then prints, all from one run
+so that the ratios hold on a noisy machine:
+  - convert -j1 and -jN (N = CPUs) with --validate-signatures=false, and -jN with full
+    validation by the native verifier and by the WASM one, without the index (make bench-index
+    measures what the index adds); each with the main thread's CPU per event and the rate it caps
   - gzip -6 over the same input, the reference for the signature-off target
-  - tiny-secp256k1's raw single-core Schnorr verify rate, the reference for the full target
-  - convert -jN with full validation of the corpus followed by half its lines again (as two
-    relays' dumps merged: a third of the lines are duplicates, whose signatures are skipped)
+  - the raw single-core Schnorr verify rate of each verifier
+  - the corpus followed by half its lines again (merged dumps: a third are duplicates), and the
+    unsorted 900-day corpus, both with full validation at -jN
+  - the cost per billion fully validated events on the default instance type
 `,
   flags: {
     events: { kind: 'int', default: 100_000, min: 20_000, max: 10_000_000, help: 'events in the corpus' },
@@ -34,48 +42,82 @@ seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a 
   const dir = path.resolve(flags.dir);
   const cores = os.availableParallelism();
   const corpus = await ensureSignedCorpus(dir, count, seed);
+  const unsorted = await ensureUnsortedCorpus(dir, count, seed);
   const bytes = fs.statSync(corpus).size;
-  console.log(`corpus: ${corpus}, ${count} events, ${(bytes / 1e6).toFixed(1)} MB, ${Math.round(bytes / count)} B/event; ${cores} CPUs; node ${process.version}`);
+  const [load1] = os.loadavg();
+  console.log(`corpus: ${corpus}, ${count} events, ${(bytes / 1e6).toFixed(1)} MB, ${Math.round(bytes / count)} B/event; ${cores} CPUs; node ${process.version}; load average ${load1.toFixed(2)} at the start`);
+  let native: Verifier | undefined;
+  try {
+    native = makeVerifier('native');
+  } catch (err) {
+    console.log(`native verifier unavailable (${(err as Error).message}): its runs are skipped`);
+  }
 
   // References are measured right before and after the runs they judge, and averaged: the
   // machine is shared, so only ratios within the same minute mean much.
   const gzip = () => timed(() => $`gzip -6 -c ${corpus} > /dev/null`);
-  const runs: Record<string, number> = {};
-  const convert = async (sig: boolean, j: number, input = corpus, lines = count, label = '') => {
+  const convert = async (label: string, args: string[], input = corpus): Promise<Run> => {
     const out = path.join(dir, 'out');
     fs.rmSync(out, { recursive: true, force: true });
-    const name = `${sig ? 'full' : 'sig-off'} -j${j}${label}`;
+    let stdout = '';
     // node --import tsx runs the same code as npx tsx, without npx looking itself up (~0.8 s).
-    runs[name] = await timed(() => $`node --import tsx ${path.join(ROOT, 'scripts/convert.ts')} ${input} -o ${out} -j ${j} --no-progress --validate-signatures=${sig} --no-index`.quiet());
+    const seconds = await timed(async () => {
+      stdout = (await $`node --import tsx ${path.join(ROOT, 'scripts/convert.ts')} ${input} -o ${out} --no-progress --no-index ${args}`.quiet()).stdout;
+    });
+    const lines = Number(/lines read\s+([\d,]+)/.exec(stdout)![1].replace(/,/g, ''));
+    const mainUs = Number(/main thread\s+([\d.]+) us/.exec(stdout)?.[1] ?? NaN);
+    const bytesOut = fs.readdirSync(out).filter((n) => n.endsWith('.pb.gz')).reduce((n, f) => n + fs.statSync(path.join(out, f)).size, 0);
     const size = fs.statSync(input).size;
-    console.log(`${name.padEnd(14)} ${runs[name].toFixed(2)} s  ${Math.round(lines / runs[name])} lines/s  ${(size / 1e6 / runs[name]).toFixed(1)} MB/s`);
-    return runs[name];
+    console.log(`${label.padEnd(22)} ${seconds.toFixed(2).padStart(6)} s  ${String(Math.round(lines / seconds)).padStart(7)} lines/s  ${(size / 1e6 / seconds).toFixed(1).padStart(5)} MB/s  main thread ${mainUs.toFixed(2)} us/line (ceiling ${Math.round(1e6 / mainUs).toLocaleString('en-US')} lines/s)  out ${Math.round(bytesOut / lines)} B/line`);
+    return { seconds, lines, mainUs, bytesOut };
   };
 
   const gzipBefore = await gzip();
-  await convert(false, 1);
-  const sigOff = await convert(false, cores);
+  await convert('sig-off -j1', ['-j', '1', '--validate-signatures=false']);
+  const sigOff = await convert(`sig-off -j${cores}`, ['-j', String(cores), '--validate-signatures=false']);
   const gzipSeconds = (gzipBefore + (await gzip())) / 2;
-  console.log(`gzip -6        ${gzipSeconds.toFixed(2)} s  ${(bytes / 1e6 / gzipSeconds).toFixed(1)} MB/s (mean of a run before and after)`);
+  console.log(`${'gzip -6'.padEnd(22)} ${gzipSeconds.toFixed(2).padStart(6)} s  ${(bytes / 1e6 / gzipSeconds).toFixed(1)} MB/s (mean of a run before and after)`);
 
-  const verifyBefore = rawVerifyRate(corpus);
-  await convert(true, 1);
-  const fullSeconds = await convert(true, cores);
-  const verifyRate = (verifyBefore + rawVerifyRate(corpus)) / 2;
-  console.log(`raw verify     ${Math.round(verifyRate)} /s on one core (tiny-secp256k1, mean of before and after)`);
+  const rates = (v: Verifier | undefined) => (v ? rawVerifyRate(corpus, v) : NaN);
+  const wasm = makeVerifier('wasm');
+  const before = { native: rates(native), wasm: rates(wasm) };
+  const full = native ? await convert(`full native -j${cores}`, ['-j', String(cores), '--verifier', 'native']) : undefined;
+  const fullWasm = await convert(`full wasm -j${cores}`, ['-j', String(cores), '--verifier', 'wasm']);
+  const verify = { native: (before.native + rates(native)) / 2, wasm: (before.wasm + rates(wasm)) / 2 };
+  console.log(`raw verify, one core: native ${Math.round(verify.native)}/s, wasm ${Math.round(verify.wasm)}/s (${(verify.native / verify.wasm).toFixed(1)} x; mean of before and after)`);
 
+  const verifier = native ? 'native' : 'wasm';
+  const fullRun = full ?? fullWasm;
   const merged = ensureMergedCorpus(corpus, 0.5, seed);
-  const mergedLines = countLines(merged);
-  const mergedSeconds = await convert(true, cores, merged, mergedLines, ' merged');
+  const mergedRun = await convert(`full ${verifier} -j${cores} merged`, ['-j', String(cores), '--verifier', verifier], merged);
+  const unsortedRun = await convert(`full ${verifier} -j${cores} 900 days`, ['-j', String(cores), '--verifier', verifier], unsorted);
+  const fullAgain = await convert(`full ${verifier} -j${cores} again`, ['-j', String(cores), '--verifier', verifier]);
 
-  const full = count / fullSeconds;
-  console.log(`\ntarget: signature checks off, -j${cores}: ${(sigOff / gzipSeconds).toFixed(2)} x gzip -6 time (target <= 1.00) ${sigOff <= gzipSeconds ? 'MET' : 'MISSED'}`);
-  console.log(`target: full validation, -j${cores}: ${Math.round(full)} events/s = ${((100 * full) / (cores * verifyRate)).toFixed(0)}% of ${cores} x raw verify (target >= 70%) ${full >= 0.7 * cores * verifyRate ? 'MET' : 'MISSED'}`);
-  console.log(`merged dumps:  ${mergedLines - count} of ${mergedLines} lines are duplicates; full validation -j${cores} takes ${(mergedSeconds / fullSeconds).toFixed(2)} x the time of the corpus alone for ${(mergedLines / count).toFixed(2)} x the lines`);
-  const perVcpu = Math.round(bytes / fullSeconds / cores);
-  console.log(`plan: bytes_per_second_per_vcpu=${perVcpu} (full validation)`);
+  const rate = (r: Run) => r.lines / r.seconds;
+  const verdict = (ok: boolean) => (ok ? 'MET' : 'MISSED');
+  console.log('');
+  if (full) console.log(`target: full validation, native, -j${cores}: ${(rate(full) / rate(sigOff)).toFixed(2)} x the events/s of signature checks off (target >= 0.60) ${verdict(rate(full) >= 0.6 * rate(sigOff))}; with wasm ${(rate(fullWasm) / rate(sigOff)).toFixed(2)} x`);
+  console.log(`target: signature checks off, -j${cores}: ${(sigOff.seconds / gzipSeconds).toFixed(2)} x gzip -6 time (target <= 0.80) ${verdict(sigOff.seconds <= 0.8 * gzipSeconds)}`);
+  const mainWorst = Math.max(sigOff.mainUs, fullRun.mainUs, unsortedRun.mainUs);
+  console.log(`target: main thread CPU per event: ${sigOff.mainUs.toFixed(2)} us (sig-off), ${fullRun.mainUs.toFixed(2)} us (full), ${unsortedRun.mainUs.toFixed(2)} us (900 days); at most ${mainWorst.toFixed(2)} us = a ceiling of ${Math.round(1e6 / mainWorst).toLocaleString('en-US')} events/s (target <= 1.50 us) ${verdict(mainWorst <= 1.5)}`);
+  const perEvent = (r: Run) => r.seconds / r.lines;
+  const sortedPerEvent = (perEvent(fullRun) + perEvent(fullAgain)) / 2;
+  const timeRatio = perEvent(unsortedRun) / sortedPerEvent;
+  const sizeRatio = unsortedRun.bytesOut / unsortedRun.lines / (fullRun.bytesOut / fullRun.lines);
+  console.log(`target: unsorted 900-day corpus: ${timeRatio.toFixed(2)} x the time per event of the corpus (mean of a run before and after), ${sizeRatio.toFixed(2)} x its output per event (target <= 1.20 each) ${verdict(timeRatio <= 1.2 && sizeRatio <= 1.2)}`);
+  console.log(`merged dumps: ${mergedRun.lines - count} of ${mergedRun.lines} lines are duplicates; full validation -j${cores} takes ${(mergedRun.seconds / fullRun.seconds).toFixed(2)} x the time of the corpus alone for ${(mergedRun.lines / count).toFixed(2)} x the lines`);
+
+  const perVcpuBytes = Math.round(bytes / fullRun.seconds / cores);
+  const perVcpuEvents = rate(fullRun) / cores;
+  const prices = loadPrices();
+  const type = SETTINGS.instanceType.default!;
+  const instance = prices.instances[type];
+  const ceiling = 1e6 / mainWorst;
+  const eventsPerSecond = Math.min(perVcpuEvents * instance.vcpu, ceiling);
+  const perBillion = (hourly: number) => (hourly / (eventsPerSecond * 3600)) * 1e9;
+  console.log(`cost per billion fully validated events (${verifier}) on ${type} (${instance.vcpu} vCPUs, ${Math.round(eventsPerSecond).toLocaleString('en-US')} events/s = min(${Math.round(perVcpuEvents).toLocaleString('en-US')}/s per vCPU x ${instance.vcpu}, main-thread ceiling), prices of ${prices.asOf}): on-demand $${perBillion(instance.onDemandHourly).toFixed(2)}, spot ~$${perBillion(instance.onDemandHourly * prices.spotFractionOfOnDemand).toFixed(2)} (instance only)`);
+  console.log(`plan: bytes_per_second_per_vcpu=${perVcpuBytes} serial_bytes_per_second=${Math.round(ceiling * bytes / count)} (full validation, ${verifier}; the ceiling from the main thread's CPU per event)`);
 });
-
 
 async function timed(run: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
@@ -83,18 +125,11 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-function countLines(file: string): number {
-  const bytes = fs.readFileSync(file);
-  let n = 0;
-  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) n++;
-  return n;
-}
-
-function rawVerifyRate(corpus: string): number {
+function rawVerifyRate(corpus: string, verifier: Verifier): number {
   const sample = fs.readFileSync(corpus, 'utf8').split('\n', 2000).filter(Boolean).map((l) => JSON.parse(l));
-  const items = sample.map((e) => [Buffer.from(e.id, 'hex'), e.pubkey, e.sig] as const);
+  const items = sample.map((e) => [Buffer.from(e.id, 'hex'), Buffer.from(e.pubkey, 'hex'), Buffer.from(e.sig, 'hex')] as const);
   let n = 0;
   const t = performance.now();
-  while (performance.now() - t < 3000) for (const [id, pubkey, sig] of items) verifySignature(id, pubkey, sig) && n++;
+  while (performance.now() - t < 2000) for (const [id, pubkey, sig] of items) verifier.verify(id, pubkey, sig) && n++;
   return n / ((performance.now() - t) / 1000);
 }

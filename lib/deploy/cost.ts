@@ -48,6 +48,11 @@ export interface Throughput {
   upload_bytes_per_second: number;
   /** Minutes from launch to the converter's start: boot, packages, Node.js, npm ci. */
   setup_minutes: number;
+  /**
+   * The converter's serial ceiling in JSONL bytes/s: 1 / its main thread's CPU per line, times
+   * the bytes of a line. No number of vCPUs goes past it.
+   */
+  serial_bytes_per_second: number;
 }
 
 export const DEFAULT_THROUGHPUT: Throughput = {
@@ -57,6 +62,7 @@ export const DEFAULT_THROUGHPUT: Throughput = {
   max_input_bytes_per_second: 150_000_000,
   upload_bytes_per_second: 200_000_000,
   setup_minutes: 10,
+  serial_bytes_per_second: 1e12, // no ceiling unless the benchmark measured one
 };
 
 export interface ThroughputSource { throughput: Throughput; measured: (keyof Throughput)[]; source: string }
@@ -121,7 +127,7 @@ export function estimate(input: EstimateInput, prices: Prices, t: Throughput): E
   const cpuBound = t.bytes_per_second_per_vcpu * type.vcpu;
   // Raw bytes arrive at most at max_input_bytes_per_second; compressed ones expand gzip_ratio times.
   const readBound = t.max_input_bytes_per_second * (input.compressed ? t.gzip_ratio : 1);
-  const bytesPerSecond = Math.min(cpuBound, readBound);
+  const bytesPerSecond = Math.min(cpuBound, readBound, t.serial_bytes_per_second);
   const setup = t.setup_minutes / 60;
   const convert = uncompressedBytes / bytesPerSecond / 3600;
   const upload = outputBytes / t.upload_bytes_per_second / 3600;

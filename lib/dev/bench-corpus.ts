@@ -33,3 +33,25 @@ export function ensureMergedCorpus(corpus: string, share: number, seed: number):
   fs.renameSync(`${file}.tmp`, file);
   return file;
 }
+
+/**
+ * The same events as ensureSignedCorpus (same seed, signers and kinds) but with created_at spread
+ * over `days` days and the lines shuffled, as merged relay archives come: each batch of lines
+ * then touches hundreds of days. Signed anew (the ids cover created_at); cached like the corpus.
+ */
+export async function ensureUnsortedCorpus(dir: string, count: number, seed: number, days = 900): Promise<string> {
+  const file = path.join(dir, `corpus-${seed}-${count}-unsorted-${days}d.jsonl`);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(dir, { recursive: true });
+  console.log(`generating ${count.toLocaleString('en-US')} signed events over ${days} days, shuffled (seed ${seed}); cached for later runs...`);
+  const lines: string[] = [];
+  for (const e of syntheticEvents({ seed, count, days, signers: 2000 })) lines.push(JSON.stringify(e));
+  const rand = seededRandom(seed + 1);
+  for (let i = lines.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [lines[i], lines[j]] = [lines[j], lines[i]];
+  }
+  fs.writeFileSync(`${file}.tmp`, lines.join('\n') + '\n');
+  fs.renameSync(`${file}.tmp`, file);
+  return file;
+}
