@@ -26,6 +26,7 @@ PB_DIR defaults to ./pb_data.`,
     'index-path': { kind: 'string', value: 'P', help: 'the index file (default PB_DIR/index.db)' },
     parallel: { kind: 'int', short: 'j', default: defaultParallelism(), min: 1, max: 256, help: 'worker threads reading day files' },
     verbose: { kind: 'switch', short: 'v', help: 'say more about what happens' },
+    'no-progress': { kind: 'switch', help: 'no progress line (there is none when stderr is not a terminal)' },
   },
 }, async ({ flags: values, positionals }) => {
   const [command, dirArg] = positionals;
@@ -44,6 +45,7 @@ PB_DIR defaults to ./pb_data.`,
     dir,
     indexPath,
     parallel: values.parallel,
+    progress: !values['no-progress'] && process.stderr.isTTY === true,
     log: values.verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
   });
   const n = (x: number) => x.toLocaleString('en-US');

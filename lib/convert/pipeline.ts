@@ -187,7 +187,9 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     }
     await results.drain();
     counts.mainThreadCpuSeconds = mainThreadCpuSeconds() - cpuAtStart;
+    if (progress) progress.phase = 'finishing day files';
     await writer.close();
+    if (progress && indexing) progress.phase = 'finishing the index';
     index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();
     counts.bytesOut = writer.bytesWritten;

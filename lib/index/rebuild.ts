@@ -19,6 +19,7 @@ import { WorkerPool, asError } from '../workers/pool.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
 import { failpoint } from '../failpoints.ts';
 import { libModule } from '../paths.ts';
+import { ProgressBar } from '../cli/progress.ts';
 
 const WORKER_SCRIPT = libModule('index/rebuild-worker.ts');
 /** Rows in a staged part: large enough that the primary key takes them with locality. */
@@ -34,6 +35,8 @@ export interface RebuildOptions {
   log?: (text: string) => void;
   /** The caller holds DIR's lock (a conversion that rebuilds at its end). */
   lockHeld?: boolean;
+  /** Show the phase, time and events read on the terminal (stderr). */
+  progress?: boolean;
 }
 
 export interface RebuildSummary {
@@ -84,6 +87,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   const pool = new WorkerPool<RebuildTask, RebuildResult>(WORKER_SCRIPT, Math.max(1, Math.min(opts.parallel, files.length)), null);
   const damaged: string[] = [];
   let events = 0;
+  const progress = opts.progress ? new ProgressBar(() => ({ events }), 'reading day files') : undefined;
   let inserted = 0;
   let loadSeconds = 0;
   let indexSeconds = 0;
@@ -137,6 +141,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
     }
     if (failure) throw failure;
     loadSeconds = (performance.now() - started) / 1000;
+    if (progress) progress.phase = 'building the secondary indexes';
     const indexStarted = performance.now();
     finishIndex(db);
     indexSeconds = (performance.now() - indexStarted) / 1000;
@@ -148,6 +153,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
     removeDb(tempPath);
     throw asFatal(err, tempPath);
   } finally {
+    progress?.stop();
     await pool.close();
     fs.rmSync(stageDir, { recursive: true, force: true });
   }
