@@ -46,11 +46,11 @@ export async function lockFolder(dir: string, command: string): Promise<FolderLo
     release = await acquire(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw lockError(dir, err);
-    if (!removeIfStale(dir)) throw heldError(dir);
+    if (!removeIfStale(dir)) throw await heldError(dir);
     try {
       release = await acquire(dir);
     } catch (again) {
-      throw (again as NodeJS.ErrnoException).code === 'ELOCKED' ? heldError(dir) : lockError(dir, again);
+      throw (again as NodeJS.ErrnoException).code === 'ELOCKED' ? await heldError(dir) : lockError(dir, again);
     }
   }
   heldHere.add(path.resolve(dir));
@@ -138,8 +138,14 @@ export function describeHolder(h: LockHolder | undefined): string {
   return h ? `${h.command}, pid ${h.pid} on ${h.host}, started ${h.startedAt}` : 'a process that has not said who it is yet';
 }
 
-function heldError(dir: string): FatalError {
-  return new FatalError(`${dir} is in use by another writer (${describeHolder(readHolder(dir))}); wait for it to finish or stop it, then run again`);
+/** The holder writes its owner file right after taking the lock: a writer that came in between waits for it briefly. */
+async function heldError(dir: string): Promise<FatalError> {
+  let holder = readHolder(dir);
+  for (let tries = 0; holder === undefined && tries < 50; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    holder = readHolder(dir);
+  }
+  return new FatalError(`${dir} is in use by another writer (${describeHolder(holder)}); wait for it to finish or stop it, then run again`);
 }
 
 function lockError(dir: string, err: unknown): FatalError {
