@@ -26,9 +26,10 @@ test: ## run all tests (npm test)
 	npm test
 
 # The converter's figures, then the index's (docs/BENCHMARKS.md). ARGS go to the converter's.
-bench: ## the converter's and the index's benchmarks (docs/BENCHMARKS.md)
+bench: ## the converter's, the index's and start-up benchmarks (docs/BENCHMARKS.md)
 	npx tsx scripts/bench.ts $(ARGS)
 	npx tsx scripts/bench-index.ts
+	npx tsx scripts/bench-startup.ts
 
 # The index alone: rebuild of 1M events, lookups by id, convert with and without the index.
 bench-index: ## the index's benchmark alone
