@@ -95,6 +95,8 @@ The results, _status.json and the bundle stay in the s3rver folder (--s3-dir) af
         SSM_compressionLevel: String(values['compression-level']),
         SSM_shutdownWhenDone: 'false',
         SSM_kmsKeyArn: '',
+        // This process has said once that the AWS SDK wants Node 22; the job and the converter need not again.
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
     })`${process.execPath} ${jobArgs}`.nothrow();
 

@@ -17,6 +17,8 @@ export interface ConversionCounts {
   /** Day files whose cut-off last member was removed before this run added to them. */
   repaired: number;
   bytesIn: number;
+  /** The JSONL bytes those became, when the input was compressed (undefined when it was not). */
+  jsonlBytes?: number;
   bytesOut: number;
   files: number;
   seconds: number;
@@ -51,7 +53,7 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
   if (c.repaired) lines.push(`  files repaired    ${n(c.repaired)}  (cut back to their last complete gzip member; see proton-beam.log)`);
   lines.push(
     `  day files written ${n(c.files)}`,
-    `  bytes in / out    ${formatBytes(c.bytesIn)} / ${formatBytes(c.bytesOut)}`,
+    `  bytes in / out    ${formatBytes(c.bytesIn)}${c.jsonlBytes !== undefined ? ` compressed (${formatBytes(c.jsonlBytes)} of JSONL)` : ''} / ${formatBytes(c.bytesOut)}`,
     `  time              ${formatDuration(c.seconds)} (${n(Math.round(perSecond(c.lines)))} lines/s, ${formatBytes(perSecond(c.bytesIn))}/s)`,
   );
   if (c.lines > 0 && c.mainThreadCpuSeconds > 0) {
