@@ -80,9 +80,10 @@ complete; run again to resume).`,
   });
   process.stdout.write(`${formatSummary(counts, outputDir)}\n`);
   if (counts.index) process.stdout.write(`${formatIndexing(counts.index)}\n`);
-  if (counts.lines > 0 && counts.valid === 0) {
+  const nonBlank = counts.lines - (counts.rejectedByReason.blank_line ?? 0);
+  if (nonBlank > 0 && counts.valid === 0) {
     if (!indexExisted) removeIndex(indexPathOf(outputDir)); // an index of nothing would only mislead
-    throw new FatalError(`no valid event in ${counts.lines.toLocaleString('en-US')} lines of ${input}: ${inputShapeHint(input, counts)}`);
+    throw new FatalError(`no valid event in ${nonBlank.toLocaleString('en-US')} lines of ${input}: ${inputShapeHint(input, counts)}`);
   }
   if (s3 && s3Output) {
     const report = await s3.uploadResults({
