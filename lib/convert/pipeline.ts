@@ -77,6 +77,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
   let index: IndexingSummary | undefined;
 
   const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
+  if (input.objects) rejectLog.info(`${input.label}: ${input.objects.length} objects, read in this order (line numbers run on across them): ${input.objects.join(' ')}`);
   rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${opts.validateSignatures ? 'checked' : 'not checked'})`);
   const writer = new DayWriter(opts.outputDir, {
     compressionLevel: opts.compressionLevel,
@@ -94,7 +95,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
 
   const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
   const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
-  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => statusOf(counts, snapshot(), started)) : undefined;
+  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => ({ ...statusOf(counts, snapshot(), started), ...(input.current ? { object: input.current() } : {}) })) : undefined;
 
   const takeResult = async (r: BatchResult): Promise<void> => {
     counts.lines += r.lines;
@@ -147,7 +148,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
       } else if (err instanceof FatalError) {
         throw err;
       } else {
-        throw new FatalError(`reading ${input.label} failed after ${counts.lines} lines: ${(err as Error).message}`);
+        throw new FatalError(`reading ${input.current?.() ?? input.label} failed after ${counts.lines} lines: ${(err as Error).message}`);
       }
     } finally {
       opts.signal?.removeEventListener('abort', stopReading);
@@ -156,6 +157,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     await writer.close();
     index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();
+    if (input.objects) counts.inputObjects = input.objects.length;
     counts.bytesOut = writer.bytesWritten;
     counts.files = writer.filesTouched.size;
     counts.seconds = (Date.now() - started) / 1000;

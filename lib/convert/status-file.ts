@@ -16,6 +16,8 @@ export interface Status {
   duplicates: number;
   eventsPerSecond: number;
   etaSeconds: number | null;
+  /** For an s3://bucket/prefix/ input: the object being read. */
+  object?: string;
   updatedAt: string;
 }
 

@@ -27,6 +27,8 @@ export interface JobStatus {
   duplicates?: number;
   eventsPerSecond?: number;
   etaSeconds?: number | null;
+  /** For an s3://bucket/prefix/ input: the object being read. */
+  object?: string;
   host?: string;
   startedAt?: string;
   updatedAt: string;
@@ -47,6 +49,7 @@ export function fromConverterStatus(c: Partial<ConverterStatus>): Partial<JobSta
   if (typeof c.duplicates === 'number') out.duplicates = c.duplicates;
   if (typeof c.eventsPerSecond === 'number') out.eventsPerSecond = c.eventsPerSecond;
   if (c.etaSeconds !== undefined) out.etaSeconds = c.etaSeconds;
+  if (typeof c.object === 'string') out.object = c.object;
   return out;
 }
 
@@ -93,6 +96,7 @@ export function progressLine(s: JobStatus): string {
   if (s.events !== undefined) parts.push(`${num(s.events)} events`);
   if (s.eventsPerSecond !== undefined && s.phase !== 'done' && s.phase !== 'failed') parts.push(`${num(s.eventsPerSecond)} events/s`);
   if (s.etaSeconds !== undefined && s.etaSeconds !== null && s.phase === 'converting') parts.push(`ETA ${formatDuration(s.etaSeconds)}`);
+  if (s.object && s.phase === 'converting') parts.push(`reading ${s.object}`);
   return parts.join('  ');
 }
 
@@ -103,6 +107,7 @@ export function summaryLines(s: JobStatus): string[] {
     lines.push(`lines read: ${num(s.lines)}; valid events: ${num(s.events ?? 0)}; duplicates: ${num(s.duplicates ?? 0)}; rejected: ${num(s.rejected ?? 0)}`);
   }
   if (s.bytesRead !== undefined) lines.push(`input read: ${formatBytes(s.bytesRead)}`);
+  if (s.object) lines.push(`${s.phase === 'done' ? 'last object read' : 'reading object'}: ${s.object}`);
   if (s.startedAt && (s.finishedAt ?? s.updatedAt)) {
     const seconds = (Date.parse(s.finishedAt ?? s.updatedAt) - Date.parse(s.startedAt)) / 1000;
     if (Number.isFinite(seconds)) lines.push(`job time: ${formatDuration(seconds)}`);
