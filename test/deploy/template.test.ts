@@ -146,23 +146,31 @@ test('the property check catches a misspelt or misplaced property', async () => 
   assert.match(nested.join('\n'), /no property HttpToken/);
 });
 
-test('S3 writes are limited to the output prefix: no wildcard write anywhere', () => {
+test('S3 writes are limited to the output prefix: no wildcard write anywhere, the only delete is manifest.json, _deploy/ denied', () => {
   const statements = [...walk(resources.InstanceRole.Properties.Policies)]
     .filter(({ node }) => node && typeof node === 'object' && 'Effect' in (node as object))
-    .map(({ node }) => node as { Effect: string; Action: string | string[]; Resource: unknown });
+    .map(({ node }) => node as { Effect: string; Action: string | string[]; Resource: unknown; Sid?: string });
   assert.ok(statements.length > 0);
+  const output = (tail: string) => JSON.stringify({ 'Fn::Sub': `arn:\${AWS::Partition}:s3:::\${OutputBucket}/\${OutputPrefix}${tail}` });
   for (const s of statements) {
-    assert.equal(s.Effect, 'Allow');
     const actions = [s.Action].flat();
-    assert.ok(!actions.some((a) => a === '*' || a === 's3:*' || /\*$/.test(a)), `wildcard action in ${JSON.stringify(s)}`);
-    const writes = actions.some((a) => /^s3:(Put|Delete|Abort|Replicate|Restore|Create)/.test(a));
     const resourcesText = JSON.stringify(s.Resource);
-    if (writes) {
-      assert.equal(resourcesText, JSON.stringify({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${OutputBucket}/${OutputPrefix}*' }));
+    if (s.Effect === 'Deny') {
+      assert.deepEqual(actions, ['s3:PutObject', 's3:DeleteObject']);
+      assert.equal(resourcesText, output('_deploy/*'));
+      continue;
+    }
+    assert.equal(s.Effect, 'Allow');
+    assert.ok(!actions.some((a) => a === '*' || a === 's3:*' || /\*$/.test(a)), `wildcard action in ${JSON.stringify(s)}`);
+    const writes = actions.some((a) => /^s3:(Put|Abort|Replicate|Restore|Create)/.test(a));
+    if (writes) assert.equal(resourcesText, output('*'));
+    if (actions.some((a) => a.startsWith('s3:Delete'))) {
+      assert.deepEqual(actions, ['s3:DeleteObject']);
+      assert.equal(resourcesText, output('manifest.json'));
     }
     assert.ok(!/"\*"|:::\*|s3:::\$\{[A-Za-z]+\}\/\*"/.test(resourcesText), `wildcard resource in ${resourcesText}`);
   }
-  assert.ok(!statements.some((s) => [s.Action].flat().some((a) => a.startsWith('s3:Delete'))), 'no S3 delete');
+  assert.equal(statements.filter((s) => s.Effect === 'Deny').length, 1, 'the _deploy/ deny');
   // The output prefix parameter cannot be empty, so OutputBucket/OutputPrefix* is never the whole bucket.
   assert.ok(!new RegExp(parameters.OutputPrefix.AllowedPattern!).test(''));
   assert.ok(!new RegExp(parameters.OutputPrefix.AllowedPattern!).test('/'));

@@ -11,6 +11,8 @@ export interface SeenRequest {
   method: string;
   url: string;
   headers: Record<string, string>;
+  /** The HTTP status s3rver (or an injected failure) answered with. */
+  status?: number;
 }
 
 export interface LocalS3 {
@@ -46,17 +48,23 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     for (const [k, v] of Object.entries(ctx.headers as Record<string, string>)) {
       if (k.startsWith('x-amz-') || k === 'range' || k === 'content-length') headers[k] = v;
     }
-    const seen = { method: ctx.method as string, url: ctx.url as string, headers };
+    const seen: SeenRequest = { method: ctx.method as string, url: ctx.url as string, headers };
     requests.push(seen);
     const f = failures.find((x) => x.times > 0 && x.match(seen));
     if (f) {
       f.times--;
-      ctx.status = f.status;
+      ctx.status = seen.status = f.status;
       ctx.type = 'application/xml';
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${f.status === 503 ? 'SlowDown' : 'InternalError'}</Code><Message>injected by the test</Message></Error>`;
       return;
     }
-    await next();
+    try {
+      await next();
+      seen.status = ctx.status as number;
+    } catch (err) {
+      seen.status = (err as { status?: number }).status ?? 500;
+      throw err;
+    }
     for (const hook of afterHooks) hook(ctx, seen);
   });
   const local = await startLocalS3(dir, buckets, 0, record);
