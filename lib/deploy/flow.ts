@@ -65,7 +65,7 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   const commandId = await sendJob(aws.ssm, {
     instanceId: out.InstanceId,
     documentName: out.DocumentName,
-    parameters: commandParameters(s, bundleHttpsUrl(region, s.outputBucket, bundleKey)),
+    parameters: commandParameters(s, bundleHttpsUrl(region, s.outputBucket, bundleKey), bundle.sha256),
     logGroupName: out.LogGroupName,
     comment: `Proton Beam ${s.stackName}`,
   });

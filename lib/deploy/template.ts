@@ -95,11 +95,12 @@ export function bundleHttpsUrl(region: string, bucket: string, key: string): str
 }
 
 /** The Run Command parameters (each value a one-element list, as SendCommand wants). */
-export function commandParameters(s: DeploySettings, bundleUrl: string): Record<string, string[]> {
+export function commandParameters(s: DeploySettings, bundleUrl: string, bundleSha256: string): Record<string, string[]> {
   return {
     inputUrl: [s.inputUrl],
     outputUrl: [s.outputUrl],
     bundleUrl: [bundleUrl],
+    bundleSha256: [bundleSha256],
     validateSignatures: [String(s.validateSignatures)],
     validateIds: [String(s.validateIds)],
     compressionLevel: [String(s.compressionLevel)],

@@ -31,7 +31,7 @@ let local: LocalS3;
 let bundle: Bundle;
 
 before(async () => {
-  local = await startS3(['out-bucket']);
+  local = await startS3(['out-bucket'], { checksums: true });
   bundle = await createBundle(ROOT, await listBundleFiles(ROOT));
 });
 after(async () => {
@@ -201,6 +201,7 @@ describe('make deploy', () => {
     assert.deepEqual(send.Parameters!.shutdownWhenDone, ['true']);
     const bundleUrl = send.Parameters!.bundleUrl[0];
     assert.equal(bundleUrl, `https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/${bundle.hash}.tgz`);
+    assert.deepEqual(send.Parameters!.bundleSha256, [bundle.sha256]);
     const head = await local.s3.send(new HeadObjectCommand({ Bucket: 'out-bucket', Key: `run-1/_deploy/${bundle.hash}.tgz` }));
     assert.equal(head.ContentLength, bundle.bytes);
 
@@ -231,7 +232,7 @@ describe('make deploy', () => {
     const update = m.cfn.commandCalls(UpdateStackCommand)[0].args[0].input;
     assert.equal(update.Parameters!.find((p) => p.ParameterKey === 'InstanceType')?.ParameterValue, 'c7i.8xlarge');
     assert.match(text(), /updating stack proton-beam/);
-    assert.match(text(), /bundle s3:\/\/out-bucket\/run-1\/_deploy\/[0-9a-f]{16}\.tgz already uploaded/);
+    assert.match(text(), /bundle s3:\/\/out-bucket\/run-1\/_deploy\/[0-9a-f]{16}\.tgz already uploaded \(SHA-256 [0-9a-f]{64} checked\)/);
     assert.match(text(), /Instance +UPDATE_COMPLETE/);
   });
 

@@ -252,13 +252,20 @@ test('the SSM document: typed, pattern-checked parameters, passed to the shell o
   for (const step of steps.filter((s) => s.action === 'aws:runShellScript')) {
     const shell = JSON.stringify(step.inputs.runCommand);
     assert.ok(!shell.includes('{{'), `step ${step.name} pastes a parameter into the shell`);
-    assert.ok(!/\$\{?SSM_/.test(shell), `step ${step.name} uses a parameter in the shell itself`);
+    // One exception: the bundle's SHA-256 (64 hex digits by its pattern), double-quoted, for sha256sum -c.
+    const other = shell.replaceAll('\\"$SSM_bundleSha256  /data/proton-beam/bundle.tgz\\"', '');
+    assert.ok(!/\$\{?SSM_/.test(other), `step ${step.name} uses a parameter in the shell itself`);
   }
   // The only {{ }} reference is the bundle URL in the download step (not a shell).
   const fetch = steps.find((s) => s.name === 'fetchBundle');
   assert.equal(fetch.action, 'aws:downloadContent');
   assert.deepEqual([...JSON.stringify(content).matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]), ['bundleUrl']);
   assert.equal(steps.find((s) => s.name === 'runJob').inputs.timeoutSeconds, '172800');
+  // The bundle is checked against the digest make deploy computed before anything of it runs.
+  assert.equal(content.parameters.bundleSha256.allowedPattern, '^[0-9a-f]{64}$');
+  const install = steps.find((s) => s.name === 'install').inputs.runCommand as string[];
+  const check = install.findIndex((l) => l === 'echo "$SSM_bundleSha256  /data/proton-beam/bundle.tgz" | sha256sum -c --strict -');
+  assert.ok(check >= 0 && check < install.findIndex((l) => l.startsWith('tar ')), install.join('\n'));
 });
 
 test('SSM document patterns reject shell metacharacters and accept what settings accept', () => {
@@ -269,7 +276,9 @@ test('SSM document patterns reject shell metacharacters and accept what settings
     assert.ok(!new RegExp(params.inputUrl.allowedPattern).test(v), `inputUrl accepts ${JSON.stringify(v)}`);
     assert.ok(!new RegExp(params.outputUrl.allowedPattern).test(`${v}/`), `outputUrl accepts ${JSON.stringify(v)}`);
   }
-  const good = commandParameters(sample, 'https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/0123456789abcdef.tgz');
+  const good = commandParameters(sample, 'https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/0123456789abcdef.tgz', 'ab'.repeat(32));
+  assert.ok(!new RegExp(params.bundleSha256.allowedPattern).test('ab'.repeat(31)));
+  assert.ok(!new RegExp(params.bundleSha256.allowedPattern).test(`${'ab'.repeat(32)}\n`));
   for (const [name, [value]] of Object.entries(good)) {
     const p = params[name];
     assert.ok(p, `document has no parameter ${name}`);

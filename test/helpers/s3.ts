@@ -37,12 +37,27 @@ export interface LocalS3 {
  * lib/dev/local-s3.ts that make run-local uses, recording every request. Points the SDK's
  * default chain at it through the environment (endpoint, s3rver's static credentials, region,
  * no EC2 metadata look-ups), so no traffic leaves loopback.
+ * `checksums`: s3rver predates S3's additional checksums; with this, a PutObject's
+ * x-amz-checksum-sha256 is kept and returned by HeadObject/GetObject with ChecksumMode ENABLED,
+ * as S3 does (a later PutObject without one drops it).
  */
-export async function startS3(buckets: string[]): Promise<LocalS3> {
+export async function startS3(buckets: string[], options: { checksums?: boolean } = {}): Promise<LocalS3> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-s3rver-'));
   const requests: SeenRequest[] = [];
   const afterHooks: ((ctx: any, seen: SeenRequest) => void)[] = [];
   const failures: { match: (r: SeenRequest) => boolean; status: number; times: number }[] = [];
+  const checksums = new Map<string, string>();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const keepChecksum = (ctx: any, seen: SeenRequest) => {
+    const [pathname, query = ''] = seen.url.split('?');
+    if (seen.status !== 200) return;
+    if (seen.method === 'PUT' && !/(^|&)(partNumber|uploadId)=/.test(query)) {
+      const sum = seen.headers['x-amz-checksum-sha256'];
+      if (sum) checksums.set(pathname, sum); else checksums.delete(pathname);
+    } else if ((seen.method === 'HEAD' || seen.method === 'GET') && seen.headers['x-amz-checksum-mode'] === 'ENABLED' && checksums.has(pathname)) {
+      ctx.set('x-amz-checksum-sha256', checksums.get(pathname));
+    }
+  };
   const record = (server: S3rver) => server.middleware.unshift(async (ctx, next) => {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(ctx.headers as Record<string, string>)) {
@@ -61,6 +76,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     try {
       await next();
       seen.status = ctx.status as number;
+      if (options.checksums) keepChecksum(ctx, seen);
     } catch (err) {
       seen.status = (err as { status?: number }).status ?? 500;
       throw err;
