@@ -17,6 +17,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import {
   DOCUMENT, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockedClients, stack, stackEvent,
 } from '../helpers/aws.ts';
+import { deployerDenials } from '../helpers/deployer.ts';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { FatalError } from '../../lib/cli/errors.ts';
 import { createBundle, listBundleFiles, type Bundle } from '../../lib/deploy/bundle.ts';
@@ -130,7 +131,7 @@ function mockSsmJob(m: Mocks, outcome: 'success' | 'fail-job' | 'fail-install') 
   let call = 0;
   m.ssm.on(ListCommandInvocationsCommand).callsFake(async () => {
     const step = timeline[Math.min(call++, timeline.length - 1)];
-    if (step.job) await writeJobStatus(local.s3, 'out-bucket', 'run-1/_status.json', step.job);
+    if (step.job) await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', step.job);
     return {
       CommandInvocations: [{
         CommandId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0', InstanceId: INSTANCE_ID, DocumentName: DOCUMENT,
@@ -202,7 +203,7 @@ describe('make deploy', () => {
     const bundleUrl = send.Parameters!.bundleUrl[0];
     assert.equal(bundleUrl, `https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/${bundle.hash}.tgz`);
     assert.deepEqual(send.Parameters!.bundleSha256, [bundle.sha256]);
-    const head = await local.s3.send(new HeadObjectCommand({ Bucket: 'out-bucket', Key: `run-1/_deploy/${bundle.hash}.tgz` }));
+    const head = await local.setup.send(new HeadObjectCommand({ Bucket: 'out-bucket', Key: `run-1/_deploy/${bundle.hash}.tgz` }));
     assert.equal(head.ContentLength, bundle.bytes);
 
     const out = text();
@@ -393,7 +394,7 @@ describe('make destroy', () => {
 });
 
 test('the deploy status written before the command marks a new run', async () => {
-  const res = await local.s3.send(new GetObjectCommand({ Bucket: 'out-bucket', Key: 'run-1/_status.json' }));
+  const res = await local.setup.send(new GetObjectCommand({ Bucket: 'out-bucket', Key: 'run-1/_status.json' }));
   assert.ok(JSON.parse(await res.Body!.transformToString()).phase);
 });
 
@@ -411,4 +412,10 @@ test('a spot instance reclaimed mid-job ends the wait instead of hanging', async
   assert.match(text(), /instance i-0123456789abcdef0 is terminated \(Server.SpotInstanceTermination: Spot instance termination\) while the job was running/);
   assert.match(text(), /AWS may have reclaimed the spot instance/);
   assert.ok(m.ssm.commandCalls(ListCommandInvocationsCommand).length <= 14, 'gives up within about a minute');
+});
+
+test('every AWS command these flows sent (control plane and S3) is allowed by docs/deployer-policy.json', async () => {
+  const { denied, checked } = await deployerDenials({ stack: 'proton-beam', bucket: 'out-bucket', prefix: 'run-1/' }, local.codeRequests());
+  assert.ok(checked > 20, `only ${checked} authorizations checked`);
+  assert.deepEqual(denied, []);
 });

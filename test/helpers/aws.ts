@@ -14,6 +14,17 @@ import type { AwsClients } from '../../lib/deploy/aws.ts';
 // Nothing in a test may look for credentials or a region on an instance metadata service.
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyMock = { calls(): { args: any[] }[] };
+const everyMock: { service: string; mock: AnyMock }[] = [];
+
+/** Every control-plane command sent through mockedClients() in this process: service prefix, name, input. */
+export function sentCommands(): { service: string; name: string; input: Record<string, unknown> }[] {
+  return everyMock.flatMap(({ service, mock }) => mock.calls().map((c) => ({
+    service, name: (c.args[0].constructor.name as string).replace(/Command$/, ''), input: c.args[0].input,
+  })));
+}
+
 /** Clients whose control plane is mocked (per instance) and whose S3 is the given client. */
 export function mockedClients(s3: S3Client) {
   const region = 'us-east-1';
@@ -24,13 +35,14 @@ export function mockedClients(s3: S3Client) {
     logs: new CloudWatchLogsClient({ region }),
     s3,
   };
-  return {
-    clients,
+  const mocks = {
     cfn: mockClient(clients.cfn),
     ec2: mockClient(clients.ec2),
     ssm: mockClient(clients.ssm),
     logs: mockClient(clients.logs),
   };
+  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs });
+  return { clients, ...mocks };
 }
 
 /** A clock that sleeping advances, and a print that collects lines. */

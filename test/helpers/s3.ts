@@ -24,9 +24,13 @@ export interface LocalS3 {
   failNext(match: (r: SeenRequest) => boolean, status: number, times?: number): void;
   /** Runs after s3rver answered each request: tests may change the answer (ctx is Koa's). */
   after: ((ctx: any, seen: SeenRequest) => void)[];
-  client(endpoint?: string): S3Client;
+  client(endpoint?: string, customUserAgent?: string): S3Client;
   /** A client of this server (client() made once). */
   s3: S3Client;
+  /** A client for the test's own set-up (writing what the instance would, cleaning up): its requests are marked. */
+  setup: S3Client;
+  /** The requests not sent through `setup`: what the code under test sent. */
+  codeRequests(): SeenRequest[];
   /** The environment that points the AWS SDK at this server. */
   env: Record<string, string>;
   close(): Promise<void>;
@@ -87,8 +91,9 @@ export async function startS3(buckets: string[], options: { checksums?: boolean 
   Object.assign(process.env, local.env);
   delete process.env.AWS_SESSION_TOKEN;
   delete process.env.AWS_PROFILE;
-  const client = (endpoint = local.endpoint) => new S3Client({
+  const client = (endpoint = local.endpoint, customUserAgent?: string) => new S3Client({
     endpoint,
+    customUserAgent,
     forcePathStyle: true,
     region: 'us-east-1',
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
@@ -96,7 +101,10 @@ export async function startS3(buckets: string[], options: { checksums?: boolean 
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const s3 = client();
+  const setup = client(local.endpoint, 'pb-test-setup');
   return {
+    setup,
+    codeRequests: () => requests.filter((r) => !(r.headers['x-amz-user-agent'] ?? '').includes('pb-test-setup')),
     endpoint: local.endpoint,
     env: local.env,
     dir,
@@ -107,6 +115,7 @@ export async function startS3(buckets: string[], options: { checksums?: boolean 
     s3,
     close: async () => {
       s3.destroy();
+      setup.destroy();
       local.server.httpServer?.closeAllConnections();
       await local.close();
       fs.rmSync(dir, { recursive: true, force: true });
