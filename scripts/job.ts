@@ -17,6 +17,7 @@ import { ROOT } from '../lib/paths.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { parseBool, parseIntInRange } from '../lib/cli/flags.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
+import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
 
 /** SSM_<name>, matched without regard to case (the agent's spelling of the prefix varies). */
 function ssmParam(name: string): string | undefined {
@@ -70,10 +71,12 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     'shutdown-when-done': { kind: 'string', value: 'BOOL', defaultText: 'false', help: 'shut the instance down at the end (SSM_shutdownWhenDone)' },
     converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (default scripts/convert.ts; tests use a fake)' },
     'status-interval': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often _status.json is written' },
+    'max-job-hours': { kind: 'string', value: 'HOURS', defaultText: '48', help: 'the instance watchdog shuts the instance down if the job still runs after HOURS (SSM_maxJobHours)' },
   },
   exitWhenDone: true,
   finally: async (_code, error) => {
     if (error !== undefined) await publishStartFailure(error);
+    await endWatchdog((line) => console.log(line));
     await shutdownIfAsked();
   },
 }, async ({ flags }) => {
@@ -92,6 +95,9 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const kmsKeyArn = setting(flags['kms-key-arn'], 'kmsKeyArn', '');
   const converterScript = path.resolve(flags.converter ?? process.env.PB_CONVERTER ?? path.join(ROOT, 'scripts', 'convert.ts'));
   if (!fs.existsSync(converterScript)) throw new FatalError(`converter ${converterScript} not found`);
+
+  const maxJobHours = parseIntInRange('max-job-hours', setting(flags['max-job-hours'], 'maxJobHours', '48'), 1, 720);
+  await extendWatchdog(maxJobHours, (line) => console.log(line));
 
   const { exitCode } = await runJob({
     input: isUrl ? input : path.resolve(input),

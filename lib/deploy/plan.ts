@@ -10,7 +10,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SETTINGS, outputKeys, type DeploySettings, type RawSettings } from './settings.ts';
 import { splitS3Url } from '../s3/url.ts';
 import { bundleHttpsUrl, commandParameters, stackParameters } from './template.ts';
-import { formatBytes } from '../cli/format.ts';
+import { formatBytes, formatDuration } from '../cli/format.ts';
 import { estimate, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
 
 /** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
@@ -87,6 +87,9 @@ export function planLines(p: PlanInput): string[] {
     lines.push(`  input size ${formatBytes(p.inputSize.bytes)} (${p.inputSize.note})`);
     const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
     lines.push(...formatEstimate(e, p.prices, p.throughput, s.region).map((l) => `  ${l}`));
+    if (e.hours.total > s.maxJobHours) {
+      lines.push(`  warning: the estimate (${formatDuration(e.hours.total * 3600)}) exceeds MAX_JOB_HOURS=${s.maxJobHours}: the watchdog would terminate the instance before the job ends; raise MAX_JOB_HOURS or choose a larger INSTANCE_TYPE`);
+    }
   }
   if (!s.shutdownWhenDone) lines.push('  SHUTDOWN_WHEN_DONE=false: the instance bills until make destroy');
   return lines;

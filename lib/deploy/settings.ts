@@ -35,6 +35,8 @@ export interface DeploySettings {
   subnetId?: string;
   costCenter: string;
   logRetentionDays: number;
+  /** The instance watchdog's deadline for the job, in hours from its start. */
+  maxJobHours: number;
   ubuntuRelease: string;
   kmsKeyArn?: string;
   /** Minutes to wait for the instance to register with SSM. */
@@ -66,6 +68,7 @@ export const SETTINGS: Record<string, SettingSpec> = {
   vpcId: { env: 'VPC_ID', flag: 'vpc-id', help: 'vpc-... (default: the default VPC)' },
   subnetId: { env: 'SUBNET_ID', flag: 'subnet-id', help: 'subnet-... (default: a default subnet of the VPC)' },
   costCenter: { env: 'COST_CENTER', flag: 'cost-center', help: 'value of the CostCenter tag on every resource', default: 'proton-beam' },
+  maxJobHours: { env: 'MAX_JOB_HOURS', flag: 'max-job-hours', help: 'the instance terminates itself if the job still runs after this many hours (1..720)', default: '48' },
   logRetentionDays: { env: 'LOG_RETENTION_DAYS', flag: 'log-retention-days', help: 'CloudWatch log retention in days', default: '30' },
   ubuntuRelease: { env: 'UBUNTU_RELEASE', flag: 'ubuntu-release', help: 'Ubuntu LTS release of the AMI', default: '24.04' },
   kmsKeyArn: { env: 'KMS_KEY_ARN', flag: 'kms-key-arn', help: 'KMS key ARN for SSE-KMS on the results (optional)' },
@@ -293,6 +296,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
   if (!new RegExp(TAG_VALUE_PATTERN).test(costCenter)) {
     problems.push(`${env('costCenter')}=${costCenter}: tag values may only contain letters, digits and _ . : / = + @ -${describeShellCharacter(costCenter)}`);
   }
+  const maxJobHours = parseIntIn(env('maxJobHours'), v.maxJobHours!, 1, 720, problems);
   const logRetentionDays = Number(v.logRetentionDays);
   if (!LOG_RETENTION_DAYS.includes(logRetentionDays) || !/^[0-9]+$/.test(v.logRetentionDays!)) {
     problems.push(`${env('logRetentionDays')}=${v.logRetentionDays}: must be one of ${LOG_RETENTION_DAYS.join(', ')}`);
@@ -316,7 +320,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
   return {
     inputUrl, outputUrl, outputBucket, outputPrefix, stackName, region, instanceType, volumeSize, spot,
     validateSignatures, validateIds, compressionLevel, shutdownWhenDone, vpcId, subnetId, costCenter,
-    logRetentionDays, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize,
+    logRetentionDays, maxJobHours, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize,
   };
 }
 

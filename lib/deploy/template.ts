@@ -82,6 +82,7 @@ export function stackParameters(s: DeploySettings, network: NetworkChoice = {}):
     ValidateIds: String(s.validateIds),
     CompressionLevel: String(s.compressionLevel),
     ShutdownWhenDone: String(s.shutdownWhenDone),
+    MaxJobHours: String(s.maxJobHours),
     CostCenter: s.costCenter,
     LogRetentionDays: String(s.logRetentionDays),
   };
@@ -105,6 +106,7 @@ export function commandParameters(s: DeploySettings, bundleUrl: string, bundleSh
     validateIds: [String(s.validateIds)],
     compressionLevel: [String(s.compressionLevel)],
     shutdownWhenDone: [String(s.shutdownWhenDone)],
+    maxJobHours: [String(s.maxJobHours)],
     kmsKeyArn: [s.kmsKeyArn ?? ''],
   };
 }

@@ -126,3 +126,16 @@ test('make plan runs end to end with no AWS credentials and no network', async (
     return true;
   });
 });
+
+test('plan warns when its time estimate exceeds MAX_JOB_HOURS (the watchdog would end the job), and passes MaxJobHours on', async () => {
+  const run = (env: Record<string, string>, gib = 50) => {
+    const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl.gz', OUTPUT: 's3://my-results/run-1/', INPUT_SIZE: '50G', ...env });
+    return planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize: { bytes: gib * GIB, note: 'from INPUT_SIZE' }, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  };
+  assert.doesNotMatch(run({}), /exceeds MAX_JOB_HOURS/);
+  assert.match(run({}), /MaxJobHours +48/);
+  assert.match(run({}), /maxJobHours +48/);
+  assert.doesNotMatch(run({ MAX_JOB_HOURS: '1' }), /exceeds MAX_JOB_HOURS/, '44 min fit in 1 h');
+  assert.match(run({ MAX_JOB_HOURS: '1' }, 200), /warning: the estimate \(.*\) exceeds MAX_JOB_HOURS=1: the watchdog would terminate the instance before the job ends/);
+  assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', MAX_JOB_HOURS: '0' }), /MAX_JOB_HOURS=0/);
+});
