@@ -29,3 +29,12 @@ export function makeClients(region: string): AwsClients {
 
 /** Where the flows print: one line at a time. */
 export type Print = (line: string) => void;
+
+const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'RequestExpired', 'TokenRefreshRequired', 'InvalidToken', 'UnrecognizedClientException']);
+
+/** True for an error saying the caller's credentials expired (an STS session, an SSO login). */
+export function isExpiredCredentials(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; message?: string };
+  if (EXPIRED.has(e?.name ?? '') || EXPIRED.has(e?.Code ?? '')) return true;
+  return /security token included in the request is expired|token (has|is) expired|sso session .* expired|refresh .*sso/i.test(e?.message ?? '');
+}

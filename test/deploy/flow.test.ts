@@ -311,14 +311,42 @@ describe('make deploy', () => {
     assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
   });
 
-  test('an instance that already shut itself down after an earlier job', async () => {
-    const { io } = fakeIO();
-    mockEc2(m, 'terminated', 'Client.InstanceInitiatedShutdown: Instance initiated shutdown');
+  test('an instance that already shut itself down after an earlier job, or is gone altogether: its last status, then what to do', async () => {
+    for (const gone of [false, true]) {
+      const { io, text } = fakeIO();
+      m = mockedClients(local.s3);
+      mockEc2(m, 'terminated', 'Client.InstanceInitiatedShutdown: Instance initiated shutdown');
+      // About an hour after termination EC2 no longer knows the instance.
+      if (gone) m.ec2.on(DescribeInstancesCommand).rejects(Object.assign(new Error(`The instance ID '${INSTANCE_ID}' does not exist`), { name: 'InvalidInstanceID.NotFound' }));
+      m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
+      m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
+      await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', status('done', { lines: 16_000_000, events: 15_500_000, rejected: 1200, duplicates: 498_800, finishedAt: new Date().toISOString(), exitCode: 0 }));
+      const code = await deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle });
+      assert.equal(code, 1);
+      assert.match(text(), gone ? /instance i-0123456789abcdef0: terminated \(gone\)\n/ : /instance i-0123456789abcdef0: terminated \(Client.InstanceInitiatedShutdown: Instance initiated shutdown\)/);
+      assert.match(text(), /last job status \(.*\):\n  phase: done\n  lines read: 16,000,000; valid events: 15,500,000/);
+      assert.match(text(), /run make destroy, then make deploy for a fresh instance/);
+      assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
+    }
+  });
+
+  test('credentials that expire while following a long job: the job goes on, make status follows it; one error, no stack trace', async () => {
+    const { io, text } = fakeIO();
+    mockEc2(m);
     m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
     m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
-    m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'ConnectionLost' }] });
-    await assert.rejects(deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle }),
-      /is terminated \(Client.InstanceInitiatedShutdown: Instance initiated shutdown\): .*make destroy, then make deploy/);
+    m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });
+    m.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    m.ssm.on(ListCommandInvocationsCommand)
+      .resolvesOnce({ CommandInvocations: [{ CommandId: 'c-1', Status: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }] })
+      .rejects(Object.assign(new Error('The security token included in the request is expired'), { name: 'ExpiredTokenException' }));
+    await assert.rejects(deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle }), (err: Error) => {
+      assert.ok(err instanceof FatalError);
+      assert.match(err.message, /credentials expired while following the job; the job is not affected and continues on its own/);
+      assert.match(err.message, /follow it with make status \(and make logs\)/);
+      return true;
+    });
+    assert.match(text(), /job sent: command c-1/);
   });
 
   test('a failing job: exit code 1 with the failed step and the tail of its output', async () => {
@@ -401,7 +429,7 @@ test('the deploy status written before the command marks a new run', async () =>
 test('a spot instance reclaimed mid-job ends the wait instead of hanging', async () => {
   const { io, text } = fakeIO();
   mockEc2(m);
-  m.ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
+  m.ec2.on(DescribeInstancesCommand).resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'running' } }] }] }).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
   m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
   m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
   m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });

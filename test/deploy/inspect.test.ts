@@ -86,6 +86,21 @@ test('status: a job still installing, and a stale progress report', async () => 
   assert.match(text(), /no progress report for 10 min 00 s: make logs/);
 });
 
+test('status: an instance EC2 no longer knows (InvalidInstanceID.NotFound) is "terminated (gone)", and the last status still shows', async () => {
+  const { io, text } = fakeIO();
+  running();
+  m.ec2.on(DescribeInstancesCommand).rejects(Object.assign(new Error(`The instance ID '${INSTANCE_ID}' does not exist`), { name: 'InvalidInstanceID.NotFound' }));
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: COMMAND, Status: 'Success', StatusDetails: 'Success', CommandPlugins: [{ Name: 'runJob', Status: 'Success' }] }] });
+  await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', {
+    phase: 'done', lines: 10, events: 9, rejected: 1, duplicates: 0, startedAt: '2026-01-05T08:00:00Z', finishedAt: '2026-01-05T09:30:00Z', updatedAt: '2026-01-05T09:30:00Z',
+  });
+  assert.equal(await status(settings, m.clients, io), 0);
+  assert.match(text(), /instance {2}i-0123456789abcdef0: terminated \(gone\)\n/);
+  assert.ok(!text().includes('SSM'));
+  assert.match(text(), /job {7}done/);
+  assert.match(text(), /lines read: 10; valid events: 9; duplicates: 0; rejected: 1/);
+});
+
 test('status: a finished job on a terminated instance, a failed one, and no stack at all', async () => {
   let { io, text } = fakeIO();
   running('terminated');
