@@ -18,6 +18,7 @@ import { runScript } from '../lib/cli/run.ts';
 import { parseBool, parseIntInRange } from '../lib/cli/flags.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
 import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
+import { imdsEndpoint } from '../lib/deploy/spot.ts';
 
 /** SSM_<name>, matched without regard to case (the agent's spelling of the prefix varies). */
 function ssmParam(name: string): string | undefined {
@@ -71,6 +72,7 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     'shutdown-when-done': { kind: 'string', value: 'BOOL', defaultText: 'false', help: 'shut the instance down at the end (SSM_shutdownWhenDone)' },
     converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (default scripts/convert.ts; tests use a fake)' },
     'status-interval': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often _status.json is written' },
+    'spot-poll-seconds': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often the instance metadata is asked for a spot interruption notice' },
     'max-job-hours': { kind: 'string', value: 'HOURS', defaultText: '48', help: 'the instance watchdog shuts the instance down if the job still runs after HOURS (SSM_maxJobHours)' },
   },
   exitWhenDone: true,
@@ -96,6 +98,10 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const converterScript = path.resolve(flags.converter ?? process.env.PB_CONVERTER ?? path.join(ROOT, 'scripts', 'convert.ts'));
   if (!fs.existsSync(converterScript)) throw new FatalError(`converter ${converterScript} not found`);
 
+  const spotPoll = Number(flags['spot-poll-seconds']);
+  if (!(spotPoll > 0)) throw new UsageError(`--spot-poll-seconds takes a positive number of seconds, not '${flags['spot-poll-seconds']}'`);
+  const endpoint = imdsEndpoint();
+  const spotWatch = endpoint ? { endpoint, intervalMs: spotPoll * 1000 } : undefined;
   const maxJobHours = parseIntInRange('max-job-hours', setting(flags['max-job-hours'], 'maxJobHours', '48'), 1, 720);
   await extendWatchdog(maxJobHours, (line) => console.log(line));
 
@@ -109,6 +115,7 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     kmsKeyArn: kmsKeyArn || undefined,
     converter: [process.execPath, '--import', 'tsx', converterScript],
     statusIntervalMs: interval * 1000,
+    spot: spotWatch,
     s3: createS3Client(),
     print: (line) => console.log(line),
   });

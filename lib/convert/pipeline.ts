@@ -93,11 +93,16 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     filterInvalidKinds: opts.filterInvalidKinds,
   } satisfies CheckOptions);
 
+  // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
+  // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
+  let processedBytes = 0;
+  const batchBytes: number[] = [];
   const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
   const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
-  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => ({ ...statusOf(counts, snapshot(), started), ...(input.current ? { object: input.current() } : {}) })) : undefined;
+  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => ({ ...statusOf(counts, snapshot(), started), processedBytes, ...(input.current ? { object: input.current() } : {}) })) : undefined;
 
   const takeResult = async (r: BatchResult): Promise<void> => {
+    processedBytes += batchBytes.shift() ?? 0;
     counts.lines += r.lines;
     const { rejects, copies } = takeStoredCopies(r.rejects, seen);
     await recordRejections(rejects, counts, rejectLog);
@@ -138,6 +143,7 @@ export async function convert(opts: ConvertOptions): Promise<ConversionCounts & 
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
+        batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : batch.bytes.length);
         const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(taskOf(batch), movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
         await results.add(result);

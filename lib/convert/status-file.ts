@@ -18,6 +18,8 @@ export interface Status {
   etaSeconds: number | null;
   /** For an s3://bucket/prefix/ input: the object being read. */
   object?: string;
+  /** Bytes of the (decompressed) input up to the end of the last line converted: where a stopped run stopped. */
+  processedBytes?: number;
   updatedAt: string;
 }
 

@@ -51,14 +51,14 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
   if (progress) print(`          ${progress}`);
   const age = ageSeconds(job, (io.now ?? Date.now)());
   print(`          updated ${formatDuration(age)} ago${job.host ? ` by ${job.host}` : ''}`);
-  if (job.phase !== 'done' && job.phase !== 'failed' && age > 120) {
+  if (job.phase !== 'done' && job.phase !== 'failed' && job.phase !== 'interrupted' && age > 120) {
     print(`          no progress report for ${formatDuration(age)}: make logs shows what the job is doing`);
   }
-  if (job.phase === 'done' || job.phase === 'failed') {
+  if (job.phase === 'done' || job.phase === 'failed' || job.phase === 'interrupted') {
     for (const line of summaryLines(job)) print(`          ${line}`);
   }
   print(`results   ${s.outputUrl}`);
-  return job.phase === 'failed' ? 1 : 0;
+  return job.phase === 'failed' || job.phase === 'interrupted' ? 1 : 0;
 }
 
 async function requireJob(s: DeploySettings, aws: AwsClients): Promise<Required<Pick<StackOutputs, 'InstanceId' | 'DocumentName' | 'LogGroupName'>>> {

@@ -7,7 +7,7 @@ import { formatBytes, formatDuration } from '../cli/format.ts';
 
 export type JobPhase =
   | 'starting' | 'fetching bundle' | 'installing'
-  | 'converting' | 'indexing' | 'uploading' | 'done' | 'failed';
+  | 'converting' | 'indexing' | 'uploading' | 'done' | 'failed' | 'interrupted';
 
 /** What the converter writes to --status-file. */
 import type { Status as ConverterStatus } from '../convert/status-file.ts';
@@ -35,6 +35,12 @@ export interface JobStatus {
   finishedAt?: string;
   exitCode?: number;
   error?: string;
+  /** Bytes of the decompressed input up to the end of the last line converted. */
+  processedBytes?: number;
+  /** Phase interrupted: the spot notice; inputOffset, the byte of the decompressed input after the last line converted (`lines` lines); what was uploaded. */
+  interruption?: { action: string; time: string };
+  inputOffset?: number;
+  uploadedFiles?: number;
 }
 
 /** The converter's fields under the job's names. */
@@ -50,6 +56,7 @@ export function fromConverterStatus(c: Partial<ConverterStatus>): Partial<JobSta
   if (typeof c.eventsPerSecond === 'number') out.eventsPerSecond = c.eventsPerSecond;
   if (c.etaSeconds !== undefined) out.etaSeconds = c.etaSeconds;
   if (typeof c.object === 'string') out.object = c.object;
+  if (typeof c.processedBytes === 'number') out.processedBytes = c.processedBytes;
   return out;
 }
 
@@ -94,7 +101,7 @@ export function progressLine(s: JobStatus): string {
     } else parts.push(`${formatBytes(s.bytesRead)} read`);
   }
   if (s.events !== undefined) parts.push(`${num(s.events)} events`);
-  if (s.eventsPerSecond !== undefined && s.phase !== 'done' && s.phase !== 'failed') parts.push(`${num(s.eventsPerSecond)} events/s`);
+  if (s.eventsPerSecond !== undefined && s.phase !== 'done' && s.phase !== 'failed' && s.phase !== 'interrupted') parts.push(`${num(s.eventsPerSecond)} events/s`);
   if (s.etaSeconds !== undefined && s.etaSeconds !== null && s.phase === 'converting') parts.push(`ETA ${formatDuration(s.etaSeconds)}`);
   if (s.object && s.phase === 'converting') parts.push(`reading ${s.object}`);
   return parts.join('  ');
@@ -103,6 +110,10 @@ export function progressLine(s: JobStatus): string {
 /** The summary printed when the job ends. */
 export function summaryLines(s: JobStatus): string[] {
   const lines = [`phase: ${s.phase}${s.error ? ` (${s.error})` : ''}`];
+  if (s.phase === 'interrupted') {
+    lines.push(`spot interruption notice${s.interruption ? ` (${s.interruption.action} at ${s.interruption.time || '?'})` : ''}: the conversion stopped after line ${num(s.lines ?? 0)}, byte ${num(s.inputOffset ?? 0)} of the decompressed input${s.object ? ` (reading ${s.object})` : ''}`);
+    lines.push(`${s.uploadedFiles ?? 0} complete files uploaded to ${s.output ?? 'OUTPUT'} without manifest.json (the run is incomplete): run make deploy again`);
+  }
   if (s.lines !== undefined) {
     lines.push(`lines read: ${num(s.lines)}; valid events: ${num(s.events ?? 0)}; duplicates: ${num(s.duplicates ?? 0)}; rejected: ${num(s.rejected ?? 0)}`);
   }

@@ -47,6 +47,8 @@ export interface UploadOptions {
   deleteLocalAfterUpload?: boolean;
   /** What the converter knows: input, counts, timings... merged into manifest.json. */
   manifest: Record<string, unknown>;
+  /** An interrupted run: upload (and check) the complete files, but write no manifest.json, so the prefix never looks complete. */
+  partial?: boolean;
   /** Multipart part size in bytes (default 16 MiB, at least 5 MiB; raised so a file needs at most 10,000 parts). */
   partSize?: number;
   /** Parts in flight per file (default 4). */
@@ -405,7 +407,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
         ...(sse.SSEKMSKeyId ? { sseKmsKeyId: sse.SSEKMSKeyId } : {}),
       },
     };
-    await putManifest(s3, loc.bucket, manifestKey, manifestUrl, manifest, sse);
+    if (!opts.partial) await putManifest(s3, loc.bucket, manifestKey, manifestUrl, manifest, sse);
 
     const deletedLocal: string[] = [];
     if (opts.deleteLocalAfterUpload) {
@@ -420,7 +422,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
       }
     }
     return {
-      target: targetUrl, bucket: loc.bucket, prefix: loc.key, files, manifestKey, manifest,
+      target: targetUrl, bucket: loc.bucket, prefix: loc.key, files, manifestKey: opts.partial ? '' : manifestKey, manifest,
       bytes, seconds: (Date.now() - started) / 1000, deletedLocal,
     };
   } finally {
@@ -476,7 +478,7 @@ async function putManifest(
 /** The lines printed after an upload. */
 export function formatUploadReport(r: UploadReport): string {
   return `Uploaded ${r.files.length} files (${formatBytes(r.bytes)}) to ${r.target} in ${formatDuration(r.seconds)}, each checked; ` +
-    `manifest: s3://${r.bucket}/${r.manifestKey}` + (r.deletedLocal.length ? `; deleted ${r.deletedLocal.length} local files` : '');
+    (r.manifestKey ? `manifest: s3://${r.bucket}/${r.manifestKey}` : 'no manifest.json (an incomplete run)') + (r.deletedLocal.length ? `; deleted ${r.deletedLocal.length} local files` : '');
 }
 
 /** An onProgress that redraws one line on a terminal (at most 4 times a second). */

@@ -132,24 +132,41 @@ export function s3Env(s3: LocalS3): NodeJS.ProcessEnv {
  * A TCP proxy on 127.0.0.1 in front of `target` that can cut the connection of the next GET
  * after `bytes` bytes of its answer (headers included).
  */
-export async function startCuttingProxy(target: string): Promise<{ endpoint: string; cutNextGet(bytes: number): void; cuts: number; close(): Promise<void> }> {
+export async function startCuttingProxy(target: string): Promise<{ endpoint: string; cutNextGet(bytes: number): void; stallNextGet(bytes: number, pathPrefix?: string): void; cuts: number; stalls: number; close(): Promise<void> }> {
   const { hostname, port } = new URL(target);
-  const pending: number[] = [];
+  const pending: { bytes: number; stall: boolean; path?: string }[] = [];
   const sockets = new Set<net.Socket>();
-  const state = { endpoint: '', cuts: 0, cutNextGet: (n: number) => { pending.push(n); }, close: async () => {} };
+  const state = {
+    endpoint: '', cuts: 0, stalls: 0,
+    cutNextGet: (n: number) => { pending.push({ bytes: n, stall: false }); },
+    /** The next GET's answer stops after `bytes` bytes (headers included) and the connection stays open, silent. */
+    stallNextGet: (n: number, pathPrefix?: string) => { pending.push({ bytes: n, stall: true, path: pathPrefix }); },
+    close: async () => {},
+  };
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(port), hostname);
     sockets.add(client);
     sockets.add(upstream);
     let budget: number | undefined;
+    let stall = false;
+    let stalled = false;
     client.on('data', (d: Buffer) => {
-      if (budget === undefined && pending.length > 0 && d.subarray(0, 4).toString() === 'GET ') budget = pending.shift();
+      const next = pending[0];
+      if (budget === undefined && next && d.subarray(0, 4).toString() === 'GET ' && (!next.path || d.toString('latin1', 4, 4 + next.path.length) === next.path)) {
+        ({ bytes: budget, stall } = pending.shift()!);
+      }
       upstream.write(d);
     });
     upstream.on('data', (d: Buffer) => {
+      if (stalled) return;
       if (budget !== undefined) {
         if (d.length >= budget) {
           client.write(d.subarray(0, budget));
+          if (stall) {
+            stalled = true;
+            state.stalls++;
+            return;
+          }
           state.cuts++;
           client.destroy();
           upstream.destroy();
