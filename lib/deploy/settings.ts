@@ -143,9 +143,9 @@ export const KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}$';
 /** Output prefixes: the same characters, always ending with '/'. */
 export const PREFIX_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}/$';
 /** https input URLs: host and path only, no query, no fragment, no credentials. */
-export const HTTPS_URL_PATTERN = '^https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9._/=+@,%:~-]{0,2000}$';
+export const HTTPS_URL_PATTERN = '^https://[A-Za-z0-9.-]{1,253}/[A-Za-z0-9._/=+@,%:~-]{0,2000}$';
 /** The SSM document's input URL: s3:// or https://, same characters. */
-export const INPUT_URL_PATTERN = '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}|https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9._/=+@,%:~-]{0,2000})$';
+export const INPUT_URL_PATTERN = '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}|https://[A-Za-z0-9.-]{1,253}/[A-Za-z0-9._/=+@,%:~-]{0,2000})$';
 export const OUTPUT_URL_PATTERN = '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}/$';
 export const INSTANCE_TYPE_PATTERN = '^c(6|7)i\\.(large|[0-9]{0,2}xlarge|metal|metal-(24|48)xl)$';
 export const STACK_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9-]{0,127}$';
@@ -224,7 +224,9 @@ function checkInputUrl(name: string, url: string, problems: string[]): void {
       problems.push(`${name}=${url}: the key may only contain letters, digits and . _ / = + @ , % : -${describeShellCharacter(parsed.key)}`);
     }
   } else if (url.startsWith('https://')) {
-    if (!new RegExp(HTTPS_URL_PATTERN).test(url)) {
+    if (/^https:\/\/[^/]*:/.test(url)) {
+      problems.push(`${name}=${url}: no port: the instance may only connect out on 443, use https://host/path`);
+    } else if (!new RegExp(HTTPS_URL_PATTERN).test(url)) {
       problems.push(`${name}=${url}: https URLs may only contain a host and a path of letters, digits and . _ / = + @ , % : ~ - (no query string)${describeShellCharacter(url)}`);
     }
   } else {

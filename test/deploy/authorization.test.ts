@@ -53,7 +53,7 @@ async function runJob(input: string, output: string, extra: string[] = []): Prom
 
 const base = {
   InputUrl: 's3://in-bucket/dumps/day1.jsonl', InputBucket: 'in-bucket', InputKey: 'dumps/day1.jsonl', InputIsPrefix: 'false',
-  OutputBucket: 'out-bucket', OutputPrefix: 'runs/r1/', KmsKeyArn: '',
+  OutputBucket: 'out-bucket', OutputPrefix: 'runs/r1/', KmsKeyArn: '', VpcId: 'vpc-0a1b2c3d4e5f60718',
 };
 const policiesFor = (params: Record<string, string>): Policy[] => rolePolicies(loadTemplate(TEMPLATE), params);
 

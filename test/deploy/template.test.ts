@@ -296,7 +296,12 @@ test('template patterns are the settings patterns', () => {
   assert.equal(parameters.OutputBucket.AllowedPattern, S.BUCKET_PATTERN);
   assert.equal(parameters.OutputPrefix.AllowedPattern, S.PREFIX_PATTERN);
   assert.equal(parameters.InstanceType.AllowedPattern, S.INSTANCE_TYPE_PATTERN);
-  assert.equal(parameters.VpcId.AllowedPattern, opt(S.VPC_PATTERN));
+  // Required when the template is used directly: no default, no empty value (make deploy fills it in).
+  assert.equal(parameters.VpcId.AllowedPattern, S.VPC_PATTERN);
+  assert.equal((parameters.VpcId as { Default?: string }).Default, undefined);
+  // No port in an https input: the security group lets the instance out on 443 only.
+  assert.ok(!new RegExp(S.INPUT_URL_PATTERN).test('https://dumps.example.org:8443/relay.jsonl'));
+  assert.ok(new RegExp(S.INPUT_URL_PATTERN).test('https://dumps.example.org/relay.jsonl'));
   assert.equal(parameters.SubnetId.AllowedPattern, opt(S.SUBNET_PATTERN));
   assert.equal(parameters.CostCenter.AllowedPattern, S.TAG_VALUE_PATTERN);
   assert.equal(parameters.KmsKeyArn.AllowedPattern, opt(S.KMS_KEY_ARN_PATTERN));
