@@ -48,6 +48,8 @@ export interface Throughput {
   upload_bytes_per_second: number;
   /** Minutes from launch to the converter's start: boot, packages, Node.js, npm ci. */
   setup_minutes: number;
+  /** Average uncompressed bytes per event (line), to estimate the events of an input from its size. */
+  bytes_per_event: number;
 }
 
 export const DEFAULT_THROUGHPUT: Throughput = {
@@ -57,6 +59,8 @@ export const DEFAULT_THROUGHPUT: Throughput = {
   max_input_bytes_per_second: 150_000_000,
   upload_bytes_per_second: 200_000_000,
   setup_minutes: 10,
+  // test/fixtures/real-events.jsonl: 252,864 bytes for 150 events as relays served them.
+  bytes_per_event: 1686,
 };
 
 export interface ThroughputSource { throughput: Throughput; measured: (keyof Throughput)[]; source: string }

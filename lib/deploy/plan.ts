@@ -12,6 +12,7 @@ import { splitS3Url } from '../s3/url.ts';
 import { bundleHttpsUrl, commandParameters, stackParameters } from './template.ts';
 import { formatBytes, formatDuration } from '../cli/format.ts';
 import { estimate, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
+import { checkMemory } from './memory.ts';
 
 /** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
 export function credentialsConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -87,6 +88,16 @@ export function planLines(p: PlanInput): string[] {
     lines.push(`  input size ${formatBytes(p.inputSize.bytes)} (${p.inputSize.note})`);
     const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
     lines.push(...formatEstimate(e, p.prices, p.throughput, s.region).map((l) => `  ${l}`));
+    const bytesPerEvent = s.eventBytes ?? p.throughput.throughput.bytes_per_event;
+    const mem = checkMemory(e.uncompressedBytes, bytesPerEvent, s.instanceType, p.prices);
+    const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
+    lines.push(`  memory: about ${mem.events.toLocaleString('en-US')} events (${bytesPerEvent} bytes each, ${s.eventBytes ? 'EVENT_BYTES' : p.throughput.measured.includes('bytes_per_event') ? p.throughput.source : 'the real sample'}), ` +
+      `${gib(mem.tableBytes)} of dedup table (45 bytes per distinct event) + the converter: ${gib(mem.needBytes)} of ${gib(mem.haveBytes)}`);
+    if (!mem.fits) {
+      lines.push(`  error: ${s.instanceType} (${gib(mem.haveBytes)}) cannot hold the dedup table and the converter (${gib(mem.needBytes)}, at most 85 % of memory): ` +
+        (mem.smallest ? `the smallest instance type that can is ${mem.smallest}; set INSTANCE_TYPE=${mem.smallest}` : 'no c6i/c7i type can; split the input') +
+        ' (EVENT_BYTES corrects the bytes per event if your dump differs)');
+    }
     if (e.hours.total > s.maxJobHours) {
       lines.push(`  warning: the estimate (${formatDuration(e.hours.total * 3600)}) exceeds MAX_JOB_HOURS=${s.maxJobHours}: the watchdog would terminate the instance before the job ends; raise MAX_JOB_HOURS or choose a larger INSTANCE_TYPE`);
     }

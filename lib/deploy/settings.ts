@@ -43,6 +43,8 @@ export interface DeploySettings {
   ssmWaitMinutes: number;
   /** Input size in bytes when given (plan uses it instead of asking S3). */
   inputSize?: number;
+  /** Average bytes per event of the input when given (plan's memory rule), else the benchmark's figure. */
+  eventBytes?: number;
 }
 
 /** One setting: its environment name, its flag, its default, and how to check it. */
@@ -73,6 +75,7 @@ export const SETTINGS: Record<string, SettingSpec> = {
   ubuntuRelease: { env: 'UBUNTU_RELEASE', flag: 'ubuntu-release', help: 'Ubuntu LTS release of the AMI', default: '24.04' },
   kmsKeyArn: { env: 'KMS_KEY_ARN', flag: 'kms-key-arn', help: 'KMS key ARN for SSE-KMS on the results (optional)' },
   ssmWaitMinutes: { env: 'SSM_WAIT_MINUTES', flag: 'ssm-wait-minutes', help: 'minutes to wait for the instance to register with SSM', default: '15' },
+  eventBytes: { env: 'EVENT_BYTES', flag: 'event-bytes', help: 'average bytes per event of the input, for the memory rule (optional; default from docs/BENCHMARKS.md or 1686)' },
   inputSize: { env: 'INPUT_SIZE', flag: 'input-size', help: 'input size for the estimate, e.g. 120G (optional)' },
 };
 
@@ -310,6 +313,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
     problems.push(`${env('kmsKeyArn')}=${kmsKeyArn}: must be a key ARN, arn:aws:kms:REGION:ACCOUNT:key/ID`);
   }
   const ssmWaitMinutes = parseIntIn(env('ssmWaitMinutes'), v.ssmWaitMinutes!, 1, 120, problems);
+  const eventBytes = v.eventBytes === undefined ? undefined : parseIntIn(env('eventBytes'), v.eventBytes, 50, 100_000_000, problems);
   let inputSize: number | undefined;
   if (v.inputSize !== undefined) {
     inputSize = parseSize(v.inputSize);
@@ -322,7 +326,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
   return {
     inputUrl, outputUrl, outputBucket, outputPrefix, stackName, region, instanceType, volumeSize, spot,
     validateSignatures, validateIds, compressionLevel, shutdownWhenDone, vpcId, subnetId, costCenter,
-    logRetentionDays, maxJobHours, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize,
+    logRetentionDays, maxJobHours, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize, eventBytes,
   };
 }
 

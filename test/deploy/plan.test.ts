@@ -139,3 +139,18 @@ test('plan warns when its time estimate exceeds MAX_JOB_HOURS (the watchdog woul
   assert.match(run({ MAX_JOB_HOURS: '1' }, 200), /warning: the estimate \(.*\) exceeds MAX_JOB_HOURS=1: the watchdog would terminate the instance before the job ends/);
   assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', MAX_JOB_HOURS: '0' }), /MAX_JOB_HOURS=0/);
 });
+
+test('the memory rule: 1 billion events do not fit the default c7i.4xlarge; plan names the smallest type that can; EVENT_BYTES corrects the estimate', async () => {
+  const run = (env: Record<string, string>, bytes: number) => {
+    const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl', OUTPUT: 's3://my-results/run-1/', ...env });
+    return planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize: { bytes, note: 'from INPUT_SIZE' }, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  };
+  const billion = run({}, 1686 * 1e9);
+  assert.match(billion, /memory: about 1,000,000,000 events \(1686 bytes each, the real sample\), 41\.9 GiB of dedup table/);
+  assert.match(billion, /error: c7i\.4xlarge \(32\.0 GiB\) cannot hold the dedup table and the converter \(46\.\d GiB, at most 85 % of memory\): the smallest instance type that can is c6i\.8xlarge/);
+  assert.doesNotMatch(run({ INSTANCE_TYPE: 'c7i.8xlarge' }, 1686 * 1e9), /error:/);
+  // 100 million events fit; the same bytes as 3x smaller events do not.
+  assert.doesNotMatch(run({}, 1686 * 1e8), /error:/);
+  assert.match(run({ EVENT_BYTES: '300' }, 1686 * 1e8), /about 562,000,000 events \(300 bytes each, EVENT_BYTES\)[^]*error: c7i\.4xlarge/);
+  assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', EVENT_BYTES: 'big' }), /EVENT_BYTES=big/);
+});
