@@ -22,6 +22,8 @@ export interface Prices {
   ebsGp3PerGibMonth: number;
   s3StandardPerGibMonth: number;
   cloudWatchLogsIngestPerGib: number;
+  /** The instance's public IPv4 address, per hour (charged since February 2024). */
+  publicIpv4PerHour: number;
   hoursPerMonth: number;
   instances: Record<string, InstancePrice>;
 }
@@ -92,7 +94,10 @@ export function loadThroughput(file = BENCHMARKS_PATH): ThroughputSource {
   return parseBenchmarks(text, path.relative(ROOT, file));
 }
 
-export interface CostLine { instance: number; ebs: number; total: number; hourly: number }
+export interface CostLine { instance: number; ebs: number; ipv4: number; logs: number; total: number; hourly: number }
+
+/** The job's output in CloudWatch Logs: a line per phase and progress report, the summary; generously 10 MB. */
+export const JOB_LOG_BYTES = 10 * 1024 ** 2;
 export interface Estimate {
   inputBytes: number;
   compressed: boolean;
@@ -132,9 +137,11 @@ export function estimate(input: EstimateInput, prices: Prices, t: Throughput): E
   const total = setup + convert + upload;
   const ebsGib = input.volumeSizeGib + ROOT_VOLUME_GIB;
   const ebs = ebsGib * prices.ebsGp3PerGibMonth * (total / prices.hoursPerMonth);
+  const ipv4 = prices.publicIpv4PerHour * total;
+  const logs = (JOB_LOG_BYTES / GIB) * prices.cloudWatchLogsIngestPerGib;
   const line = (hourly: number): CostLine => {
     const instance = hourly * total;
-    return { hourly, instance, ebs, total: instance + ebs };
+    return { hourly, instance, ebs, ipv4, logs, total: instance + ebs + ipv4 + logs };
   };
   return {
     inputBytes: input.inputBytes,
@@ -160,6 +167,8 @@ export function formatEstimate(e: Estimate, prices: Prices, tp: ThroughputSource
     ['instance per hour', money(e.onDemand.hourly), money(e.spot.hourly)],
     [`instance, ${formatDuration(e.hours.total * 3600)}`, money(e.onDemand.instance), money(e.spot.instance)],
     ['EBS for those hours', money(e.onDemand.ebs), money(e.spot.ebs)],
+    ['public IPv4 address', money(e.onDemand.ipv4), money(e.spot.ipv4)],
+    ['CloudWatch Logs ingestion', money(e.onDemand.logs), money(e.spot.logs)],
     ['total for the run', money(e.onDemand.total), money(e.spot.total)],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));

@@ -36,7 +36,7 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   const region = s.region!;
   const keys = outputKeys(s);
 
-  const network = await findNetwork(aws.ec2, { vpcId: s.vpcId, subnetId: s.subnetId, instanceType: s.instanceType });
+  const network = await findNetwork(aws.ec2, { vpcId: s.vpcId, subnetId: s.subnetId, instanceType: s.instanceType }, print);
   print(`network: ${network.vpcId}, ${network.subnetId}`);
 
   const bundle = opts.bundle ?? await createBundle(opts.root, await listBundleFiles(opts.root, print));

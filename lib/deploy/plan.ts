@@ -13,6 +13,7 @@ import { bundleHttpsUrl, commandParameters, stackParameters } from './template.t
 import { formatBytes, formatDuration } from '../cli/format.ts';
 import { estimate, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
 import { checkMemory } from './memory.ts';
+import { NAT_WARNING } from './network.ts';
 
 /** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
 export function credentialsConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -102,6 +103,7 @@ export function planLines(p: PlanInput): string[] {
       lines.push(`  warning: the estimate (${formatDuration(e.hours.total * 3600)}) exceeds MAX_JOB_HOURS=${s.maxJobHours}: the watchdog would terminate the instance before the job ends; raise MAX_JOB_HOURS or choose a larger INSTANCE_TYPE`);
     }
   }
+  if (s.subnetId) lines.push(`  ${NAT_WARNING(s.subnetId).replace(' is not a default subnet', ' is set; if it is not a default subnet')}`);
   if (!s.shutdownWhenDone) lines.push('  SHUTDOWN_WHEN_DONE=false: the instance bills until make destroy');
   return lines;
 }

@@ -154,3 +154,30 @@ test('the memory rule: 1 billion events do not fit the default c7i.4xlarge; plan
   assert.match(run({ EVENT_BYTES: '300' }, 1686 * 1e8), /about 562,000,000 events \(300 bytes each, EVENT_BYTES\)[^]*error: c7i\.4xlarge/);
   assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', EVENT_BYTES: 'big' }), /EVENT_BYTES=big/);
 });
+
+test('the estimate counts the public IPv4 address and CloudWatch Logs ingestion; a given subnet gets the NAT warning', () => {
+  const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl', OUTPUT: 's3://my-results/run-1/', SUBNET_ID: 'subnet-0aaaaaaaaaaaaaaa1' });
+  const text = planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize: { bytes: 50 * GIB, note: 'from INPUT_SIZE' }, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  assert.match(text, /public IPv4 address +\$0\.\d\d +\$0\.\d\d/);
+  assert.match(text, /CloudWatch Logs ingestion +\$0\.\d\d/);
+  assert.match(text, /subnet-0aaaaaaaaaaaaaaa1 is set; if it is not a default subnet: if it reaches the internet through a NAT gateway, every byte read and uploaded pays NAT processing/);
+  const e = estimate({ inputBytes: 50 * GIB, compressed: false, instanceType: 'c7i.4xlarge', volumeSizeGib: 200 }, prices, parseBenchmarks(undefined).throughput);
+  assert.ok(Math.abs(e.onDemand.ipv4 - e.hours.total * prices.publicIpv4PerHour) < 1e-9);
+  assert.ok(Math.abs(e.onDemand.total - (e.onDemand.instance + e.onDemand.ebs + e.onDemand.ipv4 + e.onDemand.logs)) < 1e-9);
+});
+
+test('make deploy warns about a given subnet that is not a default one', async () => {
+  const { mockClient } = await import('aws-sdk-client-mock');
+  const { EC2Client, DescribeSubnetsCommand } = await import('@aws-sdk/client-ec2');
+  const { findNetwork } = await import('../../lib/deploy/network.ts');
+  const ec2 = new EC2Client({ region: 'us-east-1' });
+  const m = mockClient(ec2);
+  const printed: string[] = [];
+  m.on(DescribeSubnetsCommand).resolves({ Subnets: [{ SubnetId: 'subnet-0ddddddddddddddd4', VpcId: 'vpc-0a1b2c3d4e5f60718', DefaultForAz: false }] });
+  assert.deepEqual(await findNetwork(ec2, { subnetId: 'subnet-0ddddddddddddddd4', instanceType: 'c7i.4xlarge' }, (l) => printed.push(l)), { vpcId: 'vpc-0a1b2c3d4e5f60718', subnetId: 'subnet-0ddddddddddddddd4' });
+  assert.match(printed.join('\n'), /warning: subnet-0ddddddddddddddd4 is not a default subnet: .*NAT processing/);
+  m.on(DescribeSubnetsCommand).resolves({ Subnets: [{ SubnetId: 'subnet-0ddddddddddddddd4', VpcId: 'vpc-0a1b2c3d4e5f60718', DefaultForAz: true }] });
+  printed.length = 0;
+  await findNetwork(ec2, { subnetId: 'subnet-0ddddddddddddddd4', instanceType: 'c7i.4xlarge' }, (l) => printed.push(l));
+  assert.deepEqual(printed, []);
+});
