@@ -22,6 +22,9 @@ export interface Prices {
   ebsGp3PerGibMonth: number;
   s3StandardPerGibMonth: number;
   cloudWatchLogsIngestPerGib: number;
+  /** gp3 above what is included: per provisioned IOPS over 3,000 and per MiB/s over 125, per month. */
+  gp3IopsPerMonth: number;
+  gp3ThroughputPerMibsMonth: number;
   /** The instance's public IPv4 address, per hour (charged since February 2024). */
   publicIpv4PerHour: number;
   hoursPerMonth: number;
@@ -106,6 +109,8 @@ export interface Estimate {
   vcpu: number;
   bytesPerSecond: number;
   hours: { setup: number; convert: number; upload: number; total: number };
+  /** True when the data volume's throughput, not the CPUs or the input, sets the pace. */
+  volumeBound: boolean;
   onDemand: CostLine;
   spot: CostLine;
   s3PerMonth: number;
@@ -117,6 +122,9 @@ export interface EstimateInput {
   compressed: boolean;
   instanceType: string;
   volumeSizeGib: number;
+  /** The data volume's gp3 throughput (MiB/s) and IOPS; the defaults are gp3's included 125 and 3000. */
+  volumeThroughputMibs?: number;
+  volumeIops?: number;
 }
 
 const GIB = 1024 ** 3;
@@ -130,13 +138,19 @@ export function estimate(input: EstimateInput, prices: Prices, t: Throughput): E
   const cpuBound = t.bytes_per_second_per_vcpu * type.vcpu;
   // Raw bytes arrive at most at max_input_bytes_per_second; compressed ones expand gzip_ratio times.
   const readBound = t.max_input_bytes_per_second * (input.compressed ? t.gzip_ratio : 1);
-  const bytesPerSecond = Math.min(cpuBound, readBound);
+  // The day files and index.db are written to the data volume at output_ratio x the input rate,
+  // and read back from it by the upload: its throughput caps both.
+  const volumeBytes = (input.volumeThroughputMibs ?? 125) * 1024 ** 2;
+  const volumeBound = volumeBytes / t.output_ratio;
+  const bytesPerSecond = Math.min(cpuBound, readBound, volumeBound);
   const setup = t.setup_minutes / 60;
   const convert = uncompressedBytes / bytesPerSecond / 3600;
-  const upload = outputBytes / t.upload_bytes_per_second / 3600;
+  const upload = outputBytes / Math.min(t.upload_bytes_per_second, volumeBytes) / 3600;
   const total = setup + convert + upload;
   const ebsGib = input.volumeSizeGib + ROOT_VOLUME_GIB;
-  const ebs = ebsGib * prices.ebsGp3PerGibMonth * (total / prices.hoursPerMonth);
+  const provisioned = Math.max(0, (input.volumeIops ?? 3000) - 3000) * prices.gp3IopsPerMonth +
+    Math.max(0, (input.volumeThroughputMibs ?? 125) - 125) * prices.gp3ThroughputPerMibsMonth;
+  const ebs = (ebsGib * prices.ebsGp3PerGibMonth + provisioned) * (total / prices.hoursPerMonth);
   const ipv4 = prices.publicIpv4PerHour * total;
   const logs = (JOB_LOG_BYTES / GIB) * prices.cloudWatchLogsIngestPerGib;
   const line = (hourly: number): CostLine => {
@@ -151,6 +165,7 @@ export function estimate(input: EstimateInput, prices: Prices, t: Throughput): E
     vcpu: type.vcpu,
     bytesPerSecond,
     hours: { setup, convert, upload, total },
+    volumeBound: volumeBound < Math.min(cpuBound, readBound),
     onDemand: line(type.onDemandHourly),
     spot: line(type.onDemandHourly * prices.spotFractionOfOnDemand),
     s3PerMonth: (outputBytes / GIB) * prices.s3StandardPerGibMonth,
@@ -182,6 +197,7 @@ export function formatEstimate(e: Estimate, prices: Prices, tp: ThroughputSource
     `prices: ${prices.region}, ${prices.currency}, as of ${prices.asOf} (data/prices.json)${region && region !== prices.region ? `; ${region} prices differ` : ''}`,
     `spot: ${prices.spotNote}`,
   ];
+  if (e.volumeBound) lines.push('the data volume\'s throughput sets the pace: raise VOLUME_THROUGHPUT (and VOLUME_IOPS) for a faster run');
   if (e.volumeTooSmall) {
     lines.push(`WARNING: the results (about ${formatBytes(e.outputBytes)}) may not fit on the data volume; raise VOLUME_SIZE`);
   }

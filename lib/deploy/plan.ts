@@ -83,11 +83,11 @@ export function planLines(p: PlanInput): string[] {
   lines.push('', 'cost estimate');
   if (p.inputSize.bytes === undefined) {
     lines.push(`  input size ${p.inputSize.note}`);
-    const perGib = estimate({ inputBytes: 1024 ** 3, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
+    const perGib = estimate({ inputBytes: 1024 ** 3, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize, volumeThroughputMibs: s.volumeThroughput, volumeIops: s.volumeIops }, p.prices, p.throughput.throughput);
     lines.push(`  per GiB of input: about ${((perGib.hours.convert + perGib.hours.upload) * 60).toFixed(1)} min of ${s.instanceType} after ${Math.round(perGib.hours.setup * 60)} min of setup`);
   } else {
     lines.push(`  input size ${formatBytes(p.inputSize.bytes)} (${p.inputSize.note})`);
-    const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
+    const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize, volumeThroughputMibs: s.volumeThroughput, volumeIops: s.volumeIops }, p.prices, p.throughput.throughput);
     lines.push(...formatEstimate(e, p.prices, p.throughput, s.region).map((l) => `  ${l}`));
     const bytesPerEvent = s.eventBytes ?? p.throughput.throughput.bytes_per_event;
     const mem = checkMemory(e.uncompressedBytes, bytesPerEvent, s.instanceType, p.prices);

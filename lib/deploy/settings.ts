@@ -11,6 +11,7 @@ import { parseEnv } from 'node:util';
 import { UsageError } from '../cli/errors.ts';
 import { parseBool as parseFlagBool, parseIntInRange as parseFlagInt } from '../cli/flags.ts';
 import { PRICES_JSON } from '../paths.ts';
+import { volumePerformanceFor, volumePerformanceProblem } from './volume.ts';
 import { BUCKET_PATTERN, bucketNameProblem, splitS3Url } from '../s3/url.ts';
 
 export interface DeploySettings {
@@ -26,6 +27,9 @@ export interface DeploySettings {
   instanceType: string;
   /** GiB of the encrypted gp3 data volume mounted at /data. */
   volumeSize: number;
+  /** Its throughput (MiB/s) and IOPS: given, or sized from the instance type (lib/deploy/volume.ts). */
+  volumeThroughput: number;
+  volumeIops: number;
   spot: boolean;
   validateSignatures: boolean;
   validateIds: boolean;
@@ -62,6 +66,8 @@ export const SETTINGS: Record<string, SettingSpec> = {
   region: { env: 'AWS_REGION', flag: 'region', help: 'AWS region (also read from AWS_DEFAULT_REGION)' },
   instanceType: { env: 'INSTANCE_TYPE', flag: 'instance-type', help: 'c6i.* or c7i.* instance type', default: 'c7i.4xlarge' },
   volumeSize: { env: 'VOLUME_SIZE', flag: 'volume-size', help: 'data volume size in GiB (20..16384)', default: '200' },
+  volumeThroughput: { env: 'VOLUME_THROUGHPUT', flag: 'volume-throughput', help: 'gp3 data volume throughput in MiB/s, 125..1000 (default: 16 per vCPU)' },
+  volumeIops: { env: 'VOLUME_IOPS', flag: 'volume-iops', help: 'gp3 data volume IOPS, 3000..16000, at least 4 per MiB/s (default: sized with the throughput)' },
   spot: { env: 'SPOT', flag: 'spot', help: 'true for a spot instance, false for on-demand', default: 'false' },
   validateSignatures: { env: 'VALIDATE_SIGNATURES', flag: 'validate-signatures', help: 'true|false', default: 'true' },
   validateIds: { env: 'VALIDATE_EVENT_IDS', flag: 'validate-event-ids', help: 'true|false', default: 'true' },
@@ -161,6 +167,11 @@ export const KMS_KEY_ARN_PATTERN = '^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key
 export function knownInstanceTypes(): string[] {
   const file = PRICES_JSON;
   return Object.keys((JSON.parse(fs.readFileSync(file, 'utf8')) as { instances: object }).instances);
+}
+
+/** vCPUs and memory of a known instance type (data/prices.json). */
+export function instanceSpecs(type: string): { vcpu: number; memoryGib: number } {
+  return (JSON.parse(fs.readFileSync(PRICES_JSON, 'utf8')) as { instances: Record<string, { vcpu: number; memoryGib: number }> }).instances[type];
 }
 
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -288,6 +299,11 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
     problems.push(`${env('instanceType')}=${instanceType}: must be a c6i or c7i instance type, one of ${knownInstanceTypes().join(' ')}`);
   }
   const volumeSize = parseIntIn(env('volumeSize'), v.volumeSize!, 20, 16384, problems);
+  const sized = volumePerformanceFor(knownInstanceTypes().includes(instanceType) ? instanceSpecs(instanceType).vcpu : 2);
+  const volumeThroughput = v.volumeThroughput === undefined ? sized.throughput : parseIntIn(env('volumeThroughput'), v.volumeThroughput, 125, 1000, problems);
+  const volumeIops = v.volumeIops === undefined ? Math.max(sized.iops, volumeThroughput * 4) : parseIntIn(env('volumeIops'), v.volumeIops, 3000, 16000, problems);
+  const perfProblem = volumePerformanceProblem(volumeThroughput, volumeIops);
+  if (perfProblem) problems.push(`${env('volumeThroughput')}=${volumeThroughput}, ${env('volumeIops')}=${volumeIops}: ${perfProblem}`);
   const spot = parseBool(env('spot'), v.spot!, problems);
   const validateSignatures = parseBool(env('validateSignatures'), v.validateSignatures!, problems);
   const validateIds = parseBool(env('validateIds'), v.validateIds!, problems);
@@ -324,7 +340,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
     throw new UsageError(`invalid settings:\n  ${problems.join('\n  ')}`);
   }
   return {
-    inputUrl, outputUrl, outputBucket, outputPrefix, stackName, region, instanceType, volumeSize, spot,
+    inputUrl, outputUrl, outputBucket, outputPrefix, stackName, region, instanceType, volumeSize, volumeThroughput, volumeIops, spot,
     validateSignatures, validateIds, compressionLevel, shutdownWhenDone, vpcId, subnetId, costCenter,
     logRetentionDays, maxJobHours, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize, eventBytes,
   };

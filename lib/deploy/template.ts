@@ -75,6 +75,8 @@ export function stackParameters(s: DeploySettings, network: NetworkChoice = {}):
     InstanceType: s.instanceType,
     Spot: String(s.spot),
     VolumeSize: String(s.volumeSize),
+    VolumeThroughput: String(s.volumeThroughput),
+    VolumeIops: String(s.volumeIops),
     AmiId: amiParameterName(s.ubuntuRelease),
     VpcId: network.vpcId ?? s.vpcId ?? '',
     SubnetId: network.subnetId ?? s.subnetId ?? '',

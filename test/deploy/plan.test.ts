@@ -12,6 +12,7 @@ import {
 } from '../../lib/deploy/cost.ts';
 import { collectSettings, validateSettings } from '../../lib/deploy/settings.ts';
 import { credentialsConfigured, planLines, probeInputSize } from '../../lib/deploy/plan.ts';
+import { stackParameters } from '../../lib/deploy/template.ts';
 
 const prices = loadPrices();
 const GIB = 1024 ** 3;
@@ -58,11 +59,22 @@ test('instance hours come from the input size and the throughput per vCPU', () =
   const big = estimate({ inputBytes: 360 * GIB, compressed: false, instanceType: 'c7i.8xlarge', volumeSizeGib: 500 }, prices, t);
   assert.ok(Math.abs(big.hours.convert - 0.32) < 1e-9);
   // gzip input expands gzip_ratio times; the read ceiling caps a huge machine.
-  const gz = estimate({ inputBytes: 100 * GIB, compressed: true, instanceType: 'c7i.48xlarge', volumeSizeGib: 20 },
+  const gz = estimate({ inputBytes: 100 * GIB, compressed: true, instanceType: 'c7i.48xlarge', volumeSizeGib: 20, volumeThroughputMibs: 1000, volumeIops: 4000 },
     prices, { ...t, max_input_bytes_per_second: 100 * 1024 * 1024 });
   assert.equal(gz.uncompressedBytes, 400 * GIB);
   assert.equal(gz.bytesPerSecond, 400 * 1024 * 1024);
   assert.equal(gz.volumeTooSmall, true);
+  assert.equal(gz.volumeBound, false);
+  // The same on gp3's included 125 MiB/s: the volume takes the results at 125 MiB/s, so the input
+  // goes at 125 / output_ratio MiB/s, and the upload reads them back at 125 MiB/s at most.
+  const slow = estimate({ inputBytes: 100 * GIB, compressed: true, instanceType: 'c7i.48xlarge', volumeSizeGib: 20 },
+    prices, { ...t, max_input_bytes_per_second: 100 * 1024 * 1024 });
+  assert.equal(slow.volumeBound, true);
+  assert.ok(Math.abs(slow.bytesPerSecond - 125 * 1024 * 1024 / t.output_ratio) < 1e-6);
+  assert.ok(Math.abs(slow.hours.upload - slow.outputBytes / (125 * 1024 * 1024) / 3600) < 1e-9);
+  // Provisioned throughput and IOPS above gp3's included figures are priced for the run's hours.
+  const extra = (1000 - 125) * prices.gp3ThroughputPerMibsMonth + (4000 - 3000) * prices.gp3IopsPerMonth;
+  assert.ok(Math.abs(gz.onDemand.ebs - (36 * 0.08 + extra) * gz.hours.total / 730) < 1e-9);
 });
 
 test('formatting', () => {
@@ -180,4 +192,19 @@ test('make deploy warns about a given subnet that is not a default one', async (
   printed.length = 0;
   await findNetwork(ec2, { subnetId: 'subnet-0ddddddddddddddd4', instanceType: 'c7i.4xlarge' }, (l) => printed.push(l));
   assert.deepEqual(printed, []);
+});
+
+test('the data volume\'s throughput and IOPS are sized from the instance type, within gp3\'s rules', async () => {
+  const { volumePerformanceFor } = await import('../../lib/deploy/volume.ts');
+  assert.deepEqual(volumePerformanceFor(2), { throughput: 125, iops: 3000 });
+  assert.deepEqual(volumePerformanceFor(16), { throughput: 256, iops: 3000 });
+  assert.deepEqual(volumePerformanceFor(192), { throughput: 1000, iops: 4000 });
+  const { settings } = planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', INSTANCE_TYPE: 'c7i.48xlarge' });
+  assert.equal(settings.volumeThroughput, 1000);
+  assert.equal(settings.volumeIops, 4000);
+  const params = Object.fromEntries(stackParameters(settings).map((p) => [p.ParameterKey, p.ParameterValue]));
+  assert.equal(params.VolumeThroughput, '1000');
+  assert.equal(params.VolumeIops, '4000');
+  assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', VOLUME_THROUGHPUT: '1000', VOLUME_IOPS: '3000' }),
+    /VOLUME_THROUGHPUT=1000, VOLUME_IOPS=3000: gp3 needs at least 4 IOPS per MiB\/s/);
 });

@@ -339,3 +339,11 @@ test('the template embeds userdata/prepare-instance.sh verbatim', () => {
   assert.equal(embeddedUserData(stale), '#!/bin/bash\necho old\n');
   assert.equal(withUserData(stale, script), text);
 });
+
+test('the data volume takes its gp3 throughput and IOPS from parameters within gp3\'s range', () => {
+  const lt = resources.InstanceLaunchTemplate.Properties as any;
+  const data = lt.LaunchTemplateData.BlockDeviceMappings.find((b: any) => b.DeviceName === '/dev/sdf').Ebs;
+  assert.deepEqual([data.VolumeType, data.Throughput, data.Iops], ['gp3', { Ref: 'VolumeThroughput' }, { Ref: 'VolumeIops' }]);
+  assert.deepEqual([parameters.VolumeThroughput.MinValue, parameters.VolumeThroughput.MaxValue], [125, 1000]);
+  assert.deepEqual([parameters.VolumeIops.MinValue, parameters.VolumeIops.MaxValue], [3000, 16000]);
+});
