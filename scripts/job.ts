@@ -19,6 +19,7 @@ import { parseBool, parseIntInRange } from '../lib/cli/flags.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
 import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
 import { imdsEndpoint } from '../lib/deploy/spot.ts';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 
 /** SSM_<name>, matched without regard to case (the agent's spelling of the prefix varies). */
 function ssmParam(name: string): string | undefined {
@@ -116,6 +117,10 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     converter: [process.execPath, '--import', 'tsx', converterScript],
     statusIntervalMs: interval * 1000,
     spot: spotWatch,
+    // The document's runJob step sets the stack's namespace; make run-local and tests do not.
+    metrics: process.env.PB_METRICS_NAMESPACE
+      ? { client: new CloudWatchClient({}), namespace: process.env.PB_METRICS_NAMESPACE, intervalMs: 60_000 }
+      : undefined,
     s3: createS3Client(),
     print: (line) => console.log(line),
   });

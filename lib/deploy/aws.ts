@@ -4,6 +4,7 @@
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -15,6 +16,7 @@ export interface AwsClients {
   ssm: SSMClient;
   s3: S3Client;
   logs: CloudWatchLogsClient;
+  cw: CloudWatchClient;
 }
 
 export function makeClients(region: string): AwsClients {
@@ -24,6 +26,7 @@ export function makeClients(region: string): AwsClients {
     ssm: new SSMClient({ region }),
     s3: createS3Client({ region }),
     logs: new CloudWatchLogsClient({ region }),
+    cw: new CloudWatchClient({ region }),
   };
 }
 

@@ -2,6 +2,7 @@
  * `make status`, `make logs` and the instance lookup of `make ssm`: read-only views of a stack.
  */
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { FatalError } from '../cli/errors.ts';
 import type { AwsClients } from './aws.ts';
@@ -40,6 +41,14 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
         print('command   none sent yet (make deploy sends it)');
       }
     }
+  }
+  if (stack) {
+    const region = s.region ?? 'us-east-1';
+    print(`dashboard https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${encodeURIComponent(out.DashboardName ?? s.stackName)}`);
+    const alarms = await aws.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${s.stackName}-`, StateValue: 'ALARM' }));
+    const firing = alarms?.MetricAlarms ?? [];
+    if (firing.length === 0) print('alarms    none in ALARM');
+    for (const a of firing) print(`alarm     ${a.AlarmName} in ALARM since ${a.StateUpdatedTimestamp?.toISOString() ?? '?'}: ${a.AlarmDescription ?? a.StateReason ?? ''}`);
   }
   if (!s.outputBucket) return 0;
   if (!job) {

@@ -13,6 +13,8 @@ import { fromConverterStatus, summaryLines, writeJobStatus, type ConverterStatus
 import { splitS3Url } from '../s3/url.ts';
 import { uploadResults } from '../s3/output.ts';
 import { watchSpotNotice, type SpotNotice } from './spot.ts';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { startMetrics } from './metrics.ts';
 
 export interface JobOptions {
   input: string;
@@ -32,6 +34,8 @@ export interface JobOptions {
   env?: NodeJS.ProcessEnv;
   /** Poll the instance metadata for a spot interruption notice (IMDSv2) at this endpoint. */
   spot?: { endpoint: string; intervalMs: number };
+  /** Publish the job's metrics to CloudWatch (the stack's namespace) every intervalMs. */
+  metrics?: { client: CloudWatchClient; namespace: string; intervalMs: number };
 }
 
 /** The exit code of a job stopped by a spot interruption notice. */
@@ -102,6 +106,7 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   const args = [...o.converter.slice(1), ...converterArgs(o, statusFile)];
   o.print(`job: ${o.converter[0]} ${args.join(' ')}`);
   const timer = setInterval(refresh, o.statusIntervalMs);
+  const metrics = o.metrics && startMetrics({ ...o.metrics, dataDir: o.workDir, status: () => status, print: o.print });
   let notice: SpotNotice | undefined;
   const exit = await new Promise<{ code: number; error?: string }>((resolve) => {
     const child = spawn(o.converter[0], args, { stdio: ['ignore', 'inherit', 'inherit'], env: o.env ?? process.env });
@@ -122,7 +127,11 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   });
   clearInterval(timer);
   const c = readConverterStatus(statusFile);
-  if (notice) return interrupted(o, { ...status, ...(c ? fromConverterStatus(c) : {}) }, notice, publish);
+  if (notice) {
+    const result = await interrupted(o, { ...status, ...(c ? fromConverterStatus(c) : {}) }, notice, publish);
+    await metrics?.stop();
+    return result;
+  }
   const finishedAt = new Date().toISOString();
   const final: JobStatus = {
     ...status,
@@ -135,6 +144,7 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   if (exit.error) final.error = exit.error;
   if (exit.code === 0 && final.etaSeconds !== undefined) final.etaSeconds = 0;
   await publish(final);
+  await metrics?.stop();
   for (const line of summaryLines(final)) o.print(`job: ${line}`);
   o.print(`job: results in ${o.output}`);
   return { exitCode: exit.code, status: final };

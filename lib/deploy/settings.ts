@@ -41,6 +41,8 @@ export interface DeploySettings {
   logRetentionDays: number;
   /** The instance watchdog's deadline for the job, in hours from its start. */
   maxJobHours: number;
+  /** E-mail address the alarms notify (optional). */
+  alarmEmail?: string;
   ubuntuRelease: string;
   kmsKeyArn?: string;
   /** Minutes to wait for the instance to register with SSM. */
@@ -76,6 +78,7 @@ export const SETTINGS: Record<string, SettingSpec> = {
   vpcId: { env: 'VPC_ID', flag: 'vpc-id', help: 'vpc-... (default: the default VPC)' },
   subnetId: { env: 'SUBNET_ID', flag: 'subnet-id', help: 'subnet-... (default: a default subnet of the VPC)' },
   costCenter: { env: 'COST_CENTER', flag: 'cost-center', help: 'value of the CostCenter tag on every resource', default: 'proton-beam' },
+  alarmEmail: { env: 'ALARM_EMAIL', flag: 'alarm-email', help: 'e-mail address the CloudWatch alarms notify (optional; confirm the subscription mail)' },
   maxJobHours: { env: 'MAX_JOB_HOURS', flag: 'max-job-hours', help: 'the instance terminates itself if the job still runs after this many hours (1..720)', default: '48' },
   logRetentionDays: { env: 'LOG_RETENTION_DAYS', flag: 'log-retention-days', help: 'CloudWatch log retention in days', default: '30' },
   ubuntuRelease: { env: 'UBUNTU_RELEASE', flag: 'ubuntu-release', help: 'Ubuntu LTS release of the AMI', default: '24.04' },
@@ -318,6 +321,8 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
     problems.push(`${env('costCenter')}=${costCenter}: tag values may only contain letters, digits and _ . : / = + @ -${describeShellCharacter(costCenter)}`);
   }
   const maxJobHours = parseIntIn(env('maxJobHours'), v.maxJobHours!, 1, 720, problems);
+  const alarmEmail = v.alarmEmail;
+  if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) problems.push(`${env('alarmEmail')}=${alarmEmail}: not an e-mail address`);
   const logRetentionDays = Number(v.logRetentionDays);
   if (!LOG_RETENTION_DAYS.includes(logRetentionDays) || !/^[0-9]+$/.test(v.logRetentionDays!)) {
     problems.push(`${env('logRetentionDays')}=${v.logRetentionDays}: must be one of ${LOG_RETENTION_DAYS.join(', ')}`);
@@ -342,7 +347,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
   return {
     inputUrl, outputUrl, outputBucket, outputPrefix, stackName, region, instanceType, volumeSize, volumeThroughput, volumeIops, spot,
     validateSignatures, validateIds, compressionLevel, shutdownWhenDone, vpcId, subnetId, costCenter,
-    logRetentionDays, maxJobHours, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize, eventBytes,
+    logRetentionDays, maxJobHours, alarmEmail, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize, eventBytes,
   };
 }
 

@@ -2,7 +2,7 @@
  * OUTPUT/_status.json: the job's progress as the instance publishes it and as `make status` and
  * `make deploy` read it. Built from the converter's --status-file plus the job's own phases.
  */
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatBytes, formatDuration } from '../cli/format.ts';
 
 export type JobPhase =
@@ -60,7 +60,14 @@ export function fromConverterStatus(c: Partial<ConverterStatus>): Partial<JobSta
   return out;
 }
 
+/**
+ * OUTPUT/_status.json, or undefined before the job wrote one. Existence by ListObjectsV2 with
+ * Prefix: a GetObject of a missing key answers 404 only to a caller allowed s3:ListBucket on the
+ * whole bucket, and 403 to one limited to the output prefix (docs/deployer-policy.json).
+ */
 export async function readJobStatus(s3: S3Client, bucket: string, key: string): Promise<JobStatus | undefined> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+  if (!(listed.Contents ?? []).some((o) => o.Key === key)) return undefined;
   try {
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const text = await res.Body!.transformToString();

@@ -87,6 +87,7 @@ export function stackParameters(s: DeploySettings, network: NetworkChoice = {}):
     MaxJobHours: String(s.maxJobHours),
     CostCenter: s.costCenter,
     LogRetentionDays: String(s.logRetentionDays),
+    AlarmEmail: s.alarmEmail ?? '',
   };
   return Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
 }

@@ -90,6 +90,9 @@ describe('the instance role allows every S3 request of the job, and nothing more
       ['s3:PutObject', 'arn:aws:s3:::out-bucket/runs/r1/_deploy/0123456789abcdef.tgz'],
       ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/r1/_deploy/0123456789abcdef.tgz'],
     ]);
+    // Metrics: only in the stack's namespace (PutMetricData has no resource-level permission).
+    assert.equal(await decide(policies, { action: 'cloudwatch:PutMetricData', resource: '*', context: { 'cloudwatch:namespace': 'ProtonBeam/pb-test' }, why: '' }), 'Allowed');
+    assert.notEqual(await decide(policies, { action: 'cloudwatch:PutMetricData', resource: '*', context: { 'cloudwatch:namespace': 'AWS/EC2' }, why: '' }), 'Allowed');
     for (const action of ['s3:PutObject', 's3:DeleteObject']) {
       assert.equal(await decide(policies, { action, resource: 'arn:aws:s3:::out-bucket/runs/r1/_deploy/0123456789abcdef.tgz', why: '' }), 'ExplicitlyDenied',
         `${action} under _deploy/ is denied explicitly, so no later Allow can open it`);

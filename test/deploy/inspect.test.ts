@@ -6,6 +6,7 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, ListCommandInvocationsCommand, ListCommandsCommand } from '@aws-sdk/client-ssm';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { DOCUMENT, INSTANCE_ID, fakeIO, missingStack, mockedClients, stack } from '../helpers/aws.ts';
 import { deployerDenials } from '../helpers/deployer.ts';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
@@ -69,6 +70,23 @@ test('status: stack, instance, command, phase and a progress bar with events/s a
   assert.match(out, /results {3}s3:\/\/out-bucket\/run-2\//);
   assert.equal(m.ssm.commandCalls(ListCommandInvocationsCommand)[0].args[0].input.CommandId, COMMAND, 'the newest command');
   assert.deepEqual(m.ssm.commandCalls(ListCommandsCommand)[0].args[0].input.Filters, [{ key: 'DocumentName', value: DOCUMENT }]);
+});
+
+test('status: the dashboard\'s console URL, and the alarms in ALARM state', async () => {
+  const { io, text } = fakeIO();
+  running();
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [] });
+  m.cw.on(DescribeAlarmsCommand, { AlarmNamePrefix: 'proton-beam-', StateValue: 'ALARM' }).resolves({
+    MetricAlarms: [{ AlarmName: 'proton-beam-memory', StateValue: 'ALARM', StateUpdatedTimestamp: new Date('2026-01-05T09:58:00Z'), AlarmDescription: 'The instance uses more than 90 % of its memory (the dedup table grows with the distinct events).' }],
+  });
+  await status(settings, m.clients, io);
+  assert.match(text(), /dashboard https:\/\/us-east-1\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=us-east-1#dashboards\/dashboard\/proton-beam\n/);
+  assert.match(text(), /alarm {5}proton-beam-memory in ALARM since 2026-01-05T09:58:00.000Z: The instance uses more than 90 % of its memory/);
+  m.cw.reset();
+  m.cw.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [] });
+  const again = fakeIO();
+  await status(settings, m.clients, again.io);
+  assert.match(again.text(), /alarms {4}none in ALARM/);
 });
 
 test('status: a job still installing, and a stale progress report', async () => {

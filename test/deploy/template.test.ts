@@ -162,6 +162,12 @@ test('S3 writes are limited to the output prefix: no wildcard write anywhere, th
     }
     assert.equal(s.Effect, 'Allow');
     assert.ok(!actions.some((a) => a === '*' || a === 's3:*' || /\*$/.test(a)), `wildcard action in ${JSON.stringify(s)}`);
+    if (s.Sid === 'PublishJobMetrics') {
+      // PutMetricData has no resource-level permission: '*' with the namespace condition is the least there is.
+      assert.deepEqual(actions, ['cloudwatch:PutMetricData']);
+      assert.deepEqual((s as unknown as { Condition: unknown }).Condition, { StringEquals: { 'cloudwatch:namespace': { 'Fn::Sub': 'ProtonBeam/${AWS::StackName}' } } });
+      continue;
+    }
     const writes = actions.some((a) => /^s3:(Put|Abort|Replicate|Restore|Create)/.test(a));
     if (writes) assert.equal(resourcesText, output('*'));
     if (actions.some((a) => a.startsWith('s3:Delete'))) {
@@ -225,8 +231,8 @@ test('every resource that can carry tags carries Project, Stack, ManagedBy and C
       for (const s of specs) for (const k of REQUIRED_TAGS) assert.ok(tagKeys(s.Tags).includes(k), `${name} ${s.ResourceType} lacks ${k}`);
     } else untaggable.push(r.Type);
   }
-  // CloudFormation offers no tags on instance profiles; everything else is tagged.
-  assert.deepEqual(untaggable, ['AWS::IAM::InstanceProfile']);
+  // CloudFormation offers no tags on instance profiles and SNS subscriptions; everything else is tagged.
+  assert.deepEqual(untaggable.sort(), ['AWS::IAM::InstanceProfile', 'AWS::SNS::Subscription']);
   // What the instance launches (volumes, network interface, spot request) is tagged too.
   const launched = (resources.InstanceLaunchTemplate.Properties.LaunchTemplateData as any).TagSpecifications;
   const kinds = launched.map((s: any) => s.ResourceType ?? s['Fn::If'][1].ResourceType);
@@ -347,4 +353,28 @@ test('the data volume takes its gp3 throughput and IOPS from parameters within g
   const range = (p: unknown) => { const { MinValue, MaxValue } = p as { MinValue: number; MaxValue: number }; return [MinValue, MaxValue]; };
   assert.deepEqual(range(parameters.VolumeThroughput), [125, 1000]);
   assert.deepEqual(range(parameters.VolumeIops), [3000, 16000]);
+});
+
+test('monitoring: four alarms on the job\'s metrics and the instance, an optional e-mail topic, a dashboard; the job publishes in the namespace the role allows', () => {
+  const alarms = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+  const byName = Object.fromEntries(alarms.map(([id, r]) => [id, r.Properties as any]));
+  assert.deepEqual(Object.keys(byName).sort(), ['DataVolumeFullAlarm', 'MemoryAlarm', 'StatusCheckAlarm', 'StuckAlarm']);
+  const ns = { 'Fn::Sub': 'ProtonBeam/${AWS::StackName}' };
+  assert.deepEqual([byName.DataVolumeFullAlarm.Namespace, byName.DataVolumeFullAlarm.MetricName, byName.DataVolumeFullAlarm.Threshold], [ns, 'DataVolumeUsedPercent', 90]);
+  assert.deepEqual([byName.MemoryAlarm.Namespace, byName.MemoryAlarm.MetricName, byName.MemoryAlarm.Threshold], [ns, 'MemoryUsedPercent', 90]);
+  assert.deepEqual([byName.StuckAlarm.MetricName, byName.StuckAlarm.Threshold, byName.StuckAlarm.ComparisonOperator], ['ProgressStalledMinutes', 15, 'GreaterThanOrEqualToThreshold']);
+  assert.deepEqual([byName.StatusCheckAlarm.Namespace, byName.StatusCheckAlarm.MetricName, byName.StatusCheckAlarm.Dimensions], ['AWS/EC2', 'StatusCheckFailed', [{ Name: 'InstanceId', Value: { Ref: 'Instance' } }]]);
+  for (const a of Object.values(byName)) {
+    assert.match(a.AlarmName['Fn::Sub'], /^\$\{AWS::StackName\}-/, 'make status finds them by the stack-name prefix');
+    assert.deepEqual(a.AlarmActions, { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] });
+  }
+  assert.equal(resources.AlarmTopic.Condition, 'HasAlarmEmail');
+  assert.equal(resources.AlarmSubscription.Condition, 'HasAlarmEmail');
+  assert.equal(parameters.AlarmEmail.Default, '');
+  const body = (resources.Dashboard.Properties as any).DashboardBody['Fn::Sub'][0] as string;
+  for (const metric of ['CPUUtilization', 'MemoryUsedPercent', 'DataVolumeUsedPercent', 'EBSWriteBytes', 'NetworkIn', 'EventsPerSecond', 'BytesRead']) assert.ok(body.includes(metric), metric);
+  assert.deepEqual(t.Outputs.DashboardName.Value, { Ref: 'Dashboard' });
+  // The runJob step tells the job the namespace the role lets it write to.
+  const run = (resources.JobDocument.Properties as any).Content.mainSteps.find((x: any) => x.name === 'runJob').inputs.runCommand;
+  assert.ok(run.some((l: any) => typeof l === 'object' && /PB_METRICS_NAMESPACE=ProtonBeam\/\$\{AWS::StackName\}/.test(l['Fn::Sub'])));
 });

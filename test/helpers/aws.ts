@@ -6,6 +6,7 @@ import path from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloudFormationClient, type Stack, type StackEvent, type StackStatus } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -33,6 +34,7 @@ export function mockedClients(s3: S3Client) {
     ec2: new EC2Client({ region }),
     ssm: new SSMClient({ region }),
     logs: new CloudWatchLogsClient({ region }),
+    cw: new CloudWatchClient({ region }),
     s3,
   };
   const mocks = {
@@ -40,8 +42,9 @@ export function mockedClients(s3: S3Client) {
     ec2: mockClient(clients.ec2),
     ssm: mockClient(clients.ssm),
     logs: mockClient(clients.logs),
+    cw: mockClient(clients.cw),
   };
-  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs });
+  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs }, { service: 'cloudwatch', mock: mocks.cw });
   return { clients, ...mocks };
 }
 

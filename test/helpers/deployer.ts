@@ -43,6 +43,8 @@ export function commandAuthorizations(c: { service: string; name: string; input:
         // The instance carries the template's Stack tag.
         ...(c.input.InstanceIds as string[]).map((id) => ({ action, resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/${id}`, context: { 'aws:ResourceTag/Stack': stack }, why })),
       ];
+    case 'cloudwatch:DescribeAlarms':
+      return [{ action, resource: `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:*`, why }];
     case 'logs:DescribeLogStreams':
       return [{ action, resource: logGroup(c.input.logGroupName), why }];
     case 'logs:GetLogEvents':
