@@ -165,10 +165,18 @@ Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefin
       if ((err as { name?: string }).name !== 'InvocationDoesNotExist') throw err;
     }
     let status: JobStatus | undefined;
-    try {
-      status = await readJobStatus(s3, opts.statusBucket, opts.statusKey);
-    } catch {
-      status = undefined; // progress is best effort; the command's own status decides
+    // Progress is best effort (the command's own status decides), but the final summary is worth
+    // a few more tries of a read that failed (throttling, a connection reset).
+    const finalRead = inv && DONE.has(inv.Status ?? '');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        status = await readJobStatus(s3, opts.statusBucket, opts.statusKey);
+        break;
+      } catch {
+        status = undefined;
+        if (!finalRead || attempt >= 3) break;
+        await sleep(1000);
+      }
     }
     if (status && Date.parse(status.updatedAt) < opts.since.getTime()) status = undefined;
     const phase = currentPhase(inv, status);

@@ -447,3 +447,16 @@ test('every AWS command these flows sent (control plane and S3) is allowed by do
   assert.ok(checked > 20, `only ${checked} authorizations checked`);
   assert.deepEqual(denied, []);
 });
+
+test('the final summary survives a failed read of _status.json (retried), where progress reads are best effort', async () => {
+  const { followCommand } = await import('../../lib/deploy/command.ts');
+  const { io } = fakeIO();
+  await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', status('done', { lines: 5, events: 5 }));
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: 'c-9', Status: 'Success', CommandPlugins: [{ Name: 'runJob', Status: 'Success' }] }] });
+  // The client's own retries (3 attempts) exhausted once: the first read fails.
+  local.failNext((r) => r.method === 'GET' && r.url.startsWith('/out-bucket/run-1/_status.json'), 500, 3);
+  const { status: final } = await followCommand(m.clients.ssm, local.s3, 'c-9', INSTANCE_ID, {
+    print: io.print, sleep: io.sleep, now: io.now, statusBucket: 'out-bucket', statusKey: 'run-1/_status.json', since: new Date(0),
+  });
+  assert.equal(final?.phase, 'done');
+});
