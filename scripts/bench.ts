@@ -73,7 +73,7 @@ seed 1, DIR .bench), then prints, all from one run so that the ratios hold on a 
   console.log(`target: full validation, -j${cores}: ${Math.round(full)} events/s = ${((100 * full) / (cores * verifyRate)).toFixed(0)}% of ${cores} x raw verify (target >= 70%) ${full >= 0.7 * cores * verifyRate ? 'MET' : 'MISSED'}`);
   console.log(`merged dumps:  ${mergedLines - count} of ${mergedLines} lines are duplicates; full validation -j${cores} takes ${(mergedSeconds / fullSeconds).toFixed(2)} x the time of the corpus alone for ${(mergedLines / count).toFixed(2)} x the lines`);
   const perVcpu = Math.round(bytes / fullSeconds / cores);
-  console.log(`plan: bytes_per_second_per_vcpu=${perVcpu} (full validation)`);
+  console.log(`plan: bytes_per_second_per_vcpu=${perVcpu} bytes_per_event=${Math.round(bytes / count)} (full validation; bytes per event of the corpus, for make plan's memory rule)`);
 });
 
 
