@@ -116,7 +116,7 @@ so that the ratios hold on a noisy machine:
   const eventsPerSecond = Math.min(perVcpuEvents * instance.vcpu, ceiling);
   const perBillion = (hourly: number) => (hourly / (eventsPerSecond * 3600)) * 1e9;
   console.log(`cost per billion fully validated events (${verifier}) on ${type} (${instance.vcpu} vCPUs, ${Math.round(eventsPerSecond).toLocaleString('en-US')} events/s = min(${Math.round(perVcpuEvents).toLocaleString('en-US')}/s per vCPU x ${instance.vcpu}, main-thread ceiling), prices of ${prices.asOf}): on-demand $${perBillion(instance.onDemandHourly).toFixed(2)}, spot ~$${perBillion(instance.onDemandHourly * prices.spotFractionOfOnDemand).toFixed(2)} (instance only)`);
-  console.log(`plan: bytes_per_second_per_vcpu=${perVcpuBytes} serial_bytes_per_second=${Math.round(ceiling * bytes / count)} (full validation, ${verifier}; the ceiling from the main thread's CPU per event)`);
+  console.log(`plan: bytes_per_second_per_vcpu=${perVcpuBytes} serial_bytes_per_second=${Math.round(ceiling * bytes / count)} bytes_per_event=${Math.round(bytes / count)} (full validation, ${verifier}; the ceiling from the main thread's CPU per event; bytes per event of the corpus, for make plan's memory rule)`);
 });
 
 async function timed(run: () => Promise<unknown>): Promise<number> {

@@ -56,7 +56,7 @@ complete; run again to resume).`,
   }
   // The AWS SDK is loaded only when needed (~200 ms); a missing bucket or a 403 fails before converting.
   const s3 = s3Output ? await import('../lib/s3/output.ts') : undefined;
-  if (s3Output) await s3!.checkS3Target(s3Output);
+  if (s3Output) await s3!.checkS3Target(s3Output, undefined, { sseKmsKeyId: flags['sse-kms-key-id'] });
   const startedAt = new Date().toISOString();
   const showProgress = !flags['no-progress'] && process.stderr.isTTY === true;
   const outputDir = flags['output-dir'];

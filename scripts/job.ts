@@ -17,6 +17,9 @@ import { ROOT } from '../lib/paths.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { parseBool, parseIntInRange } from '../lib/cli/flags.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
+import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
+import { imdsEndpoint } from '../lib/deploy/spot.ts';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 
 /** SSM_<name>, matched without regard to case (the agent's spelling of the prefix varies). */
 function ssmParam(name: string): string | undefined {
@@ -70,10 +73,13 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     'shutdown-when-done': { kind: 'string', value: 'BOOL', defaultText: 'false', help: 'shut the instance down at the end (SSM_shutdownWhenDone)' },
     converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (default scripts/convert.ts; tests use a fake)' },
     'status-interval': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often _status.json is written' },
+    'spot-poll-seconds': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often the instance metadata is asked for a spot interruption notice' },
+    'max-job-hours': { kind: 'string', value: 'HOURS', defaultText: '48', help: 'the instance watchdog shuts the instance down if the job still runs after HOURS (SSM_maxJobHours)' },
   },
   exitWhenDone: true,
   finally: async (_code, error) => {
     if (error !== undefined) await publishStartFailure(error);
+    await endWatchdog((line) => console.log(line));
     await shutdownIfAsked();
   },
 }, async ({ flags }) => {
@@ -93,6 +99,13 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const converterScript = path.resolve(flags.converter ?? process.env.PB_CONVERTER ?? path.join(ROOT, 'scripts', 'convert.ts'));
   if (!fs.existsSync(converterScript)) throw new FatalError(`converter ${converterScript} not found`);
 
+  const spotPoll = Number(flags['spot-poll-seconds']);
+  if (!(spotPoll > 0)) throw new UsageError(`--spot-poll-seconds takes a positive number of seconds, not '${flags['spot-poll-seconds']}'`);
+  const endpoint = imdsEndpoint();
+  const spotWatch = endpoint ? { endpoint, intervalMs: spotPoll * 1000 } : undefined;
+  const maxJobHours = parseIntInRange('max-job-hours', setting(flags['max-job-hours'], 'maxJobHours', '48'), 1, 720);
+  await extendWatchdog(maxJobHours, (line) => console.log(line));
+
   const { exitCode } = await runJob({
     input: isUrl ? input : path.resolve(input),
     output,
@@ -103,6 +116,11 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     kmsKeyArn: kmsKeyArn || undefined,
     converter: [process.execPath, '--import', 'tsx', converterScript],
     statusIntervalMs: interval * 1000,
+    spot: spotWatch,
+    // The document's runJob step sets the stack's namespace; make run-local and tests do not.
+    metrics: process.env.PB_METRICS_NAMESPACE
+      ? { client: new CloudWatchClient({}), namespace: process.env.PB_METRICS_NAMESPACE, intervalMs: 60_000 }
+      : undefined,
     s3: createS3Client(),
     print: (line) => console.log(line),
   });

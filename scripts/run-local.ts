@@ -68,8 +68,9 @@ The results, _status.json and the bundle stay in the s3rver folder (--s3-dir) af
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: bundleKey }));
     fs.writeFileSync(path.join(machine, 'bundle.tgz'), await object.Body!.transformToByteArray());
 
-    // Step install.
+    // Step install: the document's check of the bundle's SHA-256 first.
     console.log('step install');
+    await $({ cwd: machine, input: `${bundle.sha256}  bundle.tgz\n` })`sha256sum -c --strict -`;
     await $({ cwd: app })`tar -xzf ${path.join(machine, 'bundle.tgz')}`;
     if (values['npm-ci']) {
       await $({ cwd: app, stdio: 'inherit' })`npm ci --omit=dev --no-audit --no-fund --loglevel=warn`;

@@ -124,6 +124,112 @@ install_node() {
   done
 }
 
+# --- watchdog (no runaway bills) -------------------------------------------------------------
+# A systemd timer runs proton-beam-watchdog every minute. It shuts the instance down (and so
+# terminates it) when no job has started within 30 minutes of boot, or when the job runs past the
+# deadline that the job sets (start + MaxJobHours). Installed first, so a failed preparation
+# still ends in a terminated instance.
+WATCHDOG=/usr/local/sbin/proton-beam-watchdog
+
+install_watchdog() {
+  cat >"$WATCHDOG.partial" <<'WATCHDOG_SCRIPT'
+#!/bin/bash
+# proton-beam-watchdog: ends an instance that would otherwise bill by accident.
+#   check            (the timer, every minute) shut down when past the deadline
+#   extend SECONDS WHY   the deadline becomes now + SECONDS (the job sets start + MaxJobHours)
+#   end              the job has finished: nothing more to enforce (until the next extend)
+#   status           print the decision without acting
+# Without a deadline set by a job, the deadline is boot + 30 minutes. The state lives in
+# PB_WATCHDOG_DIR. Tests: PB_WATCHDOG_NOW and PB_WATCHDOG_BOOT (a fake clock, epoch seconds),
+# PB_WATCHDOG_DRY_RUN=1 (print instead of shutting down).
+set -euo pipefail
+dir=${PB_WATCHDOG_DIR:-/var/lib/proton-beam/watchdog}
+boot_grace=1800
+
+now() { echo "${PB_WATCHDOG_NOW:-$(date +%s)}"; }
+boot_time() {
+  if [ -n "${PB_WATCHDOG_BOOT:-}" ]; then echo "$PB_WATCHDOG_BOOT"; return; fi
+  local up
+  up=$(cut -d. -f1 /proc/uptime)
+  echo $(($(now) - up))
+}
+say() { echo "proton-beam-watchdog: $*"; }
+
+decide() {
+  # Prints "ok|ended|terminate" and a reason.
+  if [ -e "$dir/ended" ]; then echo "ended the job finished; nothing to enforce"; return; fi
+  local deadline why t
+  if [ -s "$dir/deadline" ]; then
+    deadline=$(cat "$dir/deadline")
+    why=$(cat "$dir/reason" 2>/dev/null || echo "a deadline set by the job")
+  else
+    deadline=$(($(boot_time) + boot_grace))
+    why="no job started within 30 minutes of boot"
+  fi
+  t=$(now)
+  if [ "$t" -ge "$deadline" ]; then echo "terminate $why (deadline passed $((t - deadline)) s ago)"
+  else echo "ok $((deadline - t)) s left before: $why"; fi
+}
+
+case "${1:-}" in
+  check | status)
+    read -r verdict reason < <(decide)
+    say "$verdict: $reason"
+    if [ "$verdict" = terminate ] && [ "$1" = check ]; then
+      if [ "${PB_WATCHDOG_DRY_RUN:-}" = 1 ]; then say "dry run: would shut down now"; exit 0; fi
+      logger -t proton-beam-watchdog "shutting down: $reason" || true
+      shutdown -h now "proton-beam-watchdog: $reason"
+    fi
+    ;;
+  extend)
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { say "usage: extend SECONDS WHY"; exit 2; }
+    mkdir -p "$dir"
+    rm -f "$dir/ended"
+    echo "$(($(now) + $2))" >"$dir/deadline.tmp" && mv "$dir/deadline.tmp" "$dir/deadline"
+    why=${3:-a deadline set by the job}
+    echo "$why" >"$dir/reason"
+    say "deadline in $2 s: $why"
+    ;;
+  end)
+    mkdir -p "$dir"
+    touch "$dir/ended"
+    say "the job finished; the watchdog stands down"
+    ;;
+  *)
+    say "usage: proton-beam-watchdog check|status|extend SECONDS WHY|end"
+    exit 2
+    ;;
+esac
+WATCHDOG_SCRIPT
+  chmod 755 "$WATCHDOG.partial"
+  mv "$WATCHDOG.partial" "$WATCHDOG"
+  cat >/etc/systemd/system/proton-beam-watchdog.service <<'UNIT'
+[Unit]
+Description=Proton Beam watchdog: shut down when no job started within 30 min of boot or the job overran
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/proton-beam-watchdog check
+UNIT
+  cat >/etc/systemd/system/proton-beam-watchdog.timer <<'UNIT'
+[Unit]
+Description=Run the Proton Beam watchdog every minute
+
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=1min
+AccuracySec=10s
+
+[Install]
+WantedBy=timers.target
+UNIT
+  systemctl daemon-reload
+  systemctl enable --now proton-beam-watchdog.timer
+  log "watchdog armed: $("$WATCHDOG" status)"
+}
+# --- end of watchdog -------------------------------------------------------------------------
+
+install_watchdog
 ensure_ssm_agent
 ensure_data_volume
 install_packages

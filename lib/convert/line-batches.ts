@@ -93,6 +93,9 @@ export async function* lineBatches(stream: Readable, limits: BatchLimits): Async
     partial.push(head); // input shorter than a BOM: plain data
     lineBytes += head.length;
   }
+  // A stream destroyed on purpose (Ctrl-C, a spot notice) did not end: its unfinished last line is
+  // cut, not the input's last line; it is left for the next run instead of being rejected.
+  if (stream.destroyed && !stream.readableEnded) return;
   // A last line without a newline.
   if (skipping) {
     yield tooLong();

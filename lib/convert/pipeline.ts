@@ -101,6 +101,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   let index: IndexingSummary | undefined;
 
   const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
+  if (input.objects) rejectLog.info(`${input.label}: ${input.objects.length} objects, read in this order (line numbers run on across them): ${input.objects.join(' ')}`);
   rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'})`);
   if (verifier?.note) rejectLog.info(verifier.note);
   const writer = new DayWriter(opts.outputDir, {
@@ -118,11 +119,16 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     verifier: verifier?.kind ?? 'wasm',
   } satisfies WorkerOptions);
 
+  // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
+  // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
+  let processedBytes = 0;
+  const batchBytes: number[] = [];
   const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
   const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
-  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => statusOf(counts, snapshot(), started)) : undefined;
+  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => ({ ...statusOf(counts, snapshot(), started), processedBytes, ...(input.current ? { object: input.current() } : {}) })) : undefined;
 
   const takeResult = async (r: BatchResult): Promise<void> => {
+    processedBytes += batchBytes.shift() ?? 0;
     counts.lines += r.lines;
     const { rejects, copies } = takeStoredCopies(r.rejects, seen);
     await recordRejections(rejects, counts, rejectLog);
@@ -170,6 +176,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     try {
       for await (const batch of batches) {
         jsonlBytes += batch.bytes.length + (batch.tooLongBytes ?? 0);
+        batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : batch.bytes.length);
         const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(taskOf(batch), movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
         await results.add(result);
@@ -182,7 +189,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
       } else if (err instanceof FatalError) {
         throw err;
       } else {
-        throw new FatalError(`reading ${input.label} failed after ${counts.lines} lines: ${(err as Error).message}`);
+        throw new FatalError(`reading ${input.current?.() ?? input.label} failed after ${counts.lines} lines: ${(err as Error).message}`);
       }
     } finally {
       opts.signal?.removeEventListener('abort', stopReading);
@@ -195,6 +202,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();
     if (input.compression && input.compression !== 'none') counts.jsonlBytes = jsonlBytes;
+    if (input.objects) counts.inputObjects = input.objects.length;
     counts.bytesOut = writer.bytesWritten;
     counts.files = writer.filesTouched.size;
     counts.seconds = (Date.now() - started) / 1000;

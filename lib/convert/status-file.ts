@@ -18,6 +18,10 @@ export interface Status {
   /** The signature verifier of the run (lib/convert/summary.ts), or "off". */
   verifier: string;
   etaSeconds: number | null;
+  /** For an s3://bucket/prefix/ input: the object being read. */
+  object?: string;
+  /** Bytes of the (decompressed) input up to the end of the last line converted: where a stopped run stopped. */
+  processedBytes?: number;
   updatedAt: string;
 }
 

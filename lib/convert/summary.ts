@@ -29,6 +29,8 @@ export interface ConversionCounts {
    * so 1 / (this per line) caps the converter's rate whatever the number of cores.
    */
   mainThreadCpuSeconds: number;
+  /** For an s3://bucket/prefix/ input: how many objects were read. */
+  inputObjects?: number;
 }
 
 export const emptyCounts = (): ConversionCounts => ({
@@ -49,6 +51,7 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
   ];
   const reasons = Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1]);
   for (const [reason, count] of reasons) lines.push(`    ${reason.padEnd(20)}${n(count)}`);
+  if (c.inputObjects !== undefined) lines.push(`  input objects     ${n(c.inputObjects)}  (every .jsonl/.json/.ndjson[.gz] under the prefix, in key order)`);
   if (c.preexisting) lines.push(`  already in folder ${n(c.preexisting)}`);
   if (c.repaired) lines.push(`  files repaired    ${n(c.repaired)}  (cut back to their last complete gzip member; see proton-beam.log)`);
   lines.push(

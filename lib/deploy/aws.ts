@@ -4,6 +4,7 @@
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -15,6 +16,7 @@ export interface AwsClients {
   ssm: SSMClient;
   s3: S3Client;
   logs: CloudWatchLogsClient;
+  cw: CloudWatchClient;
 }
 
 export function makeClients(region: string): AwsClients {
@@ -24,8 +26,18 @@ export function makeClients(region: string): AwsClients {
     ssm: new SSMClient({ region }),
     s3: createS3Client({ region }),
     logs: new CloudWatchLogsClient({ region }),
+    cw: new CloudWatchClient({ region }),
   };
 }
 
 /** Where the flows print: one line at a time. */
 export type Print = (line: string) => void;
+
+const EXPIRED = new Set(['ExpiredToken', 'ExpiredTokenException', 'RequestExpired', 'TokenRefreshRequired', 'InvalidToken', 'UnrecognizedClientException']);
+
+/** True for an error saying the caller's credentials expired (an STS session, an SSO login). */
+export function isExpiredCredentials(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; message?: string };
+  if (EXPIRED.has(e?.name ?? '') || EXPIRED.has(e?.Code ?? '')) return true;
+  return /security token included in the request is expired|token (has|is) expired|sso session .* expired|refresh .*sso/i.test(e?.message ?? '');
+}

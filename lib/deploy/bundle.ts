@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { FatalError } from '../cli/errors.ts';
 import type { Print } from './aws.ts';
 
@@ -68,7 +68,15 @@ export function hashFiles(root: string, files: string[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
-export interface Bundle { hash: string; file: string; files: number; bytes: number }
+export interface Bundle {
+  /** 16 hex digits over the files' names, modes and contents: the object's name. */
+  hash: string;
+  file: string;
+  files: number;
+  bytes: number;
+  /** Full SHA-256 (hex) of the .tgz itself: the SSM document checks it before unpacking. */
+  sha256: string;
+}
 
 /** Writes the .tgz of `files` into a temporary directory. */
 export async function createBundle(root: string, files: string[]): Promise<Bundle> {
@@ -82,23 +90,34 @@ export async function createBundle(root: string, files: string[]): Promise<Bundl
   const file = path.join(dir, `${hash}.tgz`);
   // COPYFILE_DISABLE keeps macOS tar from adding ._ metadata files.
   await $({ cwd: root, quiet: true, env: { ...process.env, COPYFILE_DISABLE: '1' } })`tar -czf ${file} -T ${list}`;
-  return { hash, file, files: files.length, bytes: fs.statSync(file).size };
+  const sha256 = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  return { hash, file, files: files.length, bytes: fs.statSync(file).size, sha256 };
 }
 
-/** Uploads the bundle unless an object of that name is already there. Returns the key. */
+/**
+ * Uploads the bundle unless the very same bytes are already there: an object of that name is
+ * reused only when S3's ChecksumSHA256 of it is the bundle's SHA-256 (the SSM document checks
+ * the same digest before unpacking, so a different object would fail on the instance). Existence
+ * by ListObjectsV2 with Prefix (allowed by a prefix-limited s3:ListBucket, unlike a HeadObject of
+ * a missing key). The upload carries the checksum: S3 refuses bytes that do not match it.
+ * Returns the key.
+ */
 export async function uploadBundle(s3: S3Client, bucket: string, keyPrefix: string, bundle: Bundle, print: Print): Promise<string> {
   const key = `${keyPrefix}${bundle.hash}.tgz`;
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    print(`bundle s3://${bucket}/${key} already uploaded`);
-    return key;
-  } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name !== 'NotFound' && e.$metadata?.httpStatusCode !== 404) throw err;
+  const url = `s3://${bucket}/${key}`;
+  const checksum = Buffer.from(bundle.sha256, 'hex').toString('base64');
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+  if ((listed.Contents ?? []).some((o) => o.Key === key)) {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    if (head.ChecksumSHA256 === checksum) {
+      print(`bundle ${url} already uploaded (SHA-256 ${bundle.sha256} checked)`);
+      return key;
+    }
+    print(`bundle ${url} exists but ${head.ChecksumSHA256 ? `its SHA-256 is not this bundle's` : 'S3 has no SHA-256 of it'}: uploading it again`);
   }
   await s3.send(new PutObjectCommand({
-    Bucket: bucket, Key: key, Body: fs.readFileSync(bundle.file), ContentType: 'application/gzip',
+    Bucket: bucket, Key: key, Body: fs.readFileSync(bundle.file), ContentType: 'application/gzip', ChecksumSHA256: checksum,
   }));
-  print(`uploaded bundle s3://${bucket}/${key} (${bundle.files} files, ${Math.ceil(bundle.bytes / 1024)} KiB)`);
+  print(`uploaded bundle ${url} (${bundle.files} files, ${Math.ceil(bundle.bytes / 1024)} KiB, SHA-256 ${bundle.sha256})`);
   return key;
 }

@@ -14,11 +14,25 @@ import type { Print } from './aws.ts';
 import { sleep as realSleep, type Sleep } from '../net/retry.ts';
 import { progressLine, readJobStatus, type JobPhase, type JobStatus } from './status.ts';
 
-/** The instance's EC2 state (running, shutting-down, terminated, ...) and why, if it says. */
+/** What instanceState says of an instance that EC2 no longer knows (about an hour after termination). */
+export const GONE = 'terminated (gone)';
+
+/** True for an instance that is over: terminated, or gone altogether. */
+export const isTerminated = (state: string) => state === 'terminated' || state === GONE;
+
+/** The instance's EC2 state (running, shutting-down, terminated, terminated (gone), ...) and why, if it says. */
 export async function instanceState(ec2: EC2Client, instanceId: string): Promise<{ state: string; reason?: string }> {
-  const res = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+  let res;
+  try {
+    res = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+  } catch (err) {
+    const e = err as { name?: string; Code?: string };
+    if (e.name === 'InvalidInstanceID.NotFound' || e.Code === 'InvalidInstanceID.NotFound') return { state: GONE };
+    throw err;
+  }
   const instance = res.Reservations?.[0]?.Instances?.[0];
-  return { state: instance?.State?.Name ?? 'unknown', reason: instance?.StateReason?.Message };
+  if (!instance) return { state: GONE };
+  return { state: instance.State?.Name ?? 'unknown', reason: instance.StateReason?.Message };
 }
 
 export interface SsmWaitOptions { print: Print; sleep?: Sleep; pollMs?: number; timeoutMs: number; now?: () => number }
@@ -40,7 +54,7 @@ export async function waitForSsmRegistration(ssm: SSMClient, ec2: EC2Client, ins
       return;
     }
     const { state, reason } = await instanceState(ec2, instanceId);
-    if (state === 'shutting-down' || state === 'terminated' || state === 'stopped' || state === 'stopping') {
+    if (state === 'shutting-down' || isTerminated(state) || state === 'stopped' || state === 'stopping') {
       throw new FatalError(`instance ${instanceId} is ${state}${reason ? ` (${reason})` : ''}: a finished job shuts it down, so run make destroy, then make deploy for a fresh instance`);
     }
     if (!announced) {
@@ -151,10 +165,18 @@ Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefin
       if ((err as { name?: string }).name !== 'InvocationDoesNotExist') throw err;
     }
     let status: JobStatus | undefined;
-    try {
-      status = await readJobStatus(s3, opts.statusBucket, opts.statusKey);
-    } catch {
-      status = undefined; // progress is best effort; the command's own status decides
+    // Progress is best effort (the command's own status decides), but the final summary is worth
+    // a few more tries of a read that failed (throttling, a connection reset).
+    const finalRead = inv && DONE.has(inv.Status ?? '');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        status = await readJobStatus(s3, opts.statusBucket, opts.statusKey);
+        break;
+      } catch {
+        status = undefined;
+        if (!finalRead || attempt >= 3) break;
+        await sleep(1000);
+      }
     }
     if (status && Date.parse(status.updatedAt) < opts.since.getTime()) status = undefined;
     const phase = currentPhase(inv, status);

@@ -22,6 +22,11 @@ export interface Prices {
   ebsGp3PerGibMonth: number;
   s3StandardPerGibMonth: number;
   cloudWatchLogsIngestPerGib: number;
+  /** gp3 above what is included: per provisioned IOPS over 3,000 and per MiB/s over 125, per month. */
+  gp3IopsPerMonth: number;
+  gp3ThroughputPerMibsMonth: number;
+  /** The instance's public IPv4 address, per hour (charged since February 2024). */
+  publicIpv4PerHour: number;
   hoursPerMonth: number;
   instances: Record<string, InstancePrice>;
 }
@@ -53,6 +58,8 @@ export interface Throughput {
    * the bytes of a line. No number of vCPUs goes past it.
    */
   serial_bytes_per_second: number;
+  /** Average uncompressed bytes per event (line), to estimate the events of an input from its size. */
+  bytes_per_event: number;
 }
 
 export const DEFAULT_THROUGHPUT: Throughput = {
@@ -63,6 +70,8 @@ export const DEFAULT_THROUGHPUT: Throughput = {
   upload_bytes_per_second: 200_000_000,
   setup_minutes: 10,
   serial_bytes_per_second: 1e12, // no ceiling unless the benchmark measured one
+  // test/fixtures/real-events.jsonl: 252,864 bytes for 150 events as relays served them.
+  bytes_per_event: 1686,
 };
 
 export interface ThroughputSource { throughput: Throughput; measured: (keyof Throughput)[]; source: string }
@@ -94,7 +103,10 @@ export function loadThroughput(file = BENCHMARKS_PATH): ThroughputSource {
   return parseBenchmarks(text, path.relative(ROOT, file));
 }
 
-export interface CostLine { instance: number; ebs: number; total: number; hourly: number }
+export interface CostLine { instance: number; ebs: number; ipv4: number; logs: number; total: number; hourly: number }
+
+/** The job's output in CloudWatch Logs: a line per phase and progress report, the summary; generously 10 MB. */
+export const JOB_LOG_BYTES = 10 * 1024 ** 2;
 export interface Estimate {
   inputBytes: number;
   compressed: boolean;
@@ -103,6 +115,8 @@ export interface Estimate {
   vcpu: number;
   bytesPerSecond: number;
   hours: { setup: number; convert: number; upload: number; total: number };
+  /** True when the data volume's throughput, not the CPUs or the input, sets the pace. */
+  volumeBound: boolean;
   onDemand: CostLine;
   spot: CostLine;
   s3PerMonth: number;
@@ -114,6 +128,9 @@ export interface EstimateInput {
   compressed: boolean;
   instanceType: string;
   volumeSizeGib: number;
+  /** The data volume's gp3 throughput (MiB/s) and IOPS; the defaults are gp3's included 125 and 3000. */
+  volumeThroughputMibs?: number;
+  volumeIops?: number;
 }
 
 const GIB = 1024 ** 3;
@@ -127,16 +144,24 @@ export function estimate(input: EstimateInput, prices: Prices, t: Throughput): E
   const cpuBound = t.bytes_per_second_per_vcpu * type.vcpu;
   // Raw bytes arrive at most at max_input_bytes_per_second; compressed ones expand gzip_ratio times.
   const readBound = t.max_input_bytes_per_second * (input.compressed ? t.gzip_ratio : 1);
-  const bytesPerSecond = Math.min(cpuBound, readBound, t.serial_bytes_per_second);
+  // The day files and index.db are written to the data volume at output_ratio x the input rate,
+  // and read back from it by the upload: its throughput caps both.
+  const volumeBytes = (input.volumeThroughputMibs ?? 125) * 1024 ** 2;
+  const volumeBound = volumeBytes / t.output_ratio;
+  const bytesPerSecond = Math.min(cpuBound, readBound, volumeBound, t.serial_bytes_per_second);
   const setup = t.setup_minutes / 60;
   const convert = uncompressedBytes / bytesPerSecond / 3600;
-  const upload = outputBytes / t.upload_bytes_per_second / 3600;
+  const upload = outputBytes / Math.min(t.upload_bytes_per_second, volumeBytes) / 3600;
   const total = setup + convert + upload;
   const ebsGib = input.volumeSizeGib + ROOT_VOLUME_GIB;
-  const ebs = ebsGib * prices.ebsGp3PerGibMonth * (total / prices.hoursPerMonth);
+  const provisioned = Math.max(0, (input.volumeIops ?? 3000) - 3000) * prices.gp3IopsPerMonth +
+    Math.max(0, (input.volumeThroughputMibs ?? 125) - 125) * prices.gp3ThroughputPerMibsMonth;
+  const ebs = (ebsGib * prices.ebsGp3PerGibMonth + provisioned) * (total / prices.hoursPerMonth);
+  const ipv4 = prices.publicIpv4PerHour * total;
+  const logs = (JOB_LOG_BYTES / GIB) * prices.cloudWatchLogsIngestPerGib;
   const line = (hourly: number): CostLine => {
     const instance = hourly * total;
-    return { hourly, instance, ebs, total: instance + ebs };
+    return { hourly, instance, ebs, ipv4, logs, total: instance + ebs + ipv4 + logs };
   };
   return {
     inputBytes: input.inputBytes,
@@ -146,6 +171,7 @@ export function estimate(input: EstimateInput, prices: Prices, t: Throughput): E
     vcpu: type.vcpu,
     bytesPerSecond,
     hours: { setup, convert, upload, total },
+    volumeBound: volumeBound < Math.min(cpuBound, readBound),
     onDemand: line(type.onDemandHourly),
     spot: line(type.onDemandHourly * prices.spotFractionOfOnDemand),
     s3PerMonth: (outputBytes / GIB) * prices.s3StandardPerGibMonth,
@@ -162,6 +188,8 @@ export function formatEstimate(e: Estimate, prices: Prices, tp: ThroughputSource
     ['instance per hour', money(e.onDemand.hourly), money(e.spot.hourly)],
     [`instance, ${formatDuration(e.hours.total * 3600)}`, money(e.onDemand.instance), money(e.spot.instance)],
     ['EBS for those hours', money(e.onDemand.ebs), money(e.spot.ebs)],
+    ['public IPv4 address', money(e.onDemand.ipv4), money(e.spot.ipv4)],
+    ['CloudWatch Logs ingestion', money(e.onDemand.logs), money(e.spot.logs)],
     ['total for the run', money(e.onDemand.total), money(e.spot.total)],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
@@ -175,6 +203,7 @@ export function formatEstimate(e: Estimate, prices: Prices, tp: ThroughputSource
     `prices: ${prices.region}, ${prices.currency}, as of ${prices.asOf} (data/prices.json)${region && region !== prices.region ? `; ${region} prices differ` : ''}`,
     `spot: ${prices.spotNote}`,
   ];
+  if (e.volumeBound) lines.push('the data volume\'s throughput sets the pace: raise VOLUME_THROUGHPUT (and VOLUME_IOPS) for a faster run');
   if (e.volumeTooSmall) {
     lines.push(`WARNING: the results (about ${formatBytes(e.outputBytes)}) may not fit on the data volume; raise VOLUME_SIZE`);
   }

@@ -2,14 +2,14 @@
  * `make deploy` and `make destroy`, as functions of settings and AWS clients (mocked in tests).
  */
 import { FatalError } from '../cli/errors.ts';
-import type { AwsClients, Print } from './aws.ts';
+import { isExpiredCredentials, type AwsClients, type Print } from './aws.ts';
 import type { Sleep } from '../net/retry.ts';
 import { createBundle, listBundleFiles, uploadBundle, type Bundle } from './bundle.ts';
-import { followCommand, instanceState, sendJob, tailOutput, waitForSsmRegistration } from './command.ts';
+import { followCommand, instanceState, isTerminated, sendJob, tailOutput, waitForSsmRegistration } from './command.ts';
 import { findNetwork } from './network.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
 import { deployStack, destroyStack, stackOutputs } from './stack.ts';
-import { summaryLines, writeJobStatus } from './status.ts';
+import { readJobStatus, summaryLines, writeJobStatus } from './status.ts';
 import { STACK_TAGS, bundleHttpsUrl, commandParameters, stackParameters } from './template.ts';
 
 export interface FlowIO {
@@ -36,7 +36,7 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   const region = s.region!;
   const keys = outputKeys(s);
 
-  const network = await findNetwork(aws.ec2, { vpcId: s.vpcId, subnetId: s.subnetId, instanceType: s.instanceType });
+  const network = await findNetwork(aws.ec2, { vpcId: s.vpcId, subnetId: s.subnetId, instanceType: s.instanceType }, print);
   print(`network: ${network.vpcId}, ${network.subnetId}`);
 
   const bundle = opts.bundle ?? await createBundle(opts.root, await listBundleFiles(opts.root, print));
@@ -54,6 +54,15 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   }
   print(`instance ${out.InstanceId}, document ${out.DocumentName}, logs ${out.LogGroupName}`);
 
+  // A finished job terminated the stack's instance: report its last status instead of waiting.
+  const before = await instanceState(aws.ec2, out.InstanceId);
+  if (isTerminated(before.state) || before.state === 'shutting-down') {
+    print(`instance ${out.InstanceId}: ${before.state}${before.reason ? ` (${before.reason})` : ''}`);
+    await printLastStatus(aws, s, print);
+    print('its stack outlives it: run make destroy, then make deploy for a fresh instance');
+    return 1;
+  }
+
   await waitForSsmRegistration(aws.ssm, aws.ec2, out.InstanceId, {
     print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
   });
@@ -65,16 +74,26 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   const commandId = await sendJob(aws.ssm, {
     instanceId: out.InstanceId,
     documentName: out.DocumentName,
-    parameters: commandParameters(s, bundleHttpsUrl(region, s.outputBucket, bundleKey)),
+    parameters: commandParameters(s, bundleHttpsUrl(region, s.outputBucket, bundleKey), bundle.sha256),
     logGroupName: out.LogGroupName,
     comment: `Proton Beam ${s.stackName}`,
   });
   print(`job sent: command ${commandId}. Ctrl-C stops following, not the job (make status, make logs)`);
 
-  const { invocation, status, lostInstance } = await followCommand(aws.ssm, aws.s3, commandId, out.InstanceId, {
-    print, sleep: io.sleep, pollMs: io.pollMs, now: io.now,
-    statusBucket: s.outputBucket, statusKey: keys.status, since, ec2: aws.ec2,
-  });
+  let followed: Awaited<ReturnType<typeof followCommand>>;
+  try {
+    followed = await followCommand(aws.ssm, aws.s3, commandId, out.InstanceId, {
+      print, sleep: io.sleep, pollMs: io.pollMs, now: io.now,
+      statusBucket: s.outputBucket, statusKey: keys.status, since, ec2: aws.ec2,
+    });
+  } catch (err) {
+    if (!isExpiredCredentials(err)) throw err;
+    throw new FatalError([
+      'your AWS credentials expired while following the job; the job is not affected and continues on its own on the instance.',
+      `Renew them (aws sso login, or new keys), then follow it with make status (and make logs); the results and ${s.outputUrl}_status.json appear in ${s.outputUrl}.`,
+    ].join('\n'));
+  }
+  const { invocation, status, lostInstance } = followed;
   if (lostInstance) {
     print('');
     print(lostInstance);
@@ -110,6 +129,17 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   print(state === 'running' ? 'the instance is still running: make ssm to look around, make destroy when done'
     : `the instance is ${state}; make destroy removes the stack (the results stay)`);
   return 1;
+}
+
+/** The job's last status from S3 (the instance may be long gone), or a line saying there is none. */
+async function printLastStatus(aws: AwsClients, s: DeploySettings, print: (line: string) => void): Promise<void> {
+  const last = await readJobStatus(aws.s3, s.outputBucket, outputKeys(s).status).catch(() => undefined);
+  if (!last) {
+    print(`no ${s.outputUrl}_status.json: the job never reported`);
+    return;
+  }
+  print(`last job status (${last.updatedAt}):`);
+  for (const line of summaryLines(last)) print(`  ${line}`);
 }
 
 /** Runs make destroy. The output bucket is not part of the stack and is never touched. */

@@ -2,6 +2,7 @@
  * `make status`, `make logs` and the instance lookup of `make ssm`: read-only views of a stack.
  */
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { FatalError } from '../cli/errors.ts';
 import type { AwsClients } from './aws.ts';
@@ -41,6 +42,14 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
       }
     }
   }
+  if (stack) {
+    const region = s.region ?? 'us-east-1';
+    print(`dashboard https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${encodeURIComponent(out.DashboardName ?? s.stackName)}`);
+    const alarms = await aws.cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `${s.stackName}-`, StateValue: 'ALARM' }));
+    const firing = alarms?.MetricAlarms ?? [];
+    if (firing.length === 0) print('alarms    none in ALARM');
+    for (const a of firing) print(`alarm     ${a.AlarmName} in ALARM since ${a.StateUpdatedTimestamp?.toISOString() ?? '?'}: ${a.AlarmDescription ?? a.StateReason ?? ''}`);
+  }
   if (!s.outputBucket) return 0;
   if (!job) {
     print(`job       no ${s.outputUrl}_status.json yet`);
@@ -51,14 +60,14 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
   if (progress) print(`          ${progress}`);
   const age = ageSeconds(job, (io.now ?? Date.now)());
   print(`          updated ${formatDuration(age)} ago${job.host ? ` by ${job.host}` : ''}`);
-  if (job.phase !== 'done' && job.phase !== 'failed' && age > 120) {
+  if (job.phase !== 'done' && job.phase !== 'failed' && job.phase !== 'interrupted' && age > 120) {
     print(`          no progress report for ${formatDuration(age)}: make logs shows what the job is doing`);
   }
-  if (job.phase === 'done' || job.phase === 'failed') {
+  if (job.phase === 'done' || job.phase === 'failed' || job.phase === 'interrupted') {
     for (const line of summaryLines(job)) print(`          ${line}`);
   }
   print(`results   ${s.outputUrl}`);
-  return job.phase === 'failed' ? 1 : 0;
+  return job.phase === 'failed' || job.phase === 'interrupted' ? 1 : 0;
 }
 
 async function requireJob(s: DeploySettings, aws: AwsClients): Promise<Required<Pick<StackOutputs, 'InstanceId' | 'DocumentName' | 'LogGroupName'>>> {

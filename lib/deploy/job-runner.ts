@@ -11,6 +11,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Print } from './aws.ts';
 import { fromConverterStatus, summaryLines, writeJobStatus, type ConverterStatus, type JobStatus } from './status.ts';
 import { splitS3Url } from '../s3/url.ts';
+import { uploadResults } from '../s3/output.ts';
+import { watchSpotNotice, type SpotNotice } from './spot.ts';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { startMetrics } from './metrics.ts';
 
 export interface JobOptions {
   input: string;
@@ -28,7 +32,14 @@ export interface JobOptions {
   print: Print;
   /** Environment for the converter (defaults to this process's). */
   env?: NodeJS.ProcessEnv;
+  /** Poll the instance metadata for a spot interruption notice (IMDSv2) at this endpoint. */
+  spot?: { endpoint: string; intervalMs: number };
+  /** Publish the job's metrics to CloudWatch (the stack's namespace) every intervalMs. */
+  metrics?: { client: CloudWatchClient; namespace: string; intervalMs: number };
 }
+
+/** The exit code of a job stopped by a spot interruption notice. */
+export const INTERRUPTED_EXIT = 3;
 
 /** The converter's arguments, per its command-line contract. */
 export function converterArgs(o: Pick<JobOptions, 'input' | 'output' | 'workDir' | 'validateSignatures' | 'validateIds' | 'compressionLevel' | 'kmsKeyArn'>, statusFile: string): string[] {
@@ -95,15 +106,32 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   const args = [...o.converter.slice(1), ...converterArgs(o, statusFile)];
   o.print(`job: ${o.converter[0]} ${args.join(' ')}`);
   const timer = setInterval(refresh, o.statusIntervalMs);
+  const metrics = o.metrics && startMetrics({ ...o.metrics, dataDir: o.workDir, status: () => status, print: o.print });
+  let notice: SpotNotice | undefined;
   const exit = await new Promise<{ code: number; error?: string }>((resolve) => {
     const child = spawn(o.converter[0], args, { stdio: ['ignore', 'inherit', 'inherit'], env: o.env ?? process.env });
-    child.on('error', (err) => resolve({ code: 1, error: `cannot start the converter: ${err.message}` }));
-    child.on('exit', (code, signal) => resolve(code === 0
-      ? { code: 0 }
-      : { code: code ?? 1, error: signal ? `converter killed by ${signal}` : `converter exited with code ${code}` }));
+    // A spot notice gives two minutes: the converter stops reading (SIGINT, its Ctrl-C) and closes
+    // its files, so that what it wrote is complete; the job uploads that below.
+    const watch = o.spot && watchSpotNotice(o.spot.endpoint, o.spot.intervalMs, (n) => {
+      notice = n;
+      o.print(`job: spot interruption notice (${n.action} at ${n.time || '?'}): stopping the conversion, keeping what is complete`);
+      child.kill('SIGINT');
+    });
+    child.on('error', (err) => { watch?.stop(); resolve({ code: 1, error: `cannot start the converter: ${err.message}` }); });
+    child.on('exit', (code, signal) => {
+      watch?.stop();
+      resolve(code === 0
+        ? { code: 0 }
+        : { code: code ?? 1, error: signal ? `converter killed by ${signal}` : `converter exited with code ${code}` });
+    });
   });
   clearInterval(timer);
   const c = readConverterStatus(statusFile);
+  if (notice) {
+    const result = await interrupted(o, { ...status, ...(c ? fromConverterStatus(c) : {}) }, notice, publish);
+    await metrics?.stop();
+    return result;
+  }
   const finishedAt = new Date().toISOString();
   const final: JobStatus = {
     ...status,
@@ -116,7 +144,38 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   if (exit.error) final.error = exit.error;
   if (exit.code === 0 && final.etaSeconds !== undefined) final.etaSeconds = 0;
   await publish(final);
+  await metrics?.stop();
   for (const line of summaryLines(final)) o.print(`job: ${line}`);
   o.print(`job: results in ${o.output}`);
   return { exitCode: exit.code, status: final };
+}
+
+/**
+ * After a spot notice: the complete files the converter closed are uploaded (each checked, no
+ * manifest.json: the prefix must not look complete), and _status.json says `interrupted` with the
+ * input offset reached. Resolves with INTERRUPTED_EXIT.
+ */
+async function interrupted(o: JobOptions, reached: JobStatus, notice: SpotNotice, publish: (s: JobStatus) => Promise<void>): Promise<{ exitCode: number; status: JobStatus }> {
+  const base: JobStatus = {
+    ...reached, phase: 'interrupted', interruption: notice, inputOffset: reached.processedBytes ?? 0, updatedAt: new Date().toISOString(),
+  };
+  await publish({ ...base, uploadedFiles: 0 });
+  let uploadedFiles = 0;
+  let error: string | undefined;
+  try {
+    const report = await uploadResults({
+      dir: path.join(o.workDir, 'out'), target: o.output, sseKmsKeyId: o.kmsKeyArn, partial: true, client: o.s3,
+      manifest: {},
+    });
+    uploadedFiles = report.files.length;
+    o.print(`job: uploaded ${uploadedFiles} complete files to ${o.output} (no manifest.json: the run is incomplete)`);
+  } catch (err) {
+    error = `the upload after the spot notice failed: ${(err as Error).message}`;
+    o.print(`job: ${error}`);
+  }
+  const finishedAt = new Date().toISOString();
+  const final: JobStatus = { ...base, uploadedFiles, updatedAt: finishedAt, finishedAt, exitCode: INTERRUPTED_EXIT, ...(error ? { error } : {}) };
+  await publish(final);
+  for (const line of summaryLines(final)) o.print(`job: ${line}`);
+  return { exitCode: INTERRUPTED_EXIT, status: final };
 }

@@ -9,7 +9,10 @@ import {
 import { FatalError } from '../cli/errors.ts';
 import type { NetworkChoice } from './template.ts';
 
-export async function findNetwork(ec2: EC2Client, wanted: NetworkChoice & { instanceType: string }): Promise<Required<NetworkChoice>> {
+/** The warning for a subnet that is not a default one: its internet route may be a NAT gateway. */
+export const NAT_WARNING = (subnetId: string) => `warning: ${subnetId} is not a default subnet: if it reaches the internet through a NAT gateway, every byte read and uploaded pays NAT processing (about $0.045 per GB); a gateway VPC endpoint for S3 avoids that`;
+
+export async function findNetwork(ec2: EC2Client, wanted: NetworkChoice & { instanceType: string }, print: (line: string) => void = () => {}): Promise<Required<NetworkChoice>> {
   if (wanted.subnetId) {
     const res = await ec2.send(new DescribeSubnetsCommand({ SubnetIds: [wanted.subnetId] }));
     const subnet = res.Subnets?.[0];
@@ -17,6 +20,7 @@ export async function findNetwork(ec2: EC2Client, wanted: NetworkChoice & { inst
     if (wanted.vpcId && wanted.vpcId !== subnet.VpcId) {
       throw new FatalError(`SUBNET_ID ${wanted.subnetId} is in ${subnet.VpcId}, not in VPC_ID ${wanted.vpcId}`);
     }
+    if (!subnet.DefaultForAz) print(NAT_WARNING(wanted.subnetId));
     return { vpcId: subnet.VpcId, subnetId: wanted.subnetId };
   }
 

@@ -10,8 +10,10 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SETTINGS, outputKeys, type DeploySettings, type RawSettings } from './settings.ts';
 import { splitS3Url } from '../s3/url.ts';
 import { bundleHttpsUrl, commandParameters, stackParameters } from './template.ts';
-import { formatBytes } from '../cli/format.ts';
+import { formatBytes, formatDuration } from '../cli/format.ts';
 import { estimate, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
+import { checkMemory } from './memory.ts';
+import { NAT_WARNING } from './network.ts';
 
 /** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
 export function credentialsConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -73,7 +75,7 @@ export function planLines(p: PlanInput): string[] {
   const bundleKey = `${keys.bundleDir}${p.bundleHash}.tgz`;
   const bundleUrl = bundleHttpsUrl(s.region ?? 'us-east-1', s.outputBucket, bundleKey);
   lines.push('', 'Run Command (the stack\'s JobDocument on its instance, output to CloudWatch Logs /proton-beam/' + s.stackName + ')');
-  lines.push(...table(Object.entries(commandParameters(s, bundleUrl)).map(([k, v]): [string, string] => [k, v[0]])));
+  lines.push(...table(Object.entries(commandParameters(s, bundleUrl, '(SHA-256 of the .tgz, computed when make deploy packs it)')).map(([k, v]): [string, string] => [k, v[0]])));
   lines.push('', `code bundle: this working tree as s3://${s.outputBucket}/${bundleKey}`);
   lines.push(`progress:    s3://${s.outputBucket}/${keys.status} (make status)`);
   lines.push(`results:     ${s.outputUrl}`);
@@ -81,13 +83,27 @@ export function planLines(p: PlanInput): string[] {
   lines.push('', 'cost estimate');
   if (p.inputSize.bytes === undefined) {
     lines.push(`  input size ${p.inputSize.note}`);
-    const perGib = estimate({ inputBytes: 1024 ** 3, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
+    const perGib = estimate({ inputBytes: 1024 ** 3, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize, volumeThroughputMibs: s.volumeThroughput, volumeIops: s.volumeIops }, p.prices, p.throughput.throughput);
     lines.push(`  per GiB of input: about ${((perGib.hours.convert + perGib.hours.upload) * 60).toFixed(1)} min of ${s.instanceType} after ${Math.round(perGib.hours.setup * 60)} min of setup`);
   } else {
     lines.push(`  input size ${formatBytes(p.inputSize.bytes)} (${p.inputSize.note})`);
-    const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize }, p.prices, p.throughput.throughput);
+    const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize, volumeThroughputMibs: s.volumeThroughput, volumeIops: s.volumeIops }, p.prices, p.throughput.throughput);
     lines.push(...formatEstimate(e, p.prices, p.throughput, s.region).map((l) => `  ${l}`));
+    const bytesPerEvent = s.eventBytes ?? p.throughput.throughput.bytes_per_event;
+    const mem = checkMemory(e.uncompressedBytes, bytesPerEvent, s.instanceType, p.prices);
+    const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
+    lines.push(`  memory: about ${mem.events.toLocaleString('en-US')} events (${bytesPerEvent} bytes each, ${s.eventBytes ? 'EVENT_BYTES' : p.throughput.measured.includes('bytes_per_event') ? p.throughput.source : 'the real sample'}), ` +
+      `${gib(mem.tableBytes)} of dedup table (45 bytes per distinct event) + the converter: ${gib(mem.needBytes)} of ${gib(mem.haveBytes)}`);
+    if (!mem.fits) {
+      lines.push(`  error: ${s.instanceType} (${gib(mem.haveBytes)}) cannot hold the dedup table and the converter (${gib(mem.needBytes)}, at most 85 % of memory): ` +
+        (mem.smallest ? `the smallest instance type that can is ${mem.smallest}; set INSTANCE_TYPE=${mem.smallest}` : 'no c6i/c7i type can; split the input') +
+        ' (EVENT_BYTES corrects the bytes per event if your dump differs)');
+    }
+    if (e.hours.total > s.maxJobHours) {
+      lines.push(`  warning: the estimate (${formatDuration(e.hours.total * 3600)}) exceeds MAX_JOB_HOURS=${s.maxJobHours}: the watchdog would terminate the instance before the job ends; raise MAX_JOB_HOURS or choose a larger INSTANCE_TYPE`);
+    }
   }
+  if (s.subnetId) lines.push(`  ${NAT_WARNING(s.subnetId).replace(' is not a default subnet', ' is set; if it is not a default subnet')}`);
   if (!s.shutdownWhenDone) lines.push('  SHUTDOWN_WHEN_DONE=false: the instance bills until make destroy');
   return lines;
 }

@@ -11,6 +11,7 @@ import { parseEnv } from 'node:util';
 import { UsageError } from '../cli/errors.ts';
 import { parseBool as parseFlagBool, parseIntInRange as parseFlagInt } from '../cli/flags.ts';
 import { PRICES_JSON } from '../paths.ts';
+import { volumePerformanceFor, volumePerformanceProblem } from './volume.ts';
 import { BUCKET_PATTERN, bucketNameProblem, splitS3Url } from '../s3/url.ts';
 
 export interface DeploySettings {
@@ -26,6 +27,9 @@ export interface DeploySettings {
   instanceType: string;
   /** GiB of the encrypted gp3 data volume mounted at /data. */
   volumeSize: number;
+  /** Its throughput (MiB/s) and IOPS: given, or sized from the instance type (lib/deploy/volume.ts). */
+  volumeThroughput: number;
+  volumeIops: number;
   spot: boolean;
   validateSignatures: boolean;
   validateIds: boolean;
@@ -35,12 +39,18 @@ export interface DeploySettings {
   subnetId?: string;
   costCenter: string;
   logRetentionDays: number;
+  /** The instance watchdog's deadline for the job, in hours from its start. */
+  maxJobHours: number;
+  /** E-mail address the alarms notify (optional). */
+  alarmEmail?: string;
   ubuntuRelease: string;
   kmsKeyArn?: string;
   /** Minutes to wait for the instance to register with SSM. */
   ssmWaitMinutes: number;
   /** Input size in bytes when given (plan uses it instead of asking S3). */
   inputSize?: number;
+  /** Average bytes per event of the input when given (plan's memory rule), else the benchmark's figure. */
+  eventBytes?: number;
 }
 
 /** One setting: its environment name, its flag, its default, and how to check it. */
@@ -58,6 +68,8 @@ export const SETTINGS: Record<string, SettingSpec> = {
   region: { env: 'AWS_REGION', flag: 'region', help: 'AWS region (also read from AWS_DEFAULT_REGION)' },
   instanceType: { env: 'INSTANCE_TYPE', flag: 'instance-type', help: 'c6i.* or c7i.* instance type', default: 'c7i.4xlarge' },
   volumeSize: { env: 'VOLUME_SIZE', flag: 'volume-size', help: 'data volume size in GiB (20..16384)', default: '200' },
+  volumeThroughput: { env: 'VOLUME_THROUGHPUT', flag: 'volume-throughput', help: 'gp3 data volume throughput in MiB/s, 125..1000 (default: 16 per vCPU)' },
+  volumeIops: { env: 'VOLUME_IOPS', flag: 'volume-iops', help: 'gp3 data volume IOPS, 3000..16000, at least 4 per MiB/s (default: sized with the throughput)' },
   spot: { env: 'SPOT', flag: 'spot', help: 'true for a spot instance, false for on-demand', default: 'false' },
   validateSignatures: { env: 'VALIDATE_SIGNATURES', flag: 'validate-signatures', help: 'true|false', default: 'true' },
   validateIds: { env: 'VALIDATE_EVENT_IDS', flag: 'validate-event-ids', help: 'true|false', default: 'true' },
@@ -66,10 +78,13 @@ export const SETTINGS: Record<string, SettingSpec> = {
   vpcId: { env: 'VPC_ID', flag: 'vpc-id', help: 'vpc-... (default: the default VPC)' },
   subnetId: { env: 'SUBNET_ID', flag: 'subnet-id', help: 'subnet-... (default: a default subnet of the VPC)' },
   costCenter: { env: 'COST_CENTER', flag: 'cost-center', help: 'value of the CostCenter tag on every resource', default: 'proton-beam' },
+  alarmEmail: { env: 'ALARM_EMAIL', flag: 'alarm-email', help: 'e-mail address the CloudWatch alarms notify (optional; confirm the subscription mail)' },
+  maxJobHours: { env: 'MAX_JOB_HOURS', flag: 'max-job-hours', help: 'the instance terminates itself if the job still runs after this many hours (1..720)', default: '48' },
   logRetentionDays: { env: 'LOG_RETENTION_DAYS', flag: 'log-retention-days', help: 'CloudWatch log retention in days', default: '30' },
   ubuntuRelease: { env: 'UBUNTU_RELEASE', flag: 'ubuntu-release', help: 'Ubuntu LTS release of the AMI', default: '24.04' },
   kmsKeyArn: { env: 'KMS_KEY_ARN', flag: 'kms-key-arn', help: 'KMS key ARN for SSE-KMS on the results (optional)' },
   ssmWaitMinutes: { env: 'SSM_WAIT_MINUTES', flag: 'ssm-wait-minutes', help: 'minutes to wait for the instance to register with SSM', default: '15' },
+  eventBytes: { env: 'EVENT_BYTES', flag: 'event-bytes', help: 'average bytes per event of the input, for the memory rule (optional; default from docs/BENCHMARKS.md or 1686)' },
   inputSize: { env: 'INPUT_SIZE', flag: 'input-size', help: 'input size for the estimate, e.g. 120G (optional)' },
 };
 
@@ -140,9 +155,9 @@ export const KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}$';
 /** Output prefixes: the same characters, always ending with '/'. */
 export const PREFIX_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}/$';
 /** https input URLs: host and path only, no query, no fragment, no credentials. */
-export const HTTPS_URL_PATTERN = '^https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9._/=+@,%:~-]{0,2000}$';
+export const HTTPS_URL_PATTERN = '^https://[A-Za-z0-9.-]{1,253}/[A-Za-z0-9._/=+@,%:~-]{0,2000}$';
 /** The SSM document's input URL: s3:// or https://, same characters. */
-export const INPUT_URL_PATTERN = '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}|https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9._/=+@,%:~-]{0,2000})$';
+export const INPUT_URL_PATTERN = '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}|https://[A-Za-z0-9.-]{1,253}/[A-Za-z0-9._/=+@,%:~-]{0,2000})$';
 export const OUTPUT_URL_PATTERN = '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9][A-Za-z0-9._/=+@,%:-]{0,1000}/$';
 export const INSTANCE_TYPE_PATTERN = '^c(6|7)i\\.(large|[0-9]{0,2}xlarge|metal|metal-(24|48)xl)$';
 export const STACK_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9-]{0,127}$';
@@ -155,6 +170,11 @@ export const KMS_KEY_ARN_PATTERN = '^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key
 export function knownInstanceTypes(): string[] {
   const file = PRICES_JSON;
   return Object.keys((JSON.parse(fs.readFileSync(file, 'utf8')) as { instances: object }).instances);
+}
+
+/** vCPUs and memory of a known instance type (data/prices.json). */
+export function instanceSpecs(type: string): { vcpu: number; memoryGib: number } {
+  return (JSON.parse(fs.readFileSync(PRICES_JSON, 'utf8')) as { instances: Record<string, { vcpu: number; memoryGib: number }> }).instances[type];
 }
 
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -221,7 +241,9 @@ function checkInputUrl(name: string, url: string, problems: string[]): void {
       problems.push(`${name}=${url}: the key may only contain letters, digits and . _ / = + @ , % : -${describeShellCharacter(parsed.key)}`);
     }
   } else if (url.startsWith('https://')) {
-    if (!new RegExp(HTTPS_URL_PATTERN).test(url)) {
+    if (/^https:\/\/[^/]*:/.test(url)) {
+      problems.push(`${name}=${url}: no port: the instance may only connect out on 443, use https://host/path`);
+    } else if (!new RegExp(HTTPS_URL_PATTERN).test(url)) {
       problems.push(`${name}=${url}: https URLs may only contain a host and a path of letters, digits and . _ / = + @ , % : ~ - (no query string)${describeShellCharacter(url)}`);
     }
   } else {
@@ -280,6 +302,11 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
     problems.push(`${env('instanceType')}=${instanceType}: must be a c6i or c7i instance type, one of ${knownInstanceTypes().join(' ')}`);
   }
   const volumeSize = parseIntIn(env('volumeSize'), v.volumeSize!, 20, 16384, problems);
+  const sized = volumePerformanceFor(knownInstanceTypes().includes(instanceType) ? instanceSpecs(instanceType).vcpu : 2);
+  const volumeThroughput = v.volumeThroughput === undefined ? sized.throughput : parseIntIn(env('volumeThroughput'), v.volumeThroughput, 125, 1000, problems);
+  const volumeIops = v.volumeIops === undefined ? Math.max(sized.iops, volumeThroughput * 4) : parseIntIn(env('volumeIops'), v.volumeIops, 3000, 16000, problems);
+  const perfProblem = volumePerformanceProblem(volumeThroughput, volumeIops);
+  if (perfProblem) problems.push(`${env('volumeThroughput')}=${volumeThroughput}, ${env('volumeIops')}=${volumeIops}: ${perfProblem}`);
   const spot = parseBool(env('spot'), v.spot!, problems);
   const validateSignatures = parseBool(env('validateSignatures'), v.validateSignatures!, problems);
   const validateIds = parseBool(env('validateIds'), v.validateIds!, problems);
@@ -293,6 +320,9 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
   if (!new RegExp(TAG_VALUE_PATTERN).test(costCenter)) {
     problems.push(`${env('costCenter')}=${costCenter}: tag values may only contain letters, digits and _ . : / = + @ -${describeShellCharacter(costCenter)}`);
   }
+  const maxJobHours = parseIntIn(env('maxJobHours'), v.maxJobHours!, 1, 720, problems);
+  const alarmEmail = v.alarmEmail;
+  if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) problems.push(`${env('alarmEmail')}=${alarmEmail}: not an e-mail address`);
   const logRetentionDays = Number(v.logRetentionDays);
   if (!LOG_RETENTION_DAYS.includes(logRetentionDays) || !/^[0-9]+$/.test(v.logRetentionDays!)) {
     problems.push(`${env('logRetentionDays')}=${v.logRetentionDays}: must be one of ${LOG_RETENTION_DAYS.join(', ')}`);
@@ -304,6 +334,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
     problems.push(`${env('kmsKeyArn')}=${kmsKeyArn}: must be a key ARN, arn:aws:kms:REGION:ACCOUNT:key/ID`);
   }
   const ssmWaitMinutes = parseIntIn(env('ssmWaitMinutes'), v.ssmWaitMinutes!, 1, 120, problems);
+  const eventBytes = v.eventBytes === undefined ? undefined : parseIntIn(env('eventBytes'), v.eventBytes, 50, 100_000_000, problems);
   let inputSize: number | undefined;
   if (v.inputSize !== undefined) {
     inputSize = parseSize(v.inputSize);
@@ -314,9 +345,9 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
     throw new UsageError(`invalid settings:\n  ${problems.join('\n  ')}`);
   }
   return {
-    inputUrl, outputUrl, outputBucket, outputPrefix, stackName, region, instanceType, volumeSize, spot,
+    inputUrl, outputUrl, outputBucket, outputPrefix, stackName, region, instanceType, volumeSize, volumeThroughput, volumeIops, spot,
     validateSignatures, validateIds, compressionLevel, shutdownWhenDone, vpcId, subnetId, costCenter,
-    logRetentionDays, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize,
+    logRetentionDays, maxJobHours, alarmEmail, ubuntuRelease, kmsKeyArn, ssmWaitMinutes, inputSize, eventBytes,
   };
 }
 

@@ -14,6 +14,7 @@ import { sleep as realSleep, type Sleep } from '../net/retry.ts';
 export interface StackOutputs {
   InstanceId?: string;
   DocumentName?: string;
+  DashboardName?: string;
   LogGroupName?: string;
   OutputLocation?: string;
   StatusUrl?: string;

@@ -75,6 +75,8 @@ export function stackParameters(s: DeploySettings, network: NetworkChoice = {}):
     InstanceType: s.instanceType,
     Spot: String(s.spot),
     VolumeSize: String(s.volumeSize),
+    VolumeThroughput: String(s.volumeThroughput),
+    VolumeIops: String(s.volumeIops),
     AmiId: amiParameterName(s.ubuntuRelease),
     VpcId: network.vpcId ?? s.vpcId ?? '',
     SubnetId: network.subnetId ?? s.subnetId ?? '',
@@ -82,8 +84,10 @@ export function stackParameters(s: DeploySettings, network: NetworkChoice = {}):
     ValidateIds: String(s.validateIds),
     CompressionLevel: String(s.compressionLevel),
     ShutdownWhenDone: String(s.shutdownWhenDone),
+    MaxJobHours: String(s.maxJobHours),
     CostCenter: s.costCenter,
     LogRetentionDays: String(s.logRetentionDays),
+    AlarmEmail: s.alarmEmail ?? '',
   };
   return Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
 }
@@ -95,15 +99,17 @@ export function bundleHttpsUrl(region: string, bucket: string, key: string): str
 }
 
 /** The Run Command parameters (each value a one-element list, as SendCommand wants). */
-export function commandParameters(s: DeploySettings, bundleUrl: string): Record<string, string[]> {
+export function commandParameters(s: DeploySettings, bundleUrl: string, bundleSha256: string): Record<string, string[]> {
   return {
     inputUrl: [s.inputUrl],
     outputUrl: [s.outputUrl],
     bundleUrl: [bundleUrl],
+    bundleSha256: [bundleSha256],
     validateSignatures: [String(s.validateSignatures)],
     validateIds: [String(s.validateIds)],
     compressionLevel: [String(s.compressionLevel)],
     shutdownWhenDone: [String(s.shutdownWhenDone)],
+    maxJobHours: [String(s.maxJobHours)],
     kmsKeyArn: [s.kmsKeyArn ?? ''],
   };
 }

@@ -22,6 +22,9 @@ export interface InputSource {
   compression?: Compression;
   /** For http(s):// and s3:// inputs: resumes made so far. */
   stats?(): ResumableStats;
+  /** For an s3://bucket/prefix/ input: the object being read, and all of them in order. */
+  current?(): string;
+  objects?: string[];
 }
 
 /** Tuning of the network readers (defaults: lib/net/retry.ts, env PROTON_BEAM_*), and a client for tests. */
@@ -33,7 +36,8 @@ const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//;
 
 /**
  * Opens INPUT: a file path, `-` for standard input, `file://`, `http://` / `https://` (undici,
- * resumable), or `s3://bucket/key` (GetObject, resumable). gzip (and zstd where Node has it) is
+ * resumable), `s3://bucket/key` (GetObject, resumable) or `s3://bucket/prefix/` (every .jsonl,
+ * .json, .ndjson object under it, .gz or not, in key order: lib/input/s3-prefix.ts). gzip (and zstd where Node has it) is
  * decompressed on the fly, told by magic bytes or the name. Errors: a one-line FatalError.
  */
 export async function openInput(spec: string, options: InputOptions = {}): Promise<InputSource> {
@@ -61,6 +65,12 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
     const { openHttp } = await import('./http.ts');
     const src = await openHttp(spec, networkOptions(options));
     return withDecompression(fromResumable(spec, src), url.pathname);
+  }
+  if (scheme === 's3' && spec.endsWith('/') && /^s3:\/\/[^/]+\/./.test(spec)) {
+    // Already decompressed object by object: each may be compressed or not.
+    const { openS3Prefix } = await import('./s3-prefix.ts');
+    const src = await openS3Prefix(spec, networkOptions(options), options.s3Client);
+    return { label: spec, stream: src.stream, totalBytes: src.totalBytes, bytesRead: src.bytesRead, stats: src.stats, current: src.current, objects: src.objects };
   }
   if (scheme === 's3') {
     const { openS3 } = await import('./s3.ts');

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  DeleteObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand,
+  DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
   type HeadObjectCommandOutput, type S3Client, type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -48,6 +48,8 @@ export interface UploadOptions {
   deleteLocalAfterUpload?: boolean;
   /** What the converter knows: input, counts, timings... merged into manifest.json. */
   manifest: Record<string, unknown>;
+  /** An interrupted run: upload (and check) the complete files, but write no manifest.json, so the prefix never looks complete. */
+  partial?: boolean;
   /** Multipart part size in bytes (default 16 MiB, at least 5 MiB; raised so a file needs at most 10,000 parts). */
   partSize?: number;
   /** Parts in flight per file (default 4). */
@@ -210,19 +212,55 @@ function status(err: unknown): number | undefined {
 }
 
 /**
- * Checks that `target` (s3://bucket/prefix/) can be written before any work: the bucket exists
- * and the credentials may see it (HeadBucket, i.e. s3:ListBucket). Call it before a long
- * conversion to fail fast. Throws a one-line FatalError naming the URL and what to check.
+ * Whether `key` exists, by ListObjectsV2 with Prefix = key: an instance role whose s3:ListBucket
+ * is limited to the output prefix (an s3:prefix condition) may send it, where HeadBucket (no
+ * prefix) and a HeadObject of a missing key (404 only with an unconditional s3:ListBucket, else
+ * 403) would be denied. A missing bucket: NoSuchBucket.
  */
-export async function checkS3Target(target: string, client?: S3Client): Promise<S3Location> {
+async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+  return (res.Contents ?? []).some((o) => o.Key === key);
+}
+
+/**
+ * Checks, before any work, everything about `target` (s3://bucket/prefix/) that can fail on
+ * permissions, so a run fails in seconds and not after hours of converting:
+ * - the bucket exists and the prefix may be listed (ListObjectsV2 with Prefix: s3:ListBucket);
+ * - an earlier run's manifest.json is removed (s3:DeleteObject on it), so the prefix never
+ *   looks complete while it is being rewritten;
+ * - with `write`, a placeholder manifest.json is written with the run's encryption and removed
+ *   again (s3:PutObject, and kms:GenerateDataKey under SSE-KMS), the only object this tool may
+ *   delete, so nothing is left behind.
+ * Throws a one-line FatalError naming the URL and what to check.
+ */
+export async function checkS3Target(target: string, client?: S3Client, write?: { sseKmsKeyId?: string }): Promise<S3Location> {
   const loc = parseS3Prefix(target);
   const url = formatS3Url(loc);
+  const manifestKey = loc.key + MANIFEST_NAME;
+  const manifestUrl = `s3://${loc.bucket}/${manifestKey}`;
   const s3 = client ?? createS3Client();
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: loc.bucket }));
-  } catch (err) {
-    if (status(err) === 404) throw new FatalError(`cannot write to ${url}: the bucket ${loc.bucket} does not exist; check the bucket name and AWS_REGION`);
-    throw new FatalError(describeS3Error(err, url, 'write to'));
+    let exists: boolean;
+    try {
+      exists = await objectExists(s3, loc.bucket, manifestKey);
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === 'NoSuchBucket' || status(err) === 404) throw new FatalError(`cannot write to ${url}: the bucket ${loc.bucket} does not exist; check the bucket name and AWS_REGION`);
+      throw new FatalError(describeS3Error(err, url, 'write to'));
+    }
+    if (exists) await deleteManifest(s3, loc.bucket, manifestKey, manifestUrl);
+    if (write) {
+      try {
+        await s3.send(new PutObjectCommand({
+          Bucket: loc.bucket, Key: manifestKey, ContentType: 'application/json',
+          Body: '{"placeholder": "write check before converting; the real manifest.json comes last"}\n',
+          ...sseParams(write.sseKmsKeyId),
+        }));
+      } catch (err) {
+        throw new FatalError(describeS3Error(err, url, 'write to'));
+      }
+      await deleteManifest(s3, loc.bucket, manifestKey, manifestUrl);
+    }
   } finally {
     if (!client) s3.destroy();
   }
@@ -240,8 +278,8 @@ async function toolVersion(): Promise<{ name: string; version: string }> {
 
 /**
  * Uploads the converter's results from `dir` to `target` and writes manifest.json last:
- * 1. parses the target and checks the bucket (HeadBucket); removes a manifest.json left there by
- *    an earlier run, so the prefix never looks complete while it is being rewritten;
+ * 1. checks the target (checkS3Target: list, and removes a manifest.json left there by an
+ *    earlier run, so the prefix never looks complete while it is being rewritten);
  * 2. for each file (fileConcurrency at a time): SHA-256/MD5 locally, then a lib-storage upload
  *    (PutObject or multipart, queueSize parts in flight) with SSE, ChecksumAlgorithm SHA256 and
  *    x-amz-meta-sha256; the SDK retries throttling and 5xx, and a failed file is tried again
@@ -262,7 +300,6 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
     if (names.length === 0) throw new FatalError(`cannot upload results: ${opts.dir} has no day files, index.db or proton-beam.log`);
     const manifestKey = loc.key + MANIFEST_NAME;
     const manifestUrl = `s3://${loc.bucket}/${manifestKey}`;
-    await removeStaleManifest(s3, loc.bucket, manifestKey, manifestUrl);
 
     const sse = sseParams(opts.sseKmsKeyId);
     const requested = opts.partSize ?? DEFAULT_PART_SIZE;
@@ -372,7 +409,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
         ...(sse.SSEKMSKeyId ? { sseKmsKeyId: sse.SSEKMSKeyId } : {}),
       },
     };
-    await putManifest(s3, loc.bucket, manifestKey, manifestUrl, manifest, sse);
+    if (!opts.partial) await putManifest(s3, loc.bucket, manifestKey, manifestUrl, manifest, sse);
 
     const deletedLocal: string[] = [];
     if (opts.deleteLocalAfterUpload) {
@@ -387,7 +424,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
       }
     }
     return {
-      target: targetUrl, bucket: loc.bucket, prefix: loc.key, files, manifestKey, manifest,
+      target: targetUrl, bucket: loc.bucket, prefix: loc.key, files, manifestKey: opts.partial ? '' : manifestKey, manifest,
       bytes, seconds: (Date.now() - started) / 1000, deletedLocal,
     };
   } finally {
@@ -403,13 +440,7 @@ async function headObject(s3: S3Client, bucket: string, key: string, url: string
   }
 }
 
-async function removeStaleManifest(s3: S3Client, bucket: string, key: string, url: string): Promise<void> {
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-  } catch (err) {
-    if (status(err) === 404) return;
-    throw new FatalError(describeS3Error(err, url, 'check'));
-  }
+async function deleteManifest(s3: S3Client, bucket: string, key: string, url: string): Promise<void> {
   try {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   } catch (err) {
@@ -449,7 +480,7 @@ async function putManifest(
 /** The lines printed after an upload. */
 export function formatUploadReport(r: UploadReport): string {
   return `Uploaded ${r.files.length} files (${formatBytes(r.bytes)}) to ${r.target} in ${formatDuration(r.seconds)}, each checked; ` +
-    `manifest: s3://${r.bucket}/${r.manifestKey}` + (r.deletedLocal.length ? `; deleted ${r.deletedLocal.length} local files` : '');
+    (r.manifestKey ? `manifest: s3://${r.bucket}/${r.manifestKey}` : 'no manifest.json (an incomplete run)') + (r.deletedLocal.length ? `; deleted ${r.deletedLocal.length} local files` : '');
 }
 
 /** An onProgress that redraws one line on a terminal (at most 4 times a second). */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import test from 'node:test';
 import { lineBatches, type LineBatch } from '../../lib/convert/line-batches.ts';
+import { byteStream } from '../../lib/input/resumable.ts';
 
 /** A stream that hands out `text` in chunks of `size` bytes, to cut lines and the BOM anywhere. */
 const chunked = (bytes: Buffer, size: number) =>
@@ -51,4 +52,21 @@ test('batches are cut by bytes too', async () => {
   const batches = await collect(text, 4, { maxLines: 1000, maxBytes: 12, maxLineBytes: 100 });
   assert.ok(batches.length >= 5);
   assert.equal(lines(batches).length, 10);
+});
+
+test('a stream destroyed on purpose (Ctrl-C, a spot notice) mid-line: the cut line is not handed out as a last line', async () => {
+  // As the network inputs do it: a generator-backed stream whose destroy ends the pending read.
+  let wake = () => {};
+  const stream = byteStream((async function* () {
+    yield Buffer.from('{"a":1}\n{"b":2}\n{"c":');
+    await new Promise<void>((resolve) => { wake = resolve; });
+  })(), () => wake());
+  const got: LineBatch[] = [];
+  const done = (async () => { for await (const b of lineBatches(stream, { maxLines: 10, maxBytes: 1 << 20, maxLineBytes: 100 })) got.push(b); })();
+  await new Promise((r) => setTimeout(r, 20));
+  stream.destroy();
+  await done.catch(() => {});
+  assert.deepEqual(lines(got), [[1, '{"a":1}'], [2, '{"b":2}']]);
+  // The same bytes at a real end: the last line is kept (and rejected later if it is not an event).
+  assert.deepEqual(lines(await collect(Buffer.from('{"a":1}\n{"c":'), 4)), [[1, '{"a":1}'], [2, '{"c":']]);
 });

@@ -4,8 +4,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import { $ } from 'zx';
-import { MAX_FILE_BYTES, createBundle, hashFiles, listBundleFiles } from '../../lib/deploy/bundle.ts';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { MAX_FILE_BYTES, createBundle, hashFiles, listBundleFiles, uploadBundle } from '../../lib/deploy/bundle.ts';
+import { startS3 } from '../helpers/s3.ts';
 
 function tree(withGit: boolean) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bundle-test-'));
@@ -59,4 +62,33 @@ test('the name is a hash of the content: stable, and new when a file changes', a
   assert.notEqual(hashFiles(t.dir, files), h1);
   await assert.rejects(createBundle(t.dir, ['lib/a.ts']), /no package.json and package-lock.json/);
   fs.rmSync(t.dir, { recursive: true });
+});
+
+test('the bundle carries its full SHA-256; an uploaded one is reused only when S3\'s ChecksumSHA256 matches it', async () => {
+  const t = tree(false);
+  const bundle = await createBundle(t.dir, ['lib/a.ts', 'package-lock.json', 'package.json']);
+  assert.equal(bundle.sha256, crypto.createHash('sha256').update(fs.readFileSync(bundle.file)).digest('hex'));
+  const local = await startS3(['b'], { checksums: true });
+  try {
+    const notes: string[] = [];
+    const key = `run/_deploy/${bundle.hash}.tgz`;
+    // An object of that name with other bytes (a different tar of the same files, or a tampered one).
+    await local.s3.send(new PutObjectCommand({ Bucket: 'b', Key: key, Body: 'not this bundle' }));
+    assert.equal(await uploadBundle(local.s3, 'b', 'run/_deploy/', bundle, (l) => notes.push(l)), key);
+    assert.match(notes.join('\n'), /exists but S3 has no SHA-256 of it: uploading it again/);
+    const put = local.requests.filter((r) => r.method === 'PUT').at(-1)!;
+    assert.equal(put.headers['x-amz-checksum-sha256'], Buffer.from(bundle.sha256, 'hex').toString('base64'), 'S3 checks the bytes on upload');
+    const stored = await local.s3.send(new GetObjectCommand({ Bucket: 'b', Key: key }));
+    assert.ok(Buffer.from(await stored.Body!.transformToByteArray()).equals(fs.readFileSync(bundle.file)));
+
+    const before = local.requests.length;
+    await uploadBundle(local.s3, 'b', 'run/_deploy/', bundle, (l) => notes.push(l));
+    assert.match(notes.at(-1)!, new RegExp(`already uploaded \\(SHA-256 ${bundle.sha256} checked\\)`));
+    assert.ok(!local.requests.slice(before).some((r) => r.method === 'PUT'), 'not uploaded again');
+    // No HeadObject of a missing key: existence by listing (a prefix-limited s3:ListBucket allows it).
+    assert.ok(!local.requests.some((r) => r.method === 'HEAD' && r.status === 404));
+  } finally {
+    await local.close();
+    fs.rmSync(t.dir, { recursive: true });
+  }
 });

@@ -17,6 +17,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import {
   DOCUMENT, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockedClients, stack, stackEvent,
 } from '../helpers/aws.ts';
+import { deployerDenials } from '../helpers/deployer.ts';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { FatalError } from '../../lib/cli/errors.ts';
 import { createBundle, listBundleFiles, type Bundle } from '../../lib/deploy/bundle.ts';
@@ -31,7 +32,7 @@ let local: LocalS3;
 let bundle: Bundle;
 
 before(async () => {
-  local = await startS3(['out-bucket']);
+  local = await startS3(['out-bucket'], { checksums: true });
   bundle = await createBundle(ROOT, await listBundleFiles(ROOT));
 });
 after(async () => {
@@ -130,7 +131,7 @@ function mockSsmJob(m: Mocks, outcome: 'success' | 'fail-job' | 'fail-install') 
   let call = 0;
   m.ssm.on(ListCommandInvocationsCommand).callsFake(async () => {
     const step = timeline[Math.min(call++, timeline.length - 1)];
-    if (step.job) await writeJobStatus(local.s3, 'out-bucket', 'run-1/_status.json', step.job);
+    if (step.job) await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', step.job);
     return {
       CommandInvocations: [{
         CommandId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0', InstanceId: INSTANCE_ID, DocumentName: DOCUMENT,
@@ -201,7 +202,8 @@ describe('make deploy', () => {
     assert.deepEqual(send.Parameters!.shutdownWhenDone, ['true']);
     const bundleUrl = send.Parameters!.bundleUrl[0];
     assert.equal(bundleUrl, `https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/${bundle.hash}.tgz`);
-    const head = await local.s3.send(new HeadObjectCommand({ Bucket: 'out-bucket', Key: `run-1/_deploy/${bundle.hash}.tgz` }));
+    assert.deepEqual(send.Parameters!.bundleSha256, [bundle.sha256]);
+    const head = await local.setup.send(new HeadObjectCommand({ Bucket: 'out-bucket', Key: `run-1/_deploy/${bundle.hash}.tgz` }));
     assert.equal(head.ContentLength, bundle.bytes);
 
     const out = text();
@@ -231,7 +233,7 @@ describe('make deploy', () => {
     const update = m.cfn.commandCalls(UpdateStackCommand)[0].args[0].input;
     assert.equal(update.Parameters!.find((p) => p.ParameterKey === 'InstanceType')?.ParameterValue, 'c7i.8xlarge');
     assert.match(text(), /updating stack proton-beam/);
-    assert.match(text(), /bundle s3:\/\/out-bucket\/run-1\/_deploy\/[0-9a-f]{16}\.tgz already uploaded/);
+    assert.match(text(), /bundle s3:\/\/out-bucket\/run-1\/_deploy\/[0-9a-f]{16}\.tgz already uploaded \(SHA-256 [0-9a-f]{64} checked\)/);
     assert.match(text(), /Instance +UPDATE_COMPLETE/);
   });
 
@@ -309,14 +311,42 @@ describe('make deploy', () => {
     assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
   });
 
-  test('an instance that already shut itself down after an earlier job', async () => {
-    const { io } = fakeIO();
-    mockEc2(m, 'terminated', 'Client.InstanceInitiatedShutdown: Instance initiated shutdown');
+  test('an instance that already shut itself down after an earlier job, or is gone altogether: its last status, then what to do', async () => {
+    for (const gone of [false, true]) {
+      const { io, text } = fakeIO();
+      m = mockedClients(local.s3);
+      mockEc2(m, 'terminated', 'Client.InstanceInitiatedShutdown: Instance initiated shutdown');
+      // About an hour after termination EC2 no longer knows the instance.
+      if (gone) m.ec2.on(DescribeInstancesCommand).rejects(Object.assign(new Error(`The instance ID '${INSTANCE_ID}' does not exist`), { name: 'InvalidInstanceID.NotFound' }));
+      m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
+      m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
+      await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', status('done', { lines: 16_000_000, events: 15_500_000, rejected: 1200, duplicates: 498_800, finishedAt: new Date().toISOString(), exitCode: 0 }));
+      const code = await deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle });
+      assert.equal(code, 1);
+      assert.match(text(), gone ? /instance i-0123456789abcdef0: terminated \(gone\)\n/ : /instance i-0123456789abcdef0: terminated \(Client.InstanceInitiatedShutdown: Instance initiated shutdown\)/);
+      assert.match(text(), /last job status \(.*\):\n  phase: done\n  lines read: 16,000,000; valid events: 15,500,000/);
+      assert.match(text(), /run make destroy, then make deploy for a fresh instance/);
+      assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
+    }
+  });
+
+  test('credentials that expire while following a long job: the job goes on, make status follows it; one error, no stack trace', async () => {
+    const { io, text } = fakeIO();
+    mockEc2(m);
     m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
     m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
-    m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'ConnectionLost' }] });
-    await assert.rejects(deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle }),
-      /is terminated \(Client.InstanceInitiatedShutdown: Instance initiated shutdown\): .*make destroy, then make deploy/);
+    m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });
+    m.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    m.ssm.on(ListCommandInvocationsCommand)
+      .resolvesOnce({ CommandInvocations: [{ CommandId: 'c-1', Status: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }] })
+      .rejects(Object.assign(new Error('The security token included in the request is expired'), { name: 'ExpiredTokenException' }));
+    await assert.rejects(deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle }), (err: Error) => {
+      assert.ok(err instanceof FatalError);
+      assert.match(err.message, /credentials expired while following the job; the job is not affected and continues on its own/);
+      assert.match(err.message, /follow it with make status \(and make logs\)/);
+      return true;
+    });
+    assert.match(text(), /job sent: command c-1/);
   });
 
   test('a failing job: exit code 1 with the failed step and the tail of its output', async () => {
@@ -392,14 +422,14 @@ describe('make destroy', () => {
 });
 
 test('the deploy status written before the command marks a new run', async () => {
-  const res = await local.s3.send(new GetObjectCommand({ Bucket: 'out-bucket', Key: 'run-1/_status.json' }));
+  const res = await local.setup.send(new GetObjectCommand({ Bucket: 'out-bucket', Key: 'run-1/_status.json' }));
   assert.ok(JSON.parse(await res.Body!.transformToString()).phase);
 });
 
 test('a spot instance reclaimed mid-job ends the wait instead of hanging', async () => {
   const { io, text } = fakeIO();
   mockEc2(m);
-  m.ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
+  m.ec2.on(DescribeInstancesCommand).resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'running' } }] }] }).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
   m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
   m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
   m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });
@@ -410,4 +440,23 @@ test('a spot instance reclaimed mid-job ends the wait instead of hanging', async
   assert.match(text(), /instance i-0123456789abcdef0 is terminated \(Server.SpotInstanceTermination: Spot instance termination\) while the job was running/);
   assert.match(text(), /AWS may have reclaimed the spot instance/);
   assert.ok(m.ssm.commandCalls(ListCommandInvocationsCommand).length <= 14, 'gives up within about a minute');
+});
+
+test('every AWS command these flows sent (control plane and S3) is allowed by docs/deployer-policy.json', async () => {
+  const { denied, checked } = await deployerDenials({ stack: 'proton-beam', bucket: 'out-bucket', prefix: 'run-1/' }, local.codeRequests());
+  assert.ok(checked > 20, `only ${checked} authorizations checked`);
+  assert.deepEqual(denied, []);
+});
+
+test('the final summary survives a failed read of _status.json (retried), where progress reads are best effort', async () => {
+  const { followCommand } = await import('../../lib/deploy/command.ts');
+  const { io } = fakeIO();
+  await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', status('done', { lines: 5, events: 5 }));
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: 'c-9', Status: 'Success', CommandPlugins: [{ Name: 'runJob', Status: 'Success' }] }] });
+  // The client's own retries (3 attempts) exhausted once: the first read fails.
+  local.failNext((r) => r.method === 'GET' && r.url.startsWith('/out-bucket/run-1/_status.json'), 500, 3);
+  const { status: final } = await followCommand(m.clients.ssm, local.s3, 'c-9', INSTANCE_ID, {
+    print: io.print, sleep: io.sleep, now: io.now, statusBucket: 'out-bucket', statusKey: 'run-1/_status.json', since: new Date(0),
+  });
+  assert.equal(final?.phase, 'done');
 });

@@ -6,7 +6,9 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, ListCommandInvocationsCommand, ListCommandsCommand } from '@aws-sdk/client-ssm';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { DOCUMENT, INSTANCE_ID, fakeIO, missingStack, mockedClients, stack } from '../helpers/aws.ts';
+import { deployerDenials } from '../helpers/deployer.ts';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { logs, sessionTarget, status } from '../../lib/deploy/inspect.ts';
 import { collectSettings, validateSettings } from '../../lib/deploy/settings.ts';
@@ -23,7 +25,7 @@ before(async () => { local = await startS3(['out-bucket']); });
 after(async () => { await local.close(); });
 beforeEach(async () => {
   m = mockedClients(local.s3);
-  await local.s3.send(new DeleteObjectCommand({ Bucket: 'out-bucket', Key: 'run-2/_status.json' }));
+  await local.setup.send(new DeleteObjectCommand({ Bucket: 'out-bucket', Key: 'run-2/_status.json' }));
 });
 
 function running(state = 'running') {
@@ -53,7 +55,7 @@ test('status: stack, instance, command, phase and a progress bar with events/s a
       { Name: 'install', Status: 'Success' }, { Name: 'runJob', Status: 'InProgress' },
     ] }],
   });
-  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', {
+  await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', {
     phase: 'converting', bytesRead: 3 * 1024 ** 3, totalBytes: 4 * 1024 ** 3, lines: 9_000_000, events: 8_800_000,
     eventsPerSecond: 52_000, etaSeconds: 4000, host: 'ip-172-31-5-6', updatedAt: new Date(io.now() - 4000).toISOString(),
   });
@@ -70,6 +72,23 @@ test('status: stack, instance, command, phase and a progress bar with events/s a
   assert.deepEqual(m.ssm.commandCalls(ListCommandsCommand)[0].args[0].input.Filters, [{ key: 'DocumentName', value: DOCUMENT }]);
 });
 
+test('status: the dashboard\'s console URL, and the alarms in ALARM state', async () => {
+  const { io, text } = fakeIO();
+  running();
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [] });
+  m.cw.on(DescribeAlarmsCommand, { AlarmNamePrefix: 'proton-beam-', StateValue: 'ALARM' }).resolves({
+    MetricAlarms: [{ AlarmName: 'proton-beam-memory', StateValue: 'ALARM', StateUpdatedTimestamp: new Date('2026-01-05T09:58:00Z'), AlarmDescription: 'The instance uses more than 90 % of its memory (the dedup table grows with the distinct events).' }],
+  });
+  await status(settings, m.clients, io);
+  assert.match(text(), /dashboard https:\/\/us-east-1\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=us-east-1#dashboards\/dashboard\/proton-beam\n/);
+  assert.match(text(), /alarm {5}proton-beam-memory in ALARM since 2026-01-05T09:58:00.000Z: The instance uses more than 90 % of its memory/);
+  m.cw.reset();
+  m.cw.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [] });
+  const again = fakeIO();
+  await status(settings, m.clients, again.io);
+  assert.match(again.text(), /alarms {4}none in ALARM/);
+});
+
 test('status: a job still installing, and a stale progress report', async () => {
   const { io, text } = fakeIO();
   running();
@@ -79,17 +98,32 @@ test('status: a job still installing, and a stale progress report', async () => 
       { Name: 'install', Status: 'InProgress' }, { Name: 'runJob', Status: 'Pending' },
     ] }],
   });
-  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', { phase: 'starting', updatedAt: new Date(io.now() - 600_000).toISOString() });
+  await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', { phase: 'starting', updatedAt: new Date(io.now() - 600_000).toISOString() });
   assert.equal(await status(settings, m.clients, io), 0);
   assert.match(text(), /job {7}installing\n/);
   assert.match(text(), /no progress report for 10 min 00 s: make logs/);
+});
+
+test('status: an instance EC2 no longer knows (InvalidInstanceID.NotFound) is "terminated (gone)", and the last status still shows', async () => {
+  const { io, text } = fakeIO();
+  running();
+  m.ec2.on(DescribeInstancesCommand).rejects(Object.assign(new Error(`The instance ID '${INSTANCE_ID}' does not exist`), { name: 'InvalidInstanceID.NotFound' }));
+  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: COMMAND, Status: 'Success', StatusDetails: 'Success', CommandPlugins: [{ Name: 'runJob', Status: 'Success' }] }] });
+  await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', {
+    phase: 'done', lines: 10, events: 9, rejected: 1, duplicates: 0, startedAt: '2026-01-05T08:00:00Z', finishedAt: '2026-01-05T09:30:00Z', updatedAt: '2026-01-05T09:30:00Z',
+  });
+  assert.equal(await status(settings, m.clients, io), 0);
+  assert.match(text(), /instance {2}i-0123456789abcdef0: terminated \(gone\)\n/);
+  assert.ok(!text().includes('SSM'));
+  assert.match(text(), /job {7}done/);
+  assert.match(text(), /lines read: 10; valid events: 9; duplicates: 0; rejected: 1/);
 });
 
 test('status: a finished job on a terminated instance, a failed one, and no stack at all', async () => {
   let { io, text } = fakeIO();
   running('terminated');
   m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: COMMAND, Status: 'Success', StatusDetails: 'Success', CommandPlugins: [{ Name: 'runJob', Status: 'Success' }] }] });
-  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', {
+  await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', {
     phase: 'done', lines: 10, events: 9, rejected: 1, duplicates: 0, bytesRead: 100, totalBytes: 100,
     startedAt: '2026-01-05T08:00:00Z', finishedAt: '2026-01-05T09:30:00Z', updatedAt: '2026-01-05T09:30:00Z',
   });
@@ -100,7 +134,7 @@ test('status: a finished job on a terminated instance, a failed one, and no stac
   assert.match(text(), /lines read: 10; valid events: 9; duplicates: 0; rejected: 1/);
   assert.match(text(), /job time: 1 h 30 min/);
 
-  await writeJobStatus(local.s3, 'out-bucket', 'run-2/_status.json', { phase: 'failed', error: 'converter exited with code 2', updatedAt: '2026-01-05T09:30:00Z' });
+  await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', { phase: 'failed', error: 'converter exited with code 2', updatedAt: '2026-01-05T09:30:00Z' });
   ({ io, text } = fakeIO());
   assert.equal(await status(settings, m.clients, io), 1);
   assert.match(text(), /phase: failed \(converter exited with code 2\)/);
@@ -158,4 +192,10 @@ test('ssm: the session target must be running and online', async () => {
   m = mockedClients(local.s3);
   m.cfn.on(DescribeStacksCommand).rejects(missingStack());
   await assert.rejects(sessionTarget(settings, m.clients), /no stack proton-beam in us-east-1: make deploy first/);
+});
+
+test('every AWS command these flows sent (control plane and S3) is allowed by docs/deployer-policy.json', async () => {
+  const { denied, checked } = await deployerDenials({ stack: 'proton-beam', bucket: 'out-bucket', prefix: 'run-2/' }, local.codeRequests());
+  assert.ok(checked > 20, `only ${checked} authorizations checked`);
+  assert.deepEqual(denied, []);
 });

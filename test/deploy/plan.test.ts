@@ -12,6 +12,7 @@ import {
 } from '../../lib/deploy/cost.ts';
 import { collectSettings, validateSettings } from '../../lib/deploy/settings.ts';
 import { credentialsConfigured, planLines, probeInputSize } from '../../lib/deploy/plan.ts';
+import { stackParameters } from '../../lib/deploy/template.ts';
 
 const prices = loadPrices();
 const GIB = 1024 ** 3;
@@ -58,7 +59,7 @@ test('instance hours come from the input size and the throughput per vCPU', () =
   const big = estimate({ inputBytes: 360 * GIB, compressed: false, instanceType: 'c7i.8xlarge', volumeSizeGib: 500 }, prices, t);
   assert.ok(Math.abs(big.hours.convert - 0.32) < 1e-9);
   // gzip input expands gzip_ratio times; the read ceiling caps a huge machine.
-  const gz = estimate({ inputBytes: 100 * GIB, compressed: true, instanceType: 'c7i.48xlarge', volumeSizeGib: 20 },
+  const gz = estimate({ inputBytes: 100 * GIB, compressed: true, instanceType: 'c7i.48xlarge', volumeSizeGib: 20, volumeThroughputMibs: 1000, volumeIops: 4000 },
     prices, { ...t, max_input_bytes_per_second: 100 * 1024 * 1024 });
   assert.equal(gz.uncompressedBytes, 400 * GIB);
   assert.equal(gz.bytesPerSecond, 400 * 1024 * 1024);
@@ -69,6 +70,17 @@ test('instance hours come from the input size and the throughput per vCPU', () =
   assert.equal(capped.bytesPerSecond, 300 * 1024 * 1024);
   assert.equal(estimate({ inputBytes: 360 * GIB, compressed: false, instanceType: 'c7i.4xlarge', volumeSizeGib: 500 },
     prices, { ...t, serial_bytes_per_second: 300 * 1024 * 1024 }).bytesPerSecond, 160 * 1024 * 1024);
+  assert.equal(gz.volumeBound, false);
+  // The same on gp3's included 125 MiB/s: the volume takes the results at 125 MiB/s, so the input
+  // goes at 125 / output_ratio MiB/s, and the upload reads them back at 125 MiB/s at most.
+  const slow = estimate({ inputBytes: 100 * GIB, compressed: true, instanceType: 'c7i.48xlarge', volumeSizeGib: 20 },
+    prices, { ...t, max_input_bytes_per_second: 100 * 1024 * 1024 });
+  assert.equal(slow.volumeBound, true);
+  assert.ok(Math.abs(slow.bytesPerSecond - 125 * 1024 * 1024 / t.output_ratio) < 1e-6);
+  assert.ok(Math.abs(slow.hours.upload - slow.outputBytes / (125 * 1024 * 1024) / 3600) < 1e-9);
+  // Provisioned throughput and IOPS above gp3's included figures are priced for the run's hours.
+  const extra = (1000 - 125) * prices.gp3ThroughputPerMibsMonth + (4000 - 3000) * prices.gp3IopsPerMonth;
+  assert.ok(Math.abs(gz.onDemand.ebs - (36 * 0.08 + extra) * gz.hours.total / 730) < 1e-9);
 });
 
 test('formatting', () => {
@@ -131,4 +143,74 @@ test('make plan runs end to end with no AWS credentials and no network', async (
     assert.match(err.stderr, /error: invalid settings:\n  INPUT_URL=s3:\/\/my-dumps\/\$\(reboot\): .*contains '\$'/);
     return true;
   });
+});
+
+test('plan warns when its time estimate exceeds MAX_JOB_HOURS (the watchdog would end the job), and passes MaxJobHours on', async () => {
+  const run = (env: Record<string, string>, gib = 50) => {
+    const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl.gz', OUTPUT: 's3://my-results/run-1/', INPUT_SIZE: '50G', ...env });
+    return planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize: { bytes: gib * GIB, note: 'from INPUT_SIZE' }, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  };
+  assert.doesNotMatch(run({}), /exceeds MAX_JOB_HOURS/);
+  assert.match(run({}), /MaxJobHours +48/);
+  assert.match(run({}), /maxJobHours +48/);
+  assert.doesNotMatch(run({ MAX_JOB_HOURS: '1' }), /exceeds MAX_JOB_HOURS/, '44 min fit in 1 h');
+  assert.match(run({ MAX_JOB_HOURS: '1' }, 200), /warning: the estimate \(.*\) exceeds MAX_JOB_HOURS=1: the watchdog would terminate the instance before the job ends/);
+  assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', MAX_JOB_HOURS: '0' }), /MAX_JOB_HOURS=0/);
+});
+
+test('the memory rule: 1 billion events do not fit the default c7i.4xlarge; plan names the smallest type that can; EVENT_BYTES corrects the estimate', async () => {
+  const run = (env: Record<string, string>, bytes: number) => {
+    const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl', OUTPUT: 's3://my-results/run-1/', ...env });
+    return planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize: { bytes, note: 'from INPUT_SIZE' }, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  };
+  const billion = run({}, 1686 * 1e9);
+  assert.match(billion, /memory: about 1,000,000,000 events \(1686 bytes each, the real sample\), 41\.9 GiB of dedup table/);
+  assert.match(billion, /error: c7i\.4xlarge \(32\.0 GiB\) cannot hold the dedup table and the converter \(46\.\d GiB, at most 85 % of memory\): the smallest instance type that can is c6i\.8xlarge/);
+  assert.doesNotMatch(run({ INSTANCE_TYPE: 'c7i.8xlarge' }, 1686 * 1e9), /error:/);
+  // 100 million events fit; the same bytes as 3x smaller events do not.
+  assert.doesNotMatch(run({}, 1686 * 1e8), /error:/);
+  assert.match(run({ EVENT_BYTES: '300' }, 1686 * 1e8), /about 562,000,000 events \(300 bytes each, EVENT_BYTES\)[^]*error: c7i\.4xlarge/);
+  assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', EVENT_BYTES: 'big' }), /EVENT_BYTES=big/);
+});
+
+test('the estimate counts the public IPv4 address and CloudWatch Logs ingestion; a given subnet gets the NAT warning', () => {
+  const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl', OUTPUT: 's3://my-results/run-1/', SUBNET_ID: 'subnet-0aaaaaaaaaaaaaaa1' });
+  const text = planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize: { bytes: 50 * GIB, note: 'from INPUT_SIZE' }, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  assert.match(text, /public IPv4 address +\$0\.\d\d +\$0\.\d\d/);
+  assert.match(text, /CloudWatch Logs ingestion +\$0\.\d\d/);
+  assert.match(text, /subnet-0aaaaaaaaaaaaaaa1 is set; if it is not a default subnet: if it reaches the internet through a NAT gateway, every byte read and uploaded pays NAT processing/);
+  const e = estimate({ inputBytes: 50 * GIB, compressed: false, instanceType: 'c7i.4xlarge', volumeSizeGib: 200 }, prices, parseBenchmarks(undefined).throughput);
+  assert.ok(Math.abs(e.onDemand.ipv4 - e.hours.total * prices.publicIpv4PerHour) < 1e-9);
+  assert.ok(Math.abs(e.onDemand.total - (e.onDemand.instance + e.onDemand.ebs + e.onDemand.ipv4 + e.onDemand.logs)) < 1e-9);
+});
+
+test('make deploy warns about a given subnet that is not a default one', async () => {
+  const { mockClient } = await import('aws-sdk-client-mock');
+  const { EC2Client, DescribeSubnetsCommand } = await import('@aws-sdk/client-ec2');
+  const { findNetwork } = await import('../../lib/deploy/network.ts');
+  const ec2 = new EC2Client({ region: 'us-east-1' });
+  const m = mockClient(ec2);
+  const printed: string[] = [];
+  m.on(DescribeSubnetsCommand).resolves({ Subnets: [{ SubnetId: 'subnet-0ddddddddddddddd4', VpcId: 'vpc-0a1b2c3d4e5f60718', DefaultForAz: false }] });
+  assert.deepEqual(await findNetwork(ec2, { subnetId: 'subnet-0ddddddddddddddd4', instanceType: 'c7i.4xlarge' }, (l) => printed.push(l)), { vpcId: 'vpc-0a1b2c3d4e5f60718', subnetId: 'subnet-0ddddddddddddddd4' });
+  assert.match(printed.join('\n'), /warning: subnet-0ddddddddddddddd4 is not a default subnet: .*NAT processing/);
+  m.on(DescribeSubnetsCommand).resolves({ Subnets: [{ SubnetId: 'subnet-0ddddddddddddddd4', VpcId: 'vpc-0a1b2c3d4e5f60718', DefaultForAz: true }] });
+  printed.length = 0;
+  await findNetwork(ec2, { subnetId: 'subnet-0ddddddddddddddd4', instanceType: 'c7i.4xlarge' }, (l) => printed.push(l));
+  assert.deepEqual(printed, []);
+});
+
+test('the data volume\'s throughput and IOPS are sized from the instance type, within gp3\'s rules', async () => {
+  const { volumePerformanceFor } = await import('../../lib/deploy/volume.ts');
+  assert.deepEqual(volumePerformanceFor(2), { throughput: 125, iops: 3000 });
+  assert.deepEqual(volumePerformanceFor(16), { throughput: 256, iops: 3000 });
+  assert.deepEqual(volumePerformanceFor(192), { throughput: 1000, iops: 4000 });
+  const { settings } = planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', INSTANCE_TYPE: 'c7i.48xlarge' });
+  assert.equal(settings.volumeThroughput, 1000);
+  assert.equal(settings.volumeIops, 4000);
+  const params = Object.fromEntries(stackParameters(settings).map((p) => [p.ParameterKey, p.ParameterValue]));
+  assert.equal(params.VolumeThroughput, '1000');
+  assert.equal(params.VolumeIops, '4000');
+  assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', VOLUME_THROUGHPUT: '1000', VOLUME_IOPS: '3000' }),
+    /VOLUME_THROUGHPUT=1000, VOLUME_IOPS=3000: gp3 needs at least 4 IOPS per MiB\/s/);
 });

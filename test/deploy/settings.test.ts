@@ -110,6 +110,7 @@ test('URL schemes', () => {
   rejects({ INPUT_URL: '/home/me/dump.jsonl' }, /not a URL/);
   rejects({ INPUT_URL: 's3://my-dumps' }, /needs an object key/);
   rejects({ INPUT_URL: 'https://dumps.example.org/a.jsonl?sig=x' }, /no query string/);
+  rejects({ INPUT_URL: 'https://dumps.example.org:8443/a.jsonl' }, /INPUT_URL=https:\/\/dumps\.example\.org:8443\/a\.jsonl: no port: the instance may only connect out on 443/);
   rejects({ OUTPUT: 'https://my-results/run/' }, /must be an s3:\/\/bucket\/prefix\/ URL/);
   rejects({ OUTPUT: 's3://my-results' }, /needs a prefix/);
   rejects({ OUTPUT: 's3://my-results/' }, /needs a prefix/);

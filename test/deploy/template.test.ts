@@ -146,23 +146,37 @@ test('the property check catches a misspelt or misplaced property', async () => 
   assert.match(nested.join('\n'), /no property HttpToken/);
 });
 
-test('S3 writes are limited to the output prefix: no wildcard write anywhere', () => {
+test('S3 writes are limited to the output prefix: no wildcard write anywhere, the only delete is manifest.json, _deploy/ denied', () => {
   const statements = [...walk(resources.InstanceRole.Properties.Policies)]
     .filter(({ node }) => node && typeof node === 'object' && 'Effect' in (node as object))
-    .map(({ node }) => node as { Effect: string; Action: string | string[]; Resource: unknown });
+    .map(({ node }) => node as { Effect: string; Action: string | string[]; Resource: unknown; Sid?: string });
   assert.ok(statements.length > 0);
+  const output = (tail: string) => JSON.stringify({ 'Fn::Sub': `arn:\${AWS::Partition}:s3:::\${OutputBucket}/\${OutputPrefix}${tail}` });
   for (const s of statements) {
-    assert.equal(s.Effect, 'Allow');
     const actions = [s.Action].flat();
-    assert.ok(!actions.some((a) => a === '*' || a === 's3:*' || /\*$/.test(a)), `wildcard action in ${JSON.stringify(s)}`);
-    const writes = actions.some((a) => /^s3:(Put|Delete|Abort|Replicate|Restore|Create)/.test(a));
     const resourcesText = JSON.stringify(s.Resource);
-    if (writes) {
-      assert.equal(resourcesText, JSON.stringify({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${OutputBucket}/${OutputPrefix}*' }));
+    if (s.Effect === 'Deny') {
+      assert.deepEqual(actions, ['s3:PutObject', 's3:DeleteObject']);
+      assert.equal(resourcesText, output('_deploy/*'));
+      continue;
+    }
+    assert.equal(s.Effect, 'Allow');
+    assert.ok(!actions.some((a) => a === '*' || a === 's3:*' || /\*$/.test(a)), `wildcard action in ${JSON.stringify(s)}`);
+    if (s.Sid === 'PublishJobMetrics') {
+      // PutMetricData has no resource-level permission: '*' with the namespace condition is the least there is.
+      assert.deepEqual(actions, ['cloudwatch:PutMetricData']);
+      assert.deepEqual((s as unknown as { Condition: unknown }).Condition, { StringEquals: { 'cloudwatch:namespace': { 'Fn::Sub': 'ProtonBeam/${AWS::StackName}' } } });
+      continue;
+    }
+    const writes = actions.some((a) => /^s3:(Put|Abort|Replicate|Restore|Create)/.test(a));
+    if (writes) assert.equal(resourcesText, output('*'));
+    if (actions.some((a) => a.startsWith('s3:Delete'))) {
+      assert.deepEqual(actions, ['s3:DeleteObject']);
+      assert.equal(resourcesText, output('manifest.json'));
     }
     assert.ok(!/"\*"|:::\*|s3:::\$\{[A-Za-z]+\}\/\*"/.test(resourcesText), `wildcard resource in ${resourcesText}`);
   }
-  assert.ok(!statements.some((s) => [s.Action].flat().some((a) => a.startsWith('s3:Delete'))), 'no S3 delete');
+  assert.equal(statements.filter((s) => s.Effect === 'Deny').length, 1, 'the _deploy/ deny');
   // The output prefix parameter cannot be empty, so OutputBucket/OutputPrefix* is never the whole bucket.
   assert.ok(!new RegExp(parameters.OutputPrefix.AllowedPattern!).test(''));
   assert.ok(!new RegExp(parameters.OutputPrefix.AllowedPattern!).test('/'));
@@ -217,8 +231,8 @@ test('every resource that can carry tags carries Project, Stack, ManagedBy and C
       for (const s of specs) for (const k of REQUIRED_TAGS) assert.ok(tagKeys(s.Tags).includes(k), `${name} ${s.ResourceType} lacks ${k}`);
     } else untaggable.push(r.Type);
   }
-  // CloudFormation offers no tags on instance profiles; everything else is tagged.
-  assert.deepEqual(untaggable, ['AWS::IAM::InstanceProfile']);
+  // CloudFormation offers no tags on instance profiles and SNS subscriptions; everything else is tagged.
+  assert.deepEqual(untaggable.sort(), ['AWS::IAM::InstanceProfile', 'AWS::SNS::Subscription']);
   // What the instance launches (volumes, network interface, spot request) is tagged too.
   const launched = (resources.InstanceLaunchTemplate.Properties.LaunchTemplateData as any).TagSpecifications;
   const kinds = launched.map((s: any) => s.ResourceType ?? s['Fn::If'][1].ResourceType);
@@ -244,13 +258,20 @@ test('the SSM document: typed, pattern-checked parameters, passed to the shell o
   for (const step of steps.filter((s) => s.action === 'aws:runShellScript')) {
     const shell = JSON.stringify(step.inputs.runCommand);
     assert.ok(!shell.includes('{{'), `step ${step.name} pastes a parameter into the shell`);
-    assert.ok(!/\$\{?SSM_/.test(shell), `step ${step.name} uses a parameter in the shell itself`);
+    // One exception: the bundle's SHA-256 (64 hex digits by its pattern), double-quoted, for sha256sum -c.
+    const other = shell.replaceAll('\\"$SSM_bundleSha256  /data/proton-beam/bundle.tgz\\"', '');
+    assert.ok(!/\$\{?SSM_/.test(other), `step ${step.name} uses a parameter in the shell itself`);
   }
   // The only {{ }} reference is the bundle URL in the download step (not a shell).
   const fetch = steps.find((s) => s.name === 'fetchBundle');
   assert.equal(fetch.action, 'aws:downloadContent');
   assert.deepEqual([...JSON.stringify(content).matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]), ['bundleUrl']);
   assert.equal(steps.find((s) => s.name === 'runJob').inputs.timeoutSeconds, '172800');
+  // The bundle is checked against the digest make deploy computed before anything of it runs.
+  assert.equal(content.parameters.bundleSha256.allowedPattern, '^[0-9a-f]{64}$');
+  const install = steps.find((s) => s.name === 'install').inputs.runCommand as string[];
+  const check = install.findIndex((l) => l === 'echo "$SSM_bundleSha256  /data/proton-beam/bundle.tgz" | sha256sum -c --strict -');
+  assert.ok(check >= 0 && check < install.findIndex((l) => l.startsWith('tar ')), install.join('\n'));
 });
 
 test('SSM document patterns reject shell metacharacters and accept what settings accept', () => {
@@ -261,7 +282,9 @@ test('SSM document patterns reject shell metacharacters and accept what settings
     assert.ok(!new RegExp(params.inputUrl.allowedPattern).test(v), `inputUrl accepts ${JSON.stringify(v)}`);
     assert.ok(!new RegExp(params.outputUrl.allowedPattern).test(`${v}/`), `outputUrl accepts ${JSON.stringify(v)}`);
   }
-  const good = commandParameters(sample, 'https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/0123456789abcdef.tgz');
+  const good = commandParameters(sample, 'https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/0123456789abcdef.tgz', 'ab'.repeat(32));
+  assert.ok(!new RegExp(params.bundleSha256.allowedPattern).test('ab'.repeat(31)));
+  assert.ok(!new RegExp(params.bundleSha256.allowedPattern).test(`${'ab'.repeat(32)}\n`));
   for (const [name, [value]] of Object.entries(good)) {
     const p = params[name];
     assert.ok(p, `document has no parameter ${name}`);
@@ -279,7 +302,12 @@ test('template patterns are the settings patterns', () => {
   assert.equal(parameters.OutputBucket.AllowedPattern, S.BUCKET_PATTERN);
   assert.equal(parameters.OutputPrefix.AllowedPattern, S.PREFIX_PATTERN);
   assert.equal(parameters.InstanceType.AllowedPattern, S.INSTANCE_TYPE_PATTERN);
-  assert.equal(parameters.VpcId.AllowedPattern, opt(S.VPC_PATTERN));
+  // Required when the template is used directly: no default, no empty value (make deploy fills it in).
+  assert.equal(parameters.VpcId.AllowedPattern, S.VPC_PATTERN);
+  assert.equal((parameters.VpcId as { Default?: string }).Default, undefined);
+  // No port in an https input: the security group lets the instance out on 443 only.
+  assert.ok(!new RegExp(S.INPUT_URL_PATTERN).test('https://dumps.example.org:8443/relay.jsonl'));
+  assert.ok(new RegExp(S.INPUT_URL_PATTERN).test('https://dumps.example.org/relay.jsonl'));
   assert.equal(parameters.SubnetId.AllowedPattern, opt(S.SUBNET_PATTERN));
   assert.equal(parameters.CostCenter.AllowedPattern, S.TAG_VALUE_PATTERN);
   assert.equal(parameters.KmsKeyArn.AllowedPattern, opt(S.KMS_KEY_ARN_PATTERN));
@@ -316,4 +344,37 @@ test('the template embeds userdata/prepare-instance.sh verbatim', () => {
   const stale = withUserData(text, '#!/bin/bash\necho old\n');
   assert.equal(embeddedUserData(stale), '#!/bin/bash\necho old\n');
   assert.equal(withUserData(stale, script), text);
+});
+
+test('the data volume takes its gp3 throughput and IOPS from parameters within gp3\'s range', () => {
+  const lt = resources.InstanceLaunchTemplate.Properties as any;
+  const data = lt.LaunchTemplateData.BlockDeviceMappings.find((b: any) => b.DeviceName === '/dev/sdf').Ebs;
+  assert.deepEqual([data.VolumeType, data.Throughput, data.Iops], ['gp3', { Ref: 'VolumeThroughput' }, { Ref: 'VolumeIops' }]);
+  const range = (p: unknown) => { const { MinValue, MaxValue } = p as { MinValue: number; MaxValue: number }; return [MinValue, MaxValue]; };
+  assert.deepEqual(range(parameters.VolumeThroughput), [125, 1000]);
+  assert.deepEqual(range(parameters.VolumeIops), [3000, 16000]);
+});
+
+test('monitoring: four alarms on the job\'s metrics and the instance, an optional e-mail topic, a dashboard; the job publishes in the namespace the role allows', () => {
+  const alarms = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+  const byName = Object.fromEntries(alarms.map(([id, r]) => [id, r.Properties as any]));
+  assert.deepEqual(Object.keys(byName).sort(), ['DataVolumeFullAlarm', 'MemoryAlarm', 'StatusCheckAlarm', 'StuckAlarm']);
+  const ns = { 'Fn::Sub': 'ProtonBeam/${AWS::StackName}' };
+  assert.deepEqual([byName.DataVolumeFullAlarm.Namespace, byName.DataVolumeFullAlarm.MetricName, byName.DataVolumeFullAlarm.Threshold], [ns, 'DataVolumeUsedPercent', 90]);
+  assert.deepEqual([byName.MemoryAlarm.Namespace, byName.MemoryAlarm.MetricName, byName.MemoryAlarm.Threshold], [ns, 'MemoryUsedPercent', 90]);
+  assert.deepEqual([byName.StuckAlarm.MetricName, byName.StuckAlarm.Threshold, byName.StuckAlarm.ComparisonOperator], ['ProgressStalledMinutes', 15, 'GreaterThanOrEqualToThreshold']);
+  assert.deepEqual([byName.StatusCheckAlarm.Namespace, byName.StatusCheckAlarm.MetricName, byName.StatusCheckAlarm.Dimensions], ['AWS/EC2', 'StatusCheckFailed', [{ Name: 'InstanceId', Value: { Ref: 'Instance' } }]]);
+  for (const a of Object.values(byName)) {
+    assert.match(a.AlarmName['Fn::Sub'], /^\$\{AWS::StackName\}-/, 'make status finds them by the stack-name prefix');
+    assert.deepEqual(a.AlarmActions, { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] });
+  }
+  assert.equal(resources.AlarmTopic.Condition, 'HasAlarmEmail');
+  assert.equal(resources.AlarmSubscription.Condition, 'HasAlarmEmail');
+  assert.equal(parameters.AlarmEmail.Default, '');
+  const body = (resources.Dashboard.Properties as any).DashboardBody['Fn::Sub'][0] as string;
+  for (const metric of ['CPUUtilization', 'MemoryUsedPercent', 'DataVolumeUsedPercent', 'EBSWriteBytes', 'NetworkIn', 'EventsPerSecond', 'BytesRead']) assert.ok(body.includes(metric), metric);
+  assert.deepEqual(t.Outputs.DashboardName.Value, { Ref: 'Dashboard' });
+  // The runJob step tells the job the namespace the role lets it write to.
+  const run = (resources.JobDocument.Properties as any).Content.mainSteps.find((x: any) => x.name === 'runJob').inputs.runCommand;
+  assert.ok(run.some((l: any) => typeof l === 'object' && /PB_METRICS_NAMESPACE=ProtonBeam\/\$\{AWS::StackName\}/.test(l['Fn::Sub'])));
 });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloudFormationClient, type Stack, type StackEvent, type StackStatus } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -13,6 +14,17 @@ import type { AwsClients } from '../../lib/deploy/aws.ts';
 
 // Nothing in a test may look for credentials or a region on an instance metadata service.
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyMock = { calls(): { args: any[] }[] };
+const everyMock: { service: string; mock: AnyMock }[] = [];
+
+/** Every control-plane command sent through mockedClients() in this process: service prefix, name, input. */
+export function sentCommands(): { service: string; name: string; input: Record<string, unknown> }[] {
+  return everyMock.flatMap(({ service, mock }) => mock.calls().map((c) => ({
+    service, name: (c.args[0].constructor.name as string).replace(/Command$/, ''), input: c.args[0].input,
+  })));
+}
 
 /** Clients whose control plane is mocked (per instance) and whose S3 is the given client. */
 export function mockedClients(s3: S3Client) {
@@ -22,15 +34,18 @@ export function mockedClients(s3: S3Client) {
     ec2: new EC2Client({ region }),
     ssm: new SSMClient({ region }),
     logs: new CloudWatchLogsClient({ region }),
+    cw: new CloudWatchClient({ region }),
     s3,
   };
-  return {
-    clients,
+  const mocks = {
     cfn: mockClient(clients.cfn),
     ec2: mockClient(clients.ec2),
     ssm: mockClient(clients.ssm),
     logs: mockClient(clients.logs),
+    cw: mockClient(clients.cw),
   };
+  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs }, { service: 'cloudwatch', mock: mocks.cw });
+  return { clients, ...mocks };
 }
 
 /** A clock that sleeping advances, and a print that collects lines. */

@@ -19,7 +19,15 @@ before(async () => {
   await client.send(new PutObjectCommand({ Bucket: 'inputs', Key: 'dump/events.jsonl', Body: data }));
   await client.send(new PutObjectCommand({ Bucket: 'inputs', Key: 'dump/events.jsonl.gz', Body: gz }));
   await client.send(new PutObjectCommand({ Bucket: 'inputs', Key: 'dump/noext', Body: gz }));
+  // A split dump: b is gzip'd, a does not end with a newline, notes.txt is not an input.
+  await client.send(new PutObjectCommand({ Bucket: 'inputs', Key: 'split/b.jsonl.gz', Body: zlib.gzipSync(partB) }));
+  await client.send(new PutObjectCommand({ Bucket: 'inputs', Key: 'split/a.jsonl', Body: partA.subarray(0, -1) }));
+  await client.send(new PutObjectCommand({ Bucket: 'inputs', Key: 'split/c/d.ndjson', Body: partC }));
+  await client.send(new PutObjectCommand({ Bucket: 'inputs', Key: 'split/notes.txt', Body: 'not events\n' }));
 });
+const cut1 = data.indexOf('\n', 300_000) + 1;
+const cut2 = data.indexOf('\n', 700_000) + 1;
+const [partA, partB, partC] = [data.subarray(0, cut1), data.subarray(cut1, cut2), data.subarray(cut2)];
 after(async () => {
   client.destroy();
   await s3.close();
@@ -95,5 +103,41 @@ describe('s3 input', () => {
     await fatal(openInput('s3://Bad_Bucket/key', fast), /not a valid bucket name/);
     await fatal(openInput('ftp://example.invalid/x.jsonl', fast), /^cannot read input ftp:\/\/example\.invalid\/x\.jsonl: unsupported scheme "ftp:\/\/"/);
     await fatal(openInput('http://', fast), /malformed URL/);
+  });
+
+  test('s3://bucket/prefix/: every .jsonl/.json/.ndjson(.gz) object in key order, one stream, each resumed on a cut', async () => {
+    const proxy = await startCuttingProxy(s3.endpoint);
+    const viaProxy = s3.client(proxy.endpoint);
+    try {
+      proxy.cutNextGet(200_000); // inside split/a.jsonl
+      const before = s3.requests.length;
+      const src = await openInput('s3://inputs/split/', { ...fast, s3Client: viaProxy });
+      assert.deepEqual(src.objects, ['s3://inputs/split/a.jsonl', 's3://inputs/split/b.jsonl.gz', 's3://inputs/split/c/d.ndjson']);
+      assert.equal(src.current!(), 's3://inputs/split/a.jsonl');
+      const seen: string[] = [];
+      src.stream.on('data', () => { const c = src.current!(); if (seen.at(-1) !== c) seen.push(c); });
+      const bytes = await readAll(src.stream);
+      assert.ok(bytes.equals(data), 'the three parts, joined at line boundaries');
+      assert.deepEqual(seen, src.objects);
+      assert.equal(proxy.cuts, 1);
+      assert.equal(src.stats!().resumes, 1);
+      const gets = s3.requests.slice(before).filter((r) => r.method === 'GET');
+      assert.match(gets[0].url, /^\/inputs\/?\?.*list-type=2/);
+      assert.match(gets[0].url, /prefix=split%2F/);
+      assert.deepEqual(gets.slice(1).map((r) => r.url.replace(/\?.*/, '')),
+        ['/inputs/split/a.jsonl', '/inputs/split/a.jsonl', '/inputs/split/b.jsonl.gz', '/inputs/split/c/d.ndjson']);
+      assert.equal(gets[1].headers.range, undefined);
+      assert.match(gets[2].headers.range!, /^bytes=\d+-$/);
+      assert.equal(src.totalBytes, partA.length - 1 + zlib.gzipSync(partB).length + partC.length);
+      assert.equal(src.bytesRead(), src.totalBytes);
+    } finally {
+      viaProxy.destroy();
+      await proxy.close();
+    }
+  });
+
+  test('a prefix without input objects, or in a missing bucket: one line', async () => {
+    await fatal(openInput('s3://inputs/nothing-here/', fast), /^cannot read input s3:\/\/inputs\/nothing-here\/: no object under the prefix ends in \.jsonl/);
+    await fatal(openInput('s3://no-such-bucket/p/', fast), /^cannot list s3:\/\/no-such-bucket\/p\/: the bucket does not exist/);
   });
 });
