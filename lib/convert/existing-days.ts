@@ -100,12 +100,13 @@ function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], c
     events.push({ id: f.id, pubkey: f.pubkey, kind: f.kind, createdAt: f.createdAt, offsetInMember: writer.len });
     writer.bytes(m);
   }
-  const member = messages.length ? zlib.gzipSync(writer.finish(), { level: compressionLevel }) : undefined;
+  const data = Buffer.from(writer.finish());
+  const member = messages.length ? zlib.gzipSync(data, { level: compressionLevel }) : undefined;
   try {
     cutDayFileBack(filePath, size);
     if (member) fs.appendFileSync(filePath, member);
   } catch (err) {
     throw new FatalError(`cannot repair ${filePath} (cut back to byte ${size}, where its complete gzip members end, then append ${messages.length} events): ${(err as Error).message}`);
   }
-  return { fileName, cutAt: size, rewritten: member && { fileName, memberOffset: size, memberBytes: member.length, events } };
+  return { fileName, cutAt: size, rewritten: member && { fileName, memberOffset: size, memberBytes: member.length, events, data } };
 }

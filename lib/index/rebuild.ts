@@ -14,7 +14,8 @@ import path from 'node:path';
 import { listDayFiles } from '../day-files/names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
 import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
-import { STAGE_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
+import { CREATE_TAGS_TABLE } from './tags.ts';
+import { STAGE_TABLE, STAGE_TAGS_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { libModule } from '../paths.ts';
 
@@ -63,6 +64,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
     fs.rmSync(stageDir, { recursive: true, force: true });
     fs.mkdirSync(stageDir);
     db = openIndexForWrite(tempPath, true).db;
+    db.exec(CREATE_TAGS_TABLE);
   } catch (err) {
     fs.rmSync(stageDir, { recursive: true, force: true });
     throw err instanceof FatalError ? err : new FatalError(`cannot create ${describeFsError(err, tempPath)}`);
@@ -100,6 +102,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
     };
     const insertSql = `INSERT OR IGNORE INTO events (id, kind, pubkey, created_at, file_path, indexed_at, member_offset, offset_in_member)
       SELECT id, kind, pubkey, created_at, file_path, ${Math.floor(Date.now() / 1000)}, member_offset, offset_in_member FROM part.${STAGE_TABLE}`;
+    const insertTagsSql = `INSERT OR IGNORE INTO tags (name, value, event_id) SELECT name, value, event_id FROM part.${STAGE_TAGS_TABLE} ORDER BY name, value, event_id`;
     submit();
     while (inFlight > 0) {
       if (failure) throw failure;
@@ -113,7 +116,10 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
       events += r.rows;
       if (r.rows > 0) {
         db.prepare('ATTACH ? AS part').run(r.task.stagePath);
+        db.exec('BEGIN');
         inserted += db.prepare(insertSql).run().changes;
+        db.prepare(insertTagsSql).run();
+        db.exec('COMMIT');
         db.exec('DETACH part');
       }
       fs.rmSync(r.task.stagePath, { force: true });

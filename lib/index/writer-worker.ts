@@ -6,8 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { finishIndex, openIndexForWrite, countRows } from './db.ts';
 import { BulkLoader, type RowChunk } from './loader.ts';
+import { CREATE_TAGS_TABLE, TagInserter, collectTags, emptyTagRows, hasTagsTable, messageAt } from './tags.ts';
 
-export type WriterRequest = { type: 'rows'; chunk: RowChunk } | { type: 'finish' };
+/** `data`: the member's uncompressed messages, at the chunk's offsetsInMember, for the tags table. */
+export type WriterRequest = { type: 'rows'; chunk: RowChunk; data?: Uint8Array } | { type: 'finish' };
 export type WriterReply =
   | { type: 'ready'; rows: number }
   | { type: 'inserted'; rows: number }
@@ -24,6 +26,8 @@ let loader: BulkLoader | undefined;
 let db: ReturnType<typeof openIndexForWrite>['db'] | undefined;
 let work = Promise.resolve();
 let failed = false;
+let withTags = false;
+let withoutData = false;
 
 function fail(err: unknown): void {
   failed = true;
@@ -33,7 +37,10 @@ function fail(err: unknown): void {
 
 try {
   db = openIndexForWrite(indexPath).db;
-  loader = new BulkLoader(db, BATCH_ROWS);
+  // The tags table only when it will be complete: a new index, or one that has it.
+  withTags = hasTagsTable(db) || countRows(db) === 0;
+  if (withTags) db.exec(CREATE_TAGS_TABLE);
+  loader = new BulkLoader(db, BATCH_ROWS, withTags ? new TagInserter(db) : undefined);
   port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);
 } catch (err) {
   fail(err);
@@ -57,6 +64,7 @@ port.on('message', (req: WriterRequest) => {
   const l = loader;
   const d = db;
   if (req.type === 'rows') {
+    if (withTags) addTags(req.chunk, req.data);
     l.add(req.chunk);
     clearTimeout(idle);
     if (l.full) flushSoon(l);
@@ -65,6 +73,7 @@ port.on('message', (req: WriterRequest) => {
     clearTimeout(idle);
     work = work.then(async () => {
       await l.flush();
+      if (withoutData) d.exec('DROP TABLE IF EXISTS tags');
       finishIndex(d);
       const rows = countRows(d);
       d.close();
@@ -72,3 +81,23 @@ port.on('message', (req: WriterRequest) => {
     }).catch(fail);
   }
 });
+
+/** The chunk's events' filter tags, read from the member's messages. */
+function addTags(chunk: RowChunk, data: Uint8Array | undefined): void {
+  if (!data) {
+    // A member without its bytes: the tags table would be incomplete, so it goes at the end.
+    withTags = false;
+    withoutData = true;
+    return;
+  }
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const tags = emptyTagRows();
+  let start = 0;
+  for (let i = 0; i < chunk.count; i++) {
+    const id = chunk.ids.slice(start, chunk.idEnds[i]);
+    start = chunk.idEnds[i];
+    const [from, to] = messageAt(buf, chunk.offsetsInMember[i]);
+    collectTags(tags, id, buf, from, to);
+  }
+  chunk.tags = tags;
+}

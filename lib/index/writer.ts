@@ -97,7 +97,8 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       const rows = new RowChunkBuilder(member.fileName);
       for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
       const chunk = rows.build();
-      worker.postMessage({ type: 'rows', chunk } satisfies WriterRequest, chunkTransferList(chunk));
+      // The member's bytes are copied to the writer thread, which reads the tags from them.
+      worker.postMessage({ type: 'rows', chunk, data: member.data } satisfies WriterRequest, chunkTransferList(chunk));
       behind += chunk.count;
       if (behind <= MAX_BEHIND) return;
       return new Promise<void>((resolve) => {
