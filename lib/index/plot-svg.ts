@@ -51,7 +51,8 @@ export function plotDailyKinds(d: DailyKinds, title: string): string {
   const top = Math.ceil(max / step) * step;
   const x = (day: number) => MARGIN.left + ((day - first) / span) * plotW;
   const y = (v: number) => MARGIN.top + plotH - (v / top) * plotH;
-  const barW = Math.max(plotW / span - (span > 60 ? 0 : 2), 0.5);
+  // Dense bars overlap by a little, so that anti-aliasing leaves no pale seams between them.
+  const barW = Math.max(plotW / span + (span > 60 ? 0.4 : -2), 0.5);
 
   // Grid and y axis.
   for (let v = 0; v <= top; v += step) {
