@@ -30,6 +30,7 @@ PB_DIR defaults to ./pb_data.`,
   flags: {
     'index-path': { kind: 'string', value: 'P', help: 'the index file (default PB_DIR/index.db)' },
     parallel: { kind: 'int', short: 'j', default: defaultParallelism(), min: 1, max: 256, help: 'worker threads reading day files' },
+    tags: { kind: 'switch', help: "rebuild: also index the events' one-letter tags, for query --tag (kept by default\nwhen the index being replaced has them)" },
     plot: { kind: 'string', value: 'FILE.svg', help: 'stats: also draw events per day stacked by kind into FILE.svg' },
     verbose: { kind: 'switch', short: 'v', help: 'say more about what happens' },
   },
@@ -66,6 +67,7 @@ PB_DIR defaults to ./pb_data.`,
     dir,
     indexPath,
     parallel: values.parallel,
+    tags: values.tags || undefined,
     log: values.verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
   });
   const n = (x: number) => x.toLocaleString('en-US');

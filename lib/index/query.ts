@@ -151,7 +151,7 @@ const usesTags = (f: EventFilter | undefined): boolean =>
 
 function requireTags(db: IndexDb, indexPath: string, filter: EventFilter): void {
   if (usesTags(filter) && !hasTagsTable(db)) {
-    throw new FatalError(`${indexPath}: has no tags table (it was made before tags were indexed); rebuild it for tag queries with: npx tsx scripts/index.ts rebuild`);
+    throw new FatalError(`${indexPath}: has no tags table (convert indexes tags with --index-tags); add it for tag queries with: npx tsx scripts/index.ts rebuild --tags`);
   }
 }
 

@@ -17,6 +17,8 @@ export interface RebuildTask {
   /** Stop at the first member's end after this many rows (at most 2^20). */
   maxRows: number;
   stagePath: string;
+  /** Stage the events' tags too. */
+  tags: boolean;
 }
 
 export interface RebuildResult {
@@ -72,7 +74,7 @@ export async function readTask(task: RebuildTask): Promise<{ rows: Rows; next?: 
           rows.files.push(file.name);
           rows.memberOffsets.push(batch.memberOffsets[i]);
           rows.offsetsInMember.push(batch.offsetsInMember[i]);
-          collectTags(rows.tags, fields.id, buf, starts[i], ends[i]);
+          if (task.tags) collectTags(rows.tags, fields.id, buf, starts[i], ends[i]);
         }
         if (batch.memberEnd !== undefined && rows.length >= task.maxRows) {
           return { rows, next: { fileIndex: f, start: batch.memberEnd }, damage };

@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { listDayFiles } from '../day-files/names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
-import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
-import { CREATE_TAGS_TABLE } from './tags.ts';
+import { countRows, finishIndex, indexPathOf, openIndexForRead, openIndexForWrite, type IndexDb } from './db.ts';
+import { CREATE_TAGS_TABLE, hasTagsTable } from './tags.ts';
 import { STAGE_TABLE, STAGE_TAGS_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { libModule } from '../paths.ts';
@@ -31,6 +31,8 @@ export interface RebuildOptions {
   indexPath?: string;
   parallel: number;
   log?: (text: string) => void;
+  /** Write the tags table (lib/index/tags.ts); by default when the index being replaced has one. */
+  tags?: boolean;
 }
 
 export interface RebuildSummary {
@@ -56,6 +58,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
   const files = listDayFiles(opts.dir).map((name) => ({ path: path.join(opts.dir, name), name }));
   log(`indexing ${files.length} day files in ${opts.dir} into ${indexPath}`);
 
+  const withTags = opts.tags ?? indexHasTags(indexPath);
   const tempPath = `${indexPath}.rebuild-${process.pid}`;
   const stageDir = `${tempPath}.parts`;
   removeDb(tempPath);
@@ -64,7 +67,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
     fs.rmSync(stageDir, { recursive: true, force: true });
     fs.mkdirSync(stageDir);
     db = openIndexForWrite(tempPath, true).db;
-    db.exec(CREATE_TAGS_TABLE);
+    if (withTags) db.exec(CREATE_TAGS_TABLE);
   } catch (err) {
     fs.rmSync(stageDir, { recursive: true, force: true });
     throw err instanceof FatalError ? err : new FatalError(`cannot create ${describeFsError(err, tempPath)}`);
@@ -78,7 +81,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
   try {
     const queue = groupFiles(files);
     let seq = 0;
-    const newTask = (group: RebuildTask['files'], start: number): RebuildTask => ({ files: group, start, maxRows: PART_ROWS, stagePath: path.join(stageDir, `part-${seq++}.db`) });
+    const newTask = (group: RebuildTask['files'], start: number): RebuildTask => ({ files: group, start, maxRows: PART_ROWS, stagePath: path.join(stageDir, `part-${seq++}.db`), tags: withTags });
     const tasks: RebuildTask[] = queue.map((group) => newTask(group, 0));
     const maxInFlight = opts.parallel + 1; // parts being read or staged and not yet inserted
     const ready: RebuildResult[] = [];
@@ -118,7 +121,7 @@ export async function rebuildIndex(opts: RebuildOptions): Promise<RebuildSummary
         db.prepare('ATTACH ? AS part').run(r.task.stagePath);
         db.exec('BEGIN');
         inserted += db.prepare(insertSql).run().changes;
-        db.prepare(insertTagsSql).run();
+        if (withTags) db.prepare(insertTagsSql).run();
         db.exec('COMMIT');
         db.exec('DETACH part');
       }
@@ -181,4 +184,19 @@ function groupFiles(files: { path: string; name: string }[]): { path: string; na
 /** Removes an SQLite file and the journal files beside it. */
 function removeDb(file: string): void {
   for (const suffix of ['', '-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+}
+
+/** Whether an existing index has the tags table (a rebuild then keeps it); false when there is none or it is unreadable. */
+function indexHasTags(indexPath: string): boolean {
+  if (!fs.existsSync(indexPath)) return false;
+  try {
+    const { db } = openIndexForRead(indexPath, false);
+    try {
+      return hasTagsTable(db);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return false;
+  }
 }

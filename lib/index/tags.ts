@@ -3,9 +3,10 @@
  * ones a NIP-01 filter matches with `#e`, `#p`, ...) as (tag name, first value, event id).
  *
  * The primary key (name, value, event_id) is the index that `--tag e=ID` looks up, and makes
- * an event indexed twice (a duplicate id in another day file) add nothing. The table is only
- * written when it is complete: into a new index, or one that already has it; an older index
- * with events and no tags table is left without one until `index.ts rebuild`.
+ * an event indexed twice (a duplicate id in another day file) add nothing. It is optional
+ * (convert --index-tags, index.ts rebuild --tags) and only written when it is complete: started
+ * in a new index, kept up to date in one that has it; an index with events and no tags table
+ * gets one only from `index.ts rebuild --tags`.
  */
 import type { IndexDb } from './db.ts';
 import { readFilterTags } from '../nostr/fields.ts';
@@ -51,6 +52,13 @@ export function messageAt(data: Buffer, at: number): [number, number] {
   }
   return [p, p + length];
 }
+
+/**
+ * Whether a conversion starts the tags table in a new index (convert --index-tags; off by
+ * default, it about doubles the index's cost: docs/BENCHMARKS.md). An index that has the
+ * table keeps it up to date either way.
+ */
+export const tagIndexing = { enabled: false };
 
 const ROWS_PER_INSERT = 64;
 

@@ -19,7 +19,7 @@ export type WriterReply =
 /** Rows per transaction: small enough that inserting keeps pace with the conversion (little is left for the end). */
 const BATCH_ROWS = 32_768;
 
-const { indexPath } = workerData.data as { indexPath: string };
+const { indexPath, tags } = workerData.data as { indexPath: string; tags: boolean };
 const port = parentPort!;
 
 let loader: BulkLoader | undefined;
@@ -37,8 +37,8 @@ function fail(err: unknown): void {
 
 try {
   db = openIndexForWrite(indexPath).db;
-  // The tags table only when it will be complete: a new index, or one that has it.
-  withTags = hasTagsTable(db) || countRows(db) === 0;
+  // The tags table when asked for in a new index, or kept up to date in one that has it; never incomplete.
+  withTags = hasTagsTable(db) || (tags && countRows(db) === 0);
   if (withTags) db.exec(CREATE_TAGS_TABLE);
   loader = new BulkLoader(db, BATCH_ROWS, withTags ? new TagInserter(db) : undefined);
   port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);

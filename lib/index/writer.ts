@@ -15,6 +15,7 @@ import { chunkTransferList, RowChunkBuilder } from './loader.ts';
 import { rebuildIndex } from './rebuild.ts';
 import type { WriterReply, WriterRequest } from './writer-worker.ts';
 import { libModule } from '../paths.ts';
+import { tagIndexing } from './tags.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
@@ -52,7 +53,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       abort: async () => {},
       async finish() {
         const started = performance.now();
-        const s = await rebuildIndex({ dir, parallel, log });
+        const s = await rebuildIndex({ dir, parallel, log, tags: tagIndexing.enabled || undefined });
         if (s.damaged.length) throw new FatalError(`cannot rebuild ${indexPath}: ${s.damaged[0]}`);
         const rows = s.events - s.duplicates;
         return { indexPath, added: rows, rows, rebuilt: true, finishSeconds: (performance.now() - started) / 1000 };
@@ -61,7 +62,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   }
 
   // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
-  const worker = startWorker(WORKER_SCRIPT, { indexPath });
+  const worker = startWorker(WORKER_SCRIPT, { indexPath, tags: tagIndexing.enabled });
   let failure: Error | undefined;
   let finished: ((r: WriterReply) => void) | undefined;
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.

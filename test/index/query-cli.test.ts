@@ -48,8 +48,8 @@ function commonTag(events: NostrEvent[], letter: string, rank = 0): string {
   return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[rank][0];
 }
 
-function convertCli(out: string, input: string, validate = true): void {
-  const r = runScript('convert', [input, '--no-progress', '-o', out, ...(validate ? [] : ['--validate-signatures', 'false', '--validate-event-ids', 'false'])]);
+function convertCli(out: string, input: string, { validate = true, tags = true } = {}): void {
+  const r = runScript('convert', [input, '--no-progress', '-o', out, ...(validate ? [] : ['--validate-signatures', 'false', '--validate-event-ids', 'false']), ...(tags ? ['--index-tags'] : [])]);
   assert.equal(r.status, 0, r.stderr);
 }
 
@@ -57,7 +57,7 @@ test('tag filters, --count, NIP-19, ISO dates, formats and --filter through the 
   const dir = tempDir();
   const out = path.join(dir, 'out');
   const input = writeJsonl(path.join(dir, 'in.jsonl'), [...realSampleLines(), ...randomSample(600, 3, 3)]);
-  convertCli(out, input, false);
+  convertCli(out, input, { validate: false });
   const events = await allStoredEvents(out);
   assert.ok(events.length > 700);
   const e1 = commonTag(events, 'e');
@@ -158,14 +158,21 @@ const tagRows = (indexPath: string) => {
   }
 };
 
-test('the tags table: convert and index rebuild write the same rows; an index without it is not extended, and tag queries say to rebuild', async () => {
+test('the tags table: optional (convert --index-tags, rebuild --tags), kept up to date once there, the same rows from convert and rebuild, never started incomplete', async () => {
   const dir = tempDir();
   const out = path.join(dir, 'out');
   const lines = realSampleLines();
   // Two runs: the second adds to the index (and its tags) of the first; a third brings only copies.
+  // Without --index-tags a new index has no tags table, and tag queries say how to add it.
+  const plain = path.join(dir, 'plain');
+  convertCli(plain, writeJsonl(path.join(dir, 'p.jsonl'), lines.slice(0, 10)), { tags: false });
+  const refused = runScript('query', [plain, '--tag', `e=${'0'.repeat(64)}`]);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /has no tags table \(convert indexes tags with --index-tags\); .*index\.ts rebuild --tags/);
+  // --index-tags starts it; later runs without the flag keep it up to date (a third brings only copies).
   convertCli(out, writeJsonl(path.join(dir, 'a.jsonl'), lines.slice(0, 70)));
-  convertCli(out, writeJsonl(path.join(dir, 'b.jsonl'), lines.slice(50)));
-  convertCli(out, writeJsonl(path.join(dir, 'c.jsonl'), lines.slice(0, 20)));
+  convertCli(out, writeJsonl(path.join(dir, 'b.jsonl'), lines.slice(50)), { tags: false });
+  convertCli(out, writeJsonl(path.join(dir, 'c.jsonl'), lines.slice(0, 20)), { tags: false });
   const events = await allStoredEvents(out);
   const want = events.flatMap((e) => e.tags.filter((t) => typeof t[0] === 'string' && /^[a-zA-Z]$/.test(t[0]) && typeof t[1] === 'string')
     .map((t) => ({ name: t[0] as string, value: t[1] as string, event_id: e.id })));
@@ -174,6 +181,7 @@ test('the tags table: convert and index rebuild write the same rows; an index wi
   assert.ok(unique.length > 1000);
   const indexPath = path.join(out, 'index.db');
   assert.deepEqual(tagRows(indexPath), unique);
+  // A rebuild keeps the table of the index it replaces.
   const rebuilt = runScript('index', ['rebuild', out]);
   assert.equal(rebuilt.status, 0, rebuilt.stderr);
   assert.deepEqual(tagRows(indexPath), unique);
@@ -184,13 +192,16 @@ test('the tags table: convert and index rebuild write the same rows; an index wi
   db.close();
   const r = runScript('query', [out, '--tag', `e=${'0'.repeat(64)}`]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /has no tags table .*index\.ts rebuild/);
+  assert.match(r.stderr, /has no tags table .*index\.ts rebuild --tags/);
   assert.equal(ok([out, '--count']), `${events.length}\n`); // other queries still work
-  convertCli(out, writeJsonl(path.join(dir, 'd.jsonl'), randomSample(20, 8, 1)), false);
+  convertCli(out, writeJsonl(path.join(dir, 'd.jsonl'), randomSample(20, 8, 1)), { validate: false });
   assert.equal(ok([out, '--count']), `${events.length + 20}\n`);
   const after = new Database(indexPath, { readonly: true });
   assert.equal((after.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'tags'`).get() as { n: number }).n, 0);
   after.close();
   assert.equal(runScript('index', ['rebuild', out]).status, 0);
+  assert.equal(runScript('query', [out, '--tag', `e=${'0'.repeat(64)}`]).status, 1);
+  assert.equal(runScript('index', ['rebuild', out, '--tags']).status, 0);
   assert.ok(tagRows(indexPath).length > unique.length);
+  assert.equal(ok([out, '--tag', `e=${'0'.repeat(64)}`]), '');
 });
