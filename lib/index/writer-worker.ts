@@ -37,8 +37,8 @@ function fail(err: unknown): void {
 
 try {
   db = openIndexForWrite(indexPath).db;
-  // The tags table when asked for in a new index, or kept up to date in one that has it; never incomplete.
-  withTags = hasTagsTable(db) || (tags && countRows(db) === 0);
+  // Decided by lib/index/writer.ts (which then sends each member's bytes); checked again here.
+  withTags = tags && (hasTagsTable(db) || countRows(db) === 0);
   if (withTags) db.exec(CREATE_TAGS_TABLE);
   loader = new BulkLoader(db, BATCH_ROWS, withTags ? new TagInserter(db) : undefined);
   port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);

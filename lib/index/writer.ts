@@ -15,7 +15,7 @@ import { chunkTransferList, RowChunkBuilder } from './loader.ts';
 import { rebuildIndex } from './rebuild.ts';
 import type { WriterReply, WriterRequest } from './writer-worker.ts';
 import { libModule } from '../paths.ts';
-import { tagIndexing } from './tags.ts';
+import { hasTagsTable, tagIndexing } from './tags.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
@@ -45,7 +45,7 @@ export interface Indexing {
 export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void): Promise<Indexing> {
   const indexPath = indexPathOf(dir);
   // Checked here, before any conversion, so that a foreign index.db fails at once.
-  const rowsBefore = existingRows(indexPath);
+  const { rows: rowsBefore, tags: hasTags } = existingIndex(indexPath);
   if (rowsBefore < preexisting) {
     // The index misses events the day files already held: rebuild it from all of them at the end.
     log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
@@ -62,7 +62,9 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   }
 
   // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
-  const worker = startWorker(WORKER_SCRIPT, { indexPath, tags: tagIndexing.enabled });
+  // The tags table: asked for in a new index, or kept up to date in one that has it; never started incomplete.
+  const withTags = hasTags || (tagIndexing.enabled && rowsBefore === 0);
+  const worker = startWorker(WORKER_SCRIPT, { indexPath, tags: withTags });
   let failure: Error | undefined;
   let finished: ((r: WriterReply) => void) | undefined;
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
@@ -98,8 +100,8 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       const rows = new RowChunkBuilder(member.fileName);
       for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
       const chunk = rows.build();
-      // The member's bytes are copied to the writer thread, which reads the tags from them.
-      worker.postMessage({ type: 'rows', chunk, data: member.data } satisfies WriterRequest, chunkTransferList(chunk));
+      // For the tags table, the member's bytes are copied to the writer thread, which reads the tags from them.
+      worker.postMessage({ type: 'rows', chunk, data: withTags ? member.data : undefined } satisfies WriterRequest, chunkTransferList(chunk));
       behind += chunk.count;
       if (behind <= MAX_BEHIND) return;
       return new Promise<void>((resolve) => {
@@ -127,12 +129,12 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   };
 }
 
-/** Rows in an existing index (0 when there is none); a FatalError when it is not an index. */
-function existingRows(indexPath: string): number {
-  if (!fs.existsSync(indexPath)) return 0;
+/** Rows in an existing index (0 when there is none), and whether it has the tags table; a FatalError when it is not an index. */
+function existingIndex(indexPath: string): { rows: number; tags: boolean } {
+  if (!fs.existsSync(indexPath)) return { rows: 0, tags: false };
   const { db } = openIndexForRead(indexPath, false);
   try {
-    return countRows(db);
+    return { rows: countRows(db), tags: hasTagsTable(db) };
   } finally {
     db.close();
   }
