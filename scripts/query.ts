@@ -46,8 +46,8 @@ Ids and pubkeys are 64 hex characters or NIP-19 note1.../npub1... .`,
     'index-path': { kind: 'string', value: 'P', help: 'the index file (default PB_DIR/index.db)' },
   },
   notes: `
-Tag filters need the index's tags table: an index made before it existed answers them after
-npx tsx scripts/index.ts rebuild. TSV has a header line; tabs, newlines and backslashes in
+Tag filters need the index's tags table: convert --index-tags, or add it with
+npx tsx scripts/index.ts rebuild --tags. TSV has a header line; tabs, newlines and backslashes in
 the content are written as \\t, \\n and \\\\.
 Exit status 1 when an event the index names cannot be read (missing or damaged day file, index
 out of date); the events that can be read are still printed.`,
