@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
+import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { bech32 } from '@scure/base';
-import type { NostrEvent } from '../../lib/nostr/codec.ts';
+import { encodeDelimited, type NostrEvent } from '../../lib/nostr/codec.ts';
 import { allStoredEvents, parseLines, randomSample, realSampleLines, runScript, tempDir, writeJsonl } from '../helpers/index.ts';
 
 interface Filter {
@@ -204,4 +205,24 @@ test('the tags table: optional (convert --index-tags, rebuild --tags), kept up t
   assert.equal(runScript('index', ['rebuild', out, '--tags']).status, 0);
   assert.ok(tagRows(indexPath).length > unique.length);
   assert.equal(ok([out, '--tag', `e=${'0'.repeat(64)}`]), '');
+});
+
+test('a day file cut inside its last member: the next convert salvages its whole events, and their tags join the table', async () => {
+  const dir = tempDir();
+  const out = path.join(dir, 'out');
+  const lines = realSampleLines();
+  convertCli(out, writeJsonl(path.join(dir, 'a.jsonl'), lines.slice(0, 60)));
+  // A member that a crash cut short: its events are in neither the index nor (whole) the file.
+  const cut = lines.slice(60, 120).map((l) => JSON.parse(l) as NostrEvent);
+  const [dayFile] = fs.readdirSync(out).filter((f) => f.endsWith('.pb.gz'));
+  const member = zlib.gzipSync(Buffer.concat(cut.map((e) => encodeDelimited(e))));
+  fs.appendFileSync(path.join(out, dayFile), member.subarray(0, Math.floor(member.length * 0.9)));
+  convertCli(out, writeJsonl(path.join(dir, 'b.jsonl'), lines.slice(120)), { tags: false });
+  const events = await allStoredEvents(out);
+  assert.ok(events.length > 100 && events.length < 150, `${events.length} events stored`);
+  const want = events.flatMap((e) => e.tags.filter((t) => typeof t[0] === 'string' && /^[a-zA-Z]$/.test(t[0]) && typeof t[1] === 'string')
+    .map((t) => `${t[0]}\t${t[1]}\t${e.id}`));
+  const got = (tagRows(path.join(out, 'index.db')) as { name: string; value: string; event_id: string }[]).map((r) => `${r.name}\t${r.value}\t${r.event_id}`);
+  assert.deepEqual(got.sort(), [...new Set(want)].sort());
+  assert.equal(ok([out, '--count']), `${events.length}\n`);
 });
