@@ -21,6 +21,7 @@ import { readLocatedMessages } from '../lib/day-files/members.ts';
 import { queryEvents } from '../lib/index/query.ts';
 import { randomEvents } from '../lib/dev/random-events.ts';
 import { readDayFileEvents } from '../lib/day-files/read-events.ts';
+import { tagIndexing } from '../lib/index/tags.ts';
 
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
@@ -36,7 +37,9 @@ written straight to day files, spread over 30 days and, separately, all in one d
   - K lookups by id (default 200) through the index, on both sets
   - convert with and without the index, alternated twice, on 100,000 signed events: signature
     checks off, and full validation
---parts picks some of rebuild,lookups,convert (default all three).
+  - tags: convert (signature checks off) with the index and its tags table, without the tags
+    table, and without the index, alternated twice (not in the default set)
+--parts picks some of rebuild,lookups,convert,tags (default the first three).
 `,
   flags: {
     events: { kind: 'int', default: 1_000_000, min: 10_000, max: 100_000_000, help: 'events in the day files' },
@@ -57,6 +60,7 @@ written straight to day files, spread over 30 days and, separately, all in one d
   if (parts.has('rebuild')) await benchRebuild(spread, dir, count, cores);
   if (parts.has('lookups')) await benchLookups(spread, oneDay, lookups, cores);
   if (parts.has('convert')) await benchConvert(dir, cores);
+  if (parts.has('tags')) await benchTags(dir, cores);
 });
 
 /** index.ts rebuild, with the plain reference right before and after it. */
@@ -130,6 +134,44 @@ async function benchConvert(dir: string, cores: number): Promise<void> {
     const each = (xs: Run[]) => xs.map((x) => x.wall.toFixed(2)).join(', ');
     console.log(`${label}, ${n(events)} events, -j${cores}: --no-index ${offWall.toFixed(2)} s (${each(off)}) / ${offCpu.toFixed(1)} s CPU; with the index ${onWall.toFixed(2)} s (${each(on)}) / ${onCpu.toFixed(1)} s CPU: wall ${pct(slower)}, CPU ${pct((onCpu / offCpu - 1) * 100)}, ${(((onCpu - offCpu) / events) * 1e6).toFixed(1)} us CPU per event (target <= 10 % wall) ${slower <= 10 ? 'MET' : 'MISSED'}`);
   }
+  fs.rmSync(out, { recursive: true, force: true });
+}
+
+/** What the tags table costs a conversion: with it, without it, and without the index, alternated twice. */
+async function benchTags(dir: string, cores: number): Promise<void> {
+  console.log('\n## convert with the index and its tags table, without the tags table, without the index');
+  const events = 100_000;
+  const input = await ensureSignedCorpus(dir, events, 1);
+  const out = path.join(dir, 'out-tags');
+  const variants = [['tags', true, true], ['no tags', true, false], ['no index', false, false]] as const;
+  const walls = new Map<string, number[]>(variants.map(([label]) => [label, []]));
+  for (let i = 0; i < 2; i++) {
+    for (const [label, index, tags] of variants) {
+      fs.rmSync(out, { recursive: true, force: true });
+      tagIndexing.enabled = tags;
+      const started = performance.now();
+      await convert({
+        input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false,
+        validateIds: true, validateSignatures: false, filterInvalidKinds: true, index,
+      });
+      walls.get(label)!.push((performance.now() - started) / 1000);
+    }
+  }
+  tagIndexing.enabled = true;
+  let rows = 0;
+  {
+    fs.rmSync(out, { recursive: true, force: true });
+    await convert({ input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false, validateIds: true, validateSignatures: false, filterInvalidKinds: true, index: true });
+    const db = new Database(path.join(out, 'index.db'), { readonly: true });
+    rows = (db.prepare('SELECT count(*) AS n FROM tags').get() as { n: number }).n;
+    db.close();
+    tagIndexing.enabled = false;
+  }
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const [withTags, noTags, noIndex] = variants.map(([label]) => mean(walls.get(label)!));
+  const each = (label: string) => walls.get(label)!.map((x) => x.toFixed(2)).join(', ');
+  console.log(`${n(events)} events (${n(rows)} tag rows), signature checks off, -j${cores}: with tags ${withTags.toFixed(2)} s (${each('tags')}); without tags ${noTags.toFixed(2)} s (${each('no tags')}); --no-index ${noIndex.toFixed(2)} s (${each('no index')})`);
+  console.log(`the tags table costs ${((withTags / noTags - 1) * 100).toFixed(1)} % of convert with the index (target <= 10 %: ${withTags / noTags - 1 <= 0.1 ? 'MET' : 'MISSED'}); the index with tags costs ${((withTags / noIndex - 1) * 100).toFixed(1)} % over --no-index`);
   fs.rmSync(out, { recursive: true, force: true });
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 // Converts a JSONL dump of Nostr events into validated, deduplicated day files.
+import { tagIndexing } from '../lib/index/tags.ts';
 import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert/pipeline.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { interruptSignal } from '../lib/cli/interrupt.ts';
@@ -33,6 +34,7 @@ Converting into a folder that already holds day files adds to them and never sto
     'max-line-bytes': { kind: 'int', default: DEFAULT_MAX_LINE_BYTES, min: 1, max: 1 << 30, defaultText: '16 MiB', help: 'reject longer lines without holding them' },
     'status-file': { kind: 'string', value: 'PATH', help: 'rewrite PATH with a JSON progress record every 2 s' },
     'no-index': { kind: 'switch', help: 'do not build DIR/index.db (the SQLite index of the events)' },
+    'index-tags': { kind: 'switch', help: "also index the events' one-letter tags in a new index, for query --tag\n(about doubles the index's cost: docs/BENCHMARKS.md); an index that has them keeps them up to date" },
     's3-output': { kind: 'string', value: 's3://BUCKET/PREFIX/', help: 'then upload the results there, manifest.json last (docs/S3.md)' },
     'sse-kms-key-id': { kind: 'string', value: 'KEY', help: 'encrypt the uploads with this KMS key (default SSE-S3)' },
     'delete-local-after-upload': { kind: 'switch', help: 'delete the uploaded local files once manifest.json is written' },
@@ -61,6 +63,9 @@ complete; run again to resume).`,
   const showProgress = !flags['no-progress'] && process.stderr.isTTY === true;
   const outputDir = flags['output-dir'];
   const indexExisted = fs.existsSync(indexPathOf(outputDir));
+  // Read by the index writer (lib/index/tags.ts); not a ConvertOptions field while lib/convert/pipeline.ts is being restructured.
+  tagIndexing.enabled = flags['index-tags'];
+  if (flags['index-tags'] && flags['no-index']) throw new UsageError('--index-tags and --no-index contradict each other: give one');
   const counts = await convert({
     input,
     outputDir,

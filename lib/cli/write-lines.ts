@@ -25,3 +25,23 @@ export function jsonLines(events: NostrEvent[]): string {
   }
   return text;
 }
+
+/** Event ids, one a line. */
+export function idLines(events: NostrEvent[]): string {
+  let text = '';
+  for (const e of events) text += `${e.id}\n`;
+  return text;
+}
+
+/** A TSV field: backslash, tab, newline and carriage return escaped as \\, \t, \n, \r. */
+export const tsvField = (s: string): string =>
+  s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+
+export const TSV_HEADER = 'id\tpubkey\tcreated_at\tkind\tcontent\n';
+
+/** Events as TSV rows: id, pubkey, created_at, kind, content. */
+export function tsvLines(events: NostrEvent[]): string {
+  let text = '';
+  for (const e of events) text += `${e.id}\t${e.pubkey}\t${e.created_at}\t${e.kind}\t${tsvField(e.content)}\n`;
+  return text;
+}

@@ -114,7 +114,8 @@ function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], c
     events.push({ id: f.id, pubkey: f.pubkey, kind: f.kind, createdAt: f.createdAt, offsetInMember: writer.len });
     writer.bytes(m);
   }
-  const member = messages.length ? zlib.gzipSync(writer.finish(), { level: compressionLevel }) : undefined;
+  const data = Buffer.from(writer.finish());
+  const member = messages.length ? zlib.gzipSync(data, { level: compressionLevel }) : undefined;
   const journal = journalPath(filePath, size);
   try {
     if (member) {
@@ -129,7 +130,7 @@ function cutBackAndRewrite(filePath: string, size: number, messages: Buffer[], c
   } catch (err) {
     throw new FatalError(`cannot repair ${filePath} (cut back to byte ${size}, where its complete gzip members end, then append ${messages.length} events): ${(err as Error).message}`);
   }
-  return { fileName, cutAt: size, rewritten: member && { fileName, memberOffset: size, memberBytes: member.length, events } };
+  return { fileName, cutAt: size, rewritten: member && { fileName, memberOffset: size, memberBytes: member.length, events, data } };
 }
 
 /** Cut back to `size`, then the salvaged member appended (and synced). Done again on replay. */

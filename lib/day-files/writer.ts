@@ -36,6 +36,8 @@ export interface WrittenMember {
   memberOffset: number;
   memberBytes: number;
   events: StoredEvent[];
+  /** The member's uncompressed bytes (the events' length-delimited messages): the index reads their tags. */
+  data?: Buffer;
 }
 
 export interface DayWriterOptions {
@@ -166,7 +168,7 @@ export class DayWriter {
         this.filesTouched.add(d.fileName);
         this.bytesWritten += member.length;
         this.membersWritten++;
-        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events });
+        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events, data });
       })
       .catch((err) => {
         this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);

@@ -8,6 +8,7 @@
  */
 import type { IndexDb } from './db.ts';
 import { failpoint } from '../failpoints.ts';
+import type { TagInserter, TagRows } from './tags.ts';
 
 /** The index rows of one gzip member, column by column. */
 export interface RowChunk {
@@ -22,6 +23,8 @@ export interface RowChunk {
   createdAt: Float64Array;
   memberOffsets: Float64Array;
   offsetsInMember: Float64Array;
+  /** The events' filter tags, inserted into the tags table in the same transaction (lib/index/tags.ts). */
+  tags?: TagRows;
 }
 
 /** Collects rows into a RowChunk. */
@@ -97,7 +100,7 @@ export class BulkLoader {
   /** Rows whose id was already in the index. */
   ignored = 0;
 
-  constructor(private db: IndexDb, batchRows = 500_000) {
+  constructor(private db: IndexDb, batchRows = 500_000, private readonly tags?: TagInserter) {
     this.batchRows = Math.min(batchRows, MAX_BATCH_ROWS - 1);
     this.insertOne = db.prepare(insertSql(1));
     this.insertMany = db.prepare(insertSql(ROWS_PER_INSERT));
@@ -174,6 +177,7 @@ export class BulkLoader {
         put(0, rowAt(j));
         changes += this.insertOne.run(args.slice(0, 8)).changes;
       }
+      if (this.tags) for (const chunk of chunks) if (chunk.tags) this.tags.insert(chunk.tags);
       failpoint('index-commit-before');
       this.db.exec('COMMIT');
     } catch (err) {

@@ -8,7 +8,9 @@
  * ties by smallest id; `order: 'oldest'` gives the same events in exactly the reverse order.
  */
 import type { NostrEvent } from '../nostr/codec.ts';
-import { UsageError } from '../cli/errors.ts';
+import { FatalError, UsageError } from '../cli/errors.ts';
+import { hasTagsTable } from './tags.ts';
+import type { IndexDb } from './db.ts';
 import { openIndexForRead } from './db.ts';
 import { readLocatedEvents, type EventLocation } from '../day-files/read-events.ts';
 import { MemberCache } from '../day-files/member-cache.ts';
@@ -20,6 +22,10 @@ export interface EventFilter {
   since?: number;
   until?: number;
   limit?: number;
+  /** Tag letter -> values (`#e`, `#p`, ...): an event with one of the values in a tag of that letter. */
+  tags?: Record<string, string[]>;
+  /** Another filter the events must match too (flags and a --filter JSON together). */
+  also?: EventFilter;
 }
 
 /** Newest first (created_at descending, then smallest id), or exactly the reverse. */
@@ -68,6 +74,17 @@ export function filterSql(f: EventFilter): { where: string; params: (string | nu
     clauses.push('created_at <= ?');
     params.push(f.until);
   }
+  for (const [letter, values] of Object.entries(f.tags ?? {})) {
+    if (values.length === 0) continue;
+    if (values.length > MAX_IN_VALUES) throw new UsageError(`at most ${MAX_IN_VALUES} values for tag ${letter}`);
+    clauses.push(`id IN (SELECT event_id FROM tags WHERE name = ? AND value IN (${values.map(() => '?').join(', ')}))`);
+    params.push(letter, ...values);
+  }
+  if (f.also) {
+    const inner = filterSql(f.also);
+    if (inner.where) clauses.push(inner.where.slice('WHERE '.length));
+    params.push(...inner.params);
+  }
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
 }
 
@@ -84,6 +101,13 @@ export async function* queryEvents(
 ): AsyncGenerator<NostrEvent[]> {
   if (!(order in ORDER_BY)) throw new UsageError(`order must be newest or oldest, not '${order}'`);
   const { db, schema } = openIndexForRead(indexPath);
+  try {
+    requireTags(db, indexPath, filter);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  filter = { ...filter, limit: limitOf(filter) };
   let rows: IterableIterator<EventLocation> | undefined;
   try {
     // Newest first walks idx_created_at and looks each row up in the table out of order; with
@@ -112,6 +136,37 @@ export async function* queryEvents(
     if (page.length) yield await readLocatedEvents(dir, page, problem, cache);
   } finally {
     rows?.return?.();
+    db.close();
+  }
+}
+
+/** The smallest limit of a filter and the filters it must match too. */
+function limitOf(f: EventFilter): number | undefined {
+  const inner = f.also ? limitOf(f.also) : undefined;
+  return f.limit === undefined ? inner : inner === undefined ? f.limit : Math.min(f.limit, inner);
+}
+
+const usesTags = (f: EventFilter | undefined): boolean =>
+  f !== undefined && (Object.values(f.tags ?? {}).some((v) => v.length > 0) || usesTags(f.also));
+
+function requireTags(db: IndexDb, indexPath: string, filter: EventFilter): void {
+  if (usesTags(filter) && !hasTagsTable(db)) {
+    throw new FatalError(`${indexPath}: has no tags table (convert indexes tags with --index-tags); add it for tag queries with: npx tsx scripts/index.ts rebuild --tags`);
+  }
+}
+
+/** How many events match, from the index alone (no day file is read). */
+export function countEvents(indexPath: string, filter: EventFilter): number {
+  const { db } = openIndexForRead(indexPath);
+  try {
+    requireTags(db, indexPath, filter);
+    const { where, params } = filterSql(filter);
+    const limit = limitOf(filter);
+    const sql = limit === undefined
+      ? `SELECT count(*) AS n FROM events ${where}`
+      : `SELECT count(*) AS n FROM (SELECT 1 FROM events ${where} LIMIT ?)`;
+    return (db.prepare(sql).get(...params, ...(limit === undefined ? [] : [limit])) as { n: number }).n;
+  } finally {
     db.close();
   }
 }

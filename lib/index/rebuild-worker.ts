@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { readIndexFields, NotAnEventError } from '../nostr/fields.ts';
 import { DayFileError, readLocatedMessages } from '../day-files/members.ts';
+import { TagInserter, collectTags, emptyTagRows } from './tags.ts';
 
 export interface RebuildTask {
   /** Day files read one after the other; the first from the member at byte `start`. */
@@ -16,6 +17,8 @@ export interface RebuildTask {
   /** Stop at the first member's end after this many rows (at most 2^20). */
   maxRows: number;
   stagePath: string;
+  /** Stage the events' tags too. */
+  tags: boolean;
 }
 
 export interface RebuildResult {
@@ -28,6 +31,8 @@ export interface RebuildResult {
 }
 
 export const STAGE_TABLE = 'stage';
+/** The staged parts' tag rows (lib/index/tags.ts). */
+export const STAGE_TAGS_TABLE = 'stage_tags';
 const STAGE_COLUMNS = 'id, kind, pubkey, created_at, file_path, member_offset, offset_in_member';
 const ROWS_PER_INSERT = 64;
 
@@ -40,6 +45,7 @@ class Rows {
   files: string[] = [];
   memberOffsets: number[] = [];
   offsetsInMember: number[] = [];
+  tags = emptyTagRows();
   get length(): number {
     return this.ids.length;
   }
@@ -68,6 +74,7 @@ export async function readTask(task: RebuildTask): Promise<{ rows: Rows; next?: 
           rows.files.push(file.name);
           rows.memberOffsets.push(batch.memberOffsets[i]);
           rows.offsetsInMember.push(batch.offsetsInMember[i]);
+          if (task.tags) collectTags(rows.tags, fields.id, buf, starts[i], ends[i]);
         }
         if (batch.memberEnd !== undefined && rows.length >= task.maxRows) {
           return { rows, next: { fileIndex: f, start: batch.memberEnd }, damage };
@@ -118,7 +125,10 @@ export function stageRows(stagePath: string, rows: Rows): void {
       args[j + 5] = rows.memberOffsets[r];
       args[j + 6] = rows.offsetsInMember[r];
     };
+    db.exec(`CREATE TABLE ${STAGE_TAGS_TABLE} (name TEXT, value TEXT, event_id TEXT)`);
+    const tags = new TagInserter(db, STAGE_TAGS_TABLE);
     db.transaction(() => {
+      tags.insert(rows.tags);
       let k = 0;
       for (; k + ROWS_PER_INSERT <= n; k += ROWS_PER_INSERT) {
         for (let j = 0; j < ROWS_PER_INSERT; j++) put(7 * j, order[k + j]);

@@ -13,8 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { listDayFiles } from '../day-files/names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
-import { countRows, finishIndex, indexPathOf, openIndexForWrite, type IndexDb } from './db.ts';
-import { STAGE_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
+import { countRows, finishIndex, indexPathOf, openIndexForRead, openIndexForWrite, type IndexDb } from './db.ts';
+import { CREATE_TAGS_TABLE, hasTagsTable } from './tags.ts';
+import { STAGE_TABLE, STAGE_TAGS_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
 import { WorkerPool, asError } from '../workers/pool.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
 import { failpoint } from '../failpoints.ts';
@@ -37,6 +38,8 @@ export interface RebuildOptions {
   lockHeld?: boolean;
   /** Show the phase, time and events read on the terminal (stderr). */
   progress?: boolean;
+  /** Write the tags table (lib/index/tags.ts); by default when the index being replaced has one. */
+  tags?: boolean;
 }
 
 export interface RebuildSummary {
@@ -72,6 +75,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   const files = listDayFiles(opts.dir).map((name) => ({ path: path.join(opts.dir, name), name }));
   log(`indexing ${files.length} day files in ${opts.dir} into ${indexPath}`);
 
+  const withTags = opts.tags ?? indexHasTags(indexPath);
   const tempPath = `${indexPath}.rebuild-${process.pid}`;
   const stageDir = `${tempPath}.parts`;
   removeDb(tempPath);
@@ -80,6 +84,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
     fs.rmSync(stageDir, { recursive: true, force: true });
     fs.mkdirSync(stageDir);
     db = openIndexForWrite(tempPath, true).db;
+    if (withTags) db.exec(CREATE_TAGS_TABLE);
   } catch (err) {
     fs.rmSync(stageDir, { recursive: true, force: true });
     throw asFatal(err, tempPath);
@@ -94,7 +99,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   try {
     const queue = groupFiles(files);
     let seq = 0;
-    const newTask = (group: RebuildTask['files'], start: number): RebuildTask => ({ files: group, start, maxRows: PART_ROWS, stagePath: path.join(stageDir, `part-${seq++}.db`) });
+    const newTask = (group: RebuildTask['files'], start: number): RebuildTask => ({ files: group, start, maxRows: PART_ROWS, stagePath: path.join(stageDir, `part-${seq++}.db`), tags: withTags });
     const tasks: RebuildTask[] = queue.map((group) => newTask(group, 0));
     const maxInFlight = opts.parallel + 1; // parts being read or staged and not yet inserted
     const ready: RebuildResult[] = [];
@@ -118,6 +123,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
     };
     const insertSql = `INSERT OR IGNORE INTO events (id, kind, pubkey, created_at, file_path, indexed_at, member_offset, offset_in_member)
       SELECT id, kind, pubkey, created_at, file_path, ${Math.floor(Date.now() / 1000)}, member_offset, offset_in_member FROM part.${STAGE_TABLE}`;
+    const insertTagsSql = `INSERT OR IGNORE INTO tags (name, value, event_id) SELECT name, value, event_id FROM part.${STAGE_TAGS_TABLE} ORDER BY name, value, event_id`;
     submit();
     while (inFlight > 0) {
       if (failure) throw failure;
@@ -131,7 +137,10 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
       events += r.rows;
       if (r.rows > 0) {
         db.prepare('ATTACH ? AS part').run(r.task.stagePath);
+        db.exec('BEGIN');
         inserted += db.prepare(insertSql).run().changes;
+        if (withTags) db.prepare(insertTagsSql).run();
+        db.exec('COMMIT');
         db.exec('DETACH part');
         failpoint('rebuild-part');
       }
@@ -220,4 +229,19 @@ function asFatal(err: unknown, file: string): FatalError {
   const e = asError(err) as NodeJS.ErrnoException;
   if (e.code === 'SQLITE_FULL' || e.code === 'ENOSPC') return new FatalError(`cannot build ${file}: no space left on device (the old index, if any, is unchanged)`);
   return new FatalError(`cannot build ${file}: ${describeFsError(e, path.dirname(file))}`);
+}
+
+/** Whether an existing index has the tags table (a rebuild then keeps it); false when there is none or it is unreadable. */
+function indexHasTags(indexPath: string): boolean {
+  if (!fs.existsSync(indexPath)) return false;
+  try {
+    const { db } = openIndexForRead(indexPath, false);
+    try {
+      return hasTagsTable(db);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return false;
+  }
 }

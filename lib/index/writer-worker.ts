@@ -6,8 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { finishIndex, openIndexForWrite, countRows } from './db.ts';
 import { BulkLoader, type RowChunk } from './loader.ts';
+import { CREATE_TAGS_TABLE, TagInserter, collectTags, emptyTagRows, hasTagsTable, messageAt } from './tags.ts';
 
-export type WriterRequest = { type: 'rows'; chunk: RowChunk } | { type: 'finish' };
+/** `data`: the member's uncompressed messages, at the chunk's offsetsInMember, for the tags table. */
+export type WriterRequest = { type: 'rows'; chunk: RowChunk; data?: Uint8Array } | { type: 'finish' };
 
 /** A repaired day file: its rows from byte `from` on pointed at what was cut off; deleted first. */
 export interface Drop { fileName: string; from: number }
@@ -20,13 +22,15 @@ export type WriterReply =
 /** Rows per transaction: small enough that inserting keeps pace with the conversion (little is left for the end). */
 const BATCH_ROWS = 32_768;
 
-const { indexPath, drops } = workerData.data as { indexPath: string; drops: Drop[] };
+const { indexPath, drops, tags } = workerData.data as { indexPath: string; drops: Drop[]; tags: boolean };
 const port = parentPort!;
 
 let loader: BulkLoader | undefined;
 let db: ReturnType<typeof openIndexForWrite>['db'] | undefined;
 let work = Promise.resolve();
 let failed = false;
+let withTags = false;
+let withoutData = false;
 
 function fail(err: unknown): void {
   failed = true;
@@ -39,7 +43,10 @@ try {
   db = openIndexForWrite(indexPath).db;
   const drop = db.prepare('DELETE FROM events WHERE file_path = ? AND member_offset >= ?');
   db.transaction(() => { for (const d of drops) drop.run(d.fileName, d.from); })();
-  loader = new BulkLoader(db, BATCH_ROWS);
+  // Decided by lib/index/writer.ts (which then sends each member's bytes); checked again here.
+  withTags = tags && (hasTagsTable(db) || countRows(db) === 0);
+  if (withTags) db.exec(CREATE_TAGS_TABLE);
+  loader = new BulkLoader(db, BATCH_ROWS, withTags ? new TagInserter(db) : undefined);
   port.postMessage({ type: 'ready', rows: countRows(db) } satisfies WriterReply);
 } catch (err) {
   fail(err);
@@ -63,6 +70,7 @@ port.on('message', (req: WriterRequest) => {
   const l = loader;
   const d = db;
   if (req.type === 'rows') {
+    if (withTags) addTags(req.chunk, req.data);
     l.add(req.chunk);
     clearTimeout(idle);
     if (l.full) flushSoon(l);
@@ -71,6 +79,7 @@ port.on('message', (req: WriterRequest) => {
     clearTimeout(idle);
     work = work.then(async () => {
       await l.flush();
+      if (withoutData) d.exec('DROP TABLE IF EXISTS tags');
       finishIndex(d);
       const rows = countRows(d);
       d.close();
@@ -78,3 +87,23 @@ port.on('message', (req: WriterRequest) => {
     }).catch(fail);
   }
 });
+
+/** The chunk's events' filter tags, read from the member's messages. */
+function addTags(chunk: RowChunk, data: Uint8Array | undefined): void {
+  if (!data) {
+    // A member without its bytes: the tags table would be incomplete, so it goes at the end.
+    withTags = false;
+    withoutData = true;
+    return;
+  }
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const tags = emptyTagRows();
+  let start = 0;
+  for (let i = 0; i < chunk.count; i++) {
+    const id = chunk.ids.slice(start, chunk.idEnds[i]);
+    start = chunk.idEnds[i];
+    const [from, to] = messageAt(buf, chunk.offsetsInMember[i]);
+    collectTags(tags, id, buf, from, to);
+  }
+  chunk.tags = tags;
+}

@@ -15,6 +15,7 @@ import { chunkTransferList, RowChunkBuilder } from './loader.ts';
 import { rebuildIndex, removeRebuildLeftovers } from './rebuild.ts';
 import type { Drop, WriterReply, WriterRequest } from './writer-worker.ts';
 import { libModule } from '../paths.ts';
+import { hasTagsTable, tagIndexing } from './tags.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
@@ -46,7 +47,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   const indexPath = indexPathOf(dir);
   removeRebuildLeftovers(indexPath); // of a rebuild that was killed (this run holds the folder's lock)
   // Checked here, before any conversion, so that a foreign index.db fails at once.
-  const rowsBefore = existingRows(indexPath);
+  const { rows: rowsBefore, tags: hasTags } = existingIndex(indexPath);
   if (rowsBefore < preexisting) {
     // The index misses events the day files already held: rebuild it from all of them at the end.
     log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
@@ -54,7 +55,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       abort: async () => {},
       async finish() {
         const started = performance.now();
-        const s = await rebuildIndex({ dir, parallel, log, lockHeld: true });
+        const s = await rebuildIndex({ dir, parallel, log, lockHeld: true, tags: tagIndexing.enabled || undefined });
         if (s.damaged.length) throw new FatalError(`cannot rebuild ${indexPath}: ${s.damaged[0]}`);
         const rows = s.events - s.duplicates;
         return { indexPath, added: rows, rows, rebuilt: true, finishSeconds: (performance.now() - started) / 1000 };
@@ -63,7 +64,9 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
   }
 
   // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
-  const worker = startWorker(WORKER_SCRIPT, { indexPath, drops });
+  // The tags table: asked for in a new index, or kept up to date in one that has it; never started incomplete.
+  const withTags = hasTags || (tagIndexing.enabled && rowsBefore === 0);
+  const worker = startWorker(WORKER_SCRIPT, { indexPath, drops, tags: withTags });
   let failure: Error | undefined;
   let finished: ((r: WriterReply) => void) | undefined;
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
@@ -99,7 +102,8 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       const rows = new RowChunkBuilder(member.fileName);
       for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
       const chunk = rows.build();
-      worker.postMessage({ type: 'rows', chunk } satisfies WriterRequest, chunkTransferList(chunk));
+      // For the tags table, the member's bytes are copied to the writer thread, which reads the tags from them.
+      worker.postMessage({ type: 'rows', chunk, data: withTags ? member.data : undefined } satisfies WriterRequest, chunkTransferList(chunk));
       behind += chunk.count;
       if (behind <= MAX_BEHIND) return;
       return new Promise<void>((resolve) => {
@@ -128,15 +132,15 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
 }
 
 /**
- * Rows in an existing index (0 when there is none); a FatalError when it is not an index.
- * Opened read-write, which rolls back what a killed run left half-written (this run holds the
- * folder's lock).
+ * Rows in an existing index (0 when there is none), and whether it has the tags table; a
+ * FatalError when it is not an index. Opened read-write, which rolls back what a killed run left
+ * half-written (this run holds the folder's lock).
  */
-function existingRows(indexPath: string): number {
-  if (!fs.existsSync(indexPath)) return 0;
+function existingIndex(indexPath: string): { rows: number; tags: boolean } {
+  if (!fs.existsSync(indexPath)) return { rows: 0, tags: false };
   const { db } = openIndexForRead(indexPath, false, true);
   try {
-    return countRows(db);
+    return { rows: countRows(db), tags: hasTagsTable(db) };
   } finally {
     db.close();
   }

@@ -113,3 +113,63 @@ export function messageId(message: Uint8Array): Buffer {
   }
   throw new Error('message has no id');
 }
+
+/**
+ * The single-letter tags of the message in buf[start, end) (the ones NIP-01 filters can
+ * match: `#e`, `#p`, ...): `found(name, value)` for each with a second element, its first
+ * value. Tag elements are read straight from the bytes; content and other tags are skipped.
+ * The message must have passed `readIndexFields` (wire types are trusted here).
+ */
+export function readFilterTags(buf: Buffer, start: number, end: number, found: (name: string, value: string) => void): void {
+  let pos = start;
+  while (pos < end) {
+    const key = varint(buf, pos, end);
+    pos = after;
+    const wire = key & 7;
+    if (wire === VARINT) {
+      varint(buf, pos, end);
+      pos = after;
+    } else if (wire === LEN) {
+      const length = varint(buf, pos, end);
+      pos = after;
+      if (key === 0x2a) readTag(buf, pos, pos + length, found);
+      pos += length;
+    } else if (wire === I64) pos += 8;
+    else if (wire === I32) pos += 4;
+    else throw new NotAnEventError(`wire type ${wire}`);
+  }
+}
+
+/** One Tag message: its name when it is one letter, and its first value. */
+function readTag(buf: Buffer, start: number, end: number, found: (name: string, value: string) => void): void {
+  let pos = start;
+  let name: string | undefined;
+  while (pos < end) {
+    const key = varint(buf, pos, end);
+    pos = after;
+    const wire = key & 7;
+    if (key === 0x0a) {
+      const length = varint(buf, pos, end);
+      pos = after;
+      if (pos + length > end) throw new NotAnEventError('a tag value runs past the end of its tag');
+      if (name === undefined) {
+        if (length !== 1) return;
+        const c = buf[pos];
+        if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a))) return;
+        name = String.fromCharCode(c);
+      } else {
+        found(name, buf.toString('utf8', pos, pos + length));
+        return;
+      }
+      pos += length;
+    } else if (wire === VARINT) {
+      varint(buf, pos, end);
+      pos = after;
+    } else if (wire === LEN) {
+      const length = varint(buf, pos, end);
+      pos = after + length;
+    } else if (wire === I64) pos += 8;
+    else if (wire === I32) pos += 4;
+    else throw new NotAnEventError(`wire type ${wire}`);
+  }
+}
