@@ -73,6 +73,7 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     'shutdown-when-done': { kind: 'string', value: 'BOOL', defaultText: 'false', help: 'shut the instance down at the end (SSM_shutdownWhenDone)' },
     converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (default scripts/convert.ts; tests use a fake)' },
     'status-interval': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often _status.json is written' },
+    'progress-every': { kind: 'string', value: 'SECONDS', default: '15', help: 'how often the output gets a progress line' },
     'spot-poll-seconds': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often the instance metadata is asked for a spot interruption notice' },
     'max-job-hours': { kind: 'string', value: 'HOURS', defaultText: '48', help: 'the instance watchdog shuts the instance down if the job still runs after HOURS (SSM_maxJobHours)' },
   },
@@ -95,6 +96,8 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const level = parseIntInRange('compression-level', setting(flags['compression-level'], 'compressionLevel', '6'), 0, 9);
   const interval = Number(flags['status-interval']);
   if (!(interval > 0)) throw new UsageError(`--status-interval takes a positive number of seconds, not '${flags['status-interval']}'`);
+  const progressEvery = Number(flags['progress-every']);
+  if (!(progressEvery > 0)) throw new UsageError(`--progress-every takes a positive number of seconds, not '${flags['progress-every']}'`);
   const kmsKeyArn = setting(flags['kms-key-arn'], 'kmsKeyArn', '');
   const converterScript = path.resolve(flags.converter ?? process.env.PB_CONVERTER ?? path.join(ROOT, 'scripts', 'convert.ts'));
   if (!fs.existsSync(converterScript)) throw new FatalError(`converter ${converterScript} not found`);
@@ -116,6 +119,7 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     kmsKeyArn: kmsKeyArn || undefined,
     converter: [process.execPath, '--import', 'tsx', converterScript],
     statusIntervalMs: interval * 1000,
+    progressLineMs: progressEvery * 1000,
     spot: spotWatch,
     // The document's runJob step sets the stack's namespace; make run-local and tests do not.
     metrics: process.env.PB_METRICS_NAMESPACE

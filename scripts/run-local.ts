@@ -37,6 +37,7 @@ The results, _status.json and the bundle stay in the s3rver folder (--s3-dir) af
     converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (tests use a fake)' },
     'npm-ci': { kind: 'switch', help: 'install node_modules as the instance does, instead of linking them' },
     'status-interval': { kind: 'string', value: 'SECONDS', default: '1', help: 'how often the job writes _status.json' },
+    'progress-every': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often the job prints a progress line' },
   },
   exitWhenDone: true,
 }, async ({ flags: values }) => {
@@ -82,7 +83,7 @@ The results, _status.json and the bundle stay in the s3rver folder (--s3-dir) af
     // Step runJob, with the document's parameters as the SSM agent passes them.
     console.log('step runJob');
     const jobArgs = ['--import', 'tsx', 'scripts/job.ts', '--work-dir', path.join(machine, 'work'),
-      '--status-interval', values['status-interval']];
+      '--status-interval', values['status-interval'], '--progress-every', values['progress-every']];
     if (values.converter) jobArgs.push('--converter', path.resolve(values.converter));
     const job = await $({
       cwd: app,

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Print } from './aws.ts';
-import { fromConverterStatus, summaryLines, writeJobStatus, type ConverterStatus, type JobStatus } from './status.ts';
+import { fromConverterStatus, progressLine, summaryLines, writeJobStatus, type ConverterStatus, type JobStatus } from './status.ts';
 import { splitS3Url } from '../s3/url.ts';
 import { uploadResults } from '../s3/output.ts';
 import { watchSpotNotice, type SpotNotice } from './spot.ts';
@@ -28,6 +28,8 @@ export interface JobOptions {
   /** The converter command: program and leading arguments (INPUT and options are appended). */
   converter: string[];
   statusIntervalMs: number;
+  /** How often the job's output gets a progress line while the converter runs (default 15 s). */
+  progressLineMs?: number;
   s3: S3Client;
   print: Print;
   /** Environment for the converter (defaults to this process's). */
@@ -100,7 +102,13 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
     // The job decides done/failed from the converter's exit code.
     if (merged.phase === 'done' || merged.phase === 'failed') merged.phase = status.phase;
     void publish(merged);
+    // The job's output (make logs, make run-local) says how far it is, not only when it ends.
+    if (Date.now() - lastProgressLine >= (o.progressLineMs ?? 15_000)) {
+      lastProgressLine = Date.now();
+      o.print(`job: ${merged.phase} ${progressLine(merged)}`);
+    }
   };
+  let lastProgressLine = Date.now();
 
   await publish(status);
   const args = [...o.converter.slice(1), ...converterArgs(o, statusFile)];

@@ -44,7 +44,8 @@ test(`make run-local converts a local input into the local S3 (${path.basename(c
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-run-local-'));
   try {
     const { stdout } = await runLocal(['--input', INPUT, '--output', 's3://local-results/e2e/', '--s3-dir', dir,
-      '--converter', converter, '--status-interval', '0.2', '--validate-signatures', VALIDATE, '--validate-event-ids', VALIDATE]);
+      '--converter', converter, '--status-interval', '0.2', '--progress-every', '0.2', '--validate-signatures', VALIDATE, '--validate-event-ids', VALIDATE]);
+    assert.match(stdout, /\njob: converting .*\d events/, 'progress lines while the job runs');
     assert.match(stdout, /local S3 \(s3rver\) at http:\/\/127\.0\.0\.1:\d+/);
     assert.match(stdout, /uploaded bundle s3:\/\/local-results\/e2e\/_deploy\/[0-9a-f]{16}\.tgz/);
     assert.match(stdout, /step fetchBundle\nstep install\n[^]*step runJob/);
