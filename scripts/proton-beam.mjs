@@ -44,6 +44,7 @@ if (command === undefined || command === '--help' || command === '-h' || command
   const bundle = await bundleOf(path.join(ROOT, 'scripts', `${command}.ts`), command);
   // The script reads process.argv.slice(2), as when run by npx tsx scripts/NAME.ts.
   process.argv = [process.argv[0], path.join(ROOT, 'scripts', `${command}.ts`), ...args];
+  process.env.PROTON_BEAM_INVOKED_AS = `proton-beam ${command}`;
   await import(pathToFileURL(bundle).href);
 }
 

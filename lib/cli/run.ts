@@ -50,6 +50,10 @@ export function packageVersion(): string {
 /** Runs a script's main function under the rules above. */
 export async function runScript<const F extends FlagTable>(spec: ScriptSpec<F>, main: (args: ScriptArgs<F>) => Promise<number | void>): Promise<void> {
   exitQuietlyOnClosedPipe();
+  // Run as a subcommand of the installed command (scripts/proton-beam.mjs): usage and hints name it.
+  const invokedAs = process.env.PROTON_BEAM_INVOKED_AS;
+  delete process.env.PROTON_BEAM_INVOKED_AS;
+  if (invokedAs) spec = { ...spec, command: invokedAs, helpHint: spec.helpHint && !spec.helpHint.startsWith('make ') ? spec.helpHint : `${invokedAs} --help` };
   let code: number;
   let error: string | undefined;
   try {

@@ -35,7 +35,8 @@ test('proton-beam: an unknown command or flag is one line and where the help is,
   assert.match(bare.stdout, /Commands:\n {2}convert/);
   const badFlag = run('cat', '--bogus');
   assert.equal(badFlag.status, 2);
-  assert.match(badFlag.stderr, /^error: unknown option --bogus\n/);
+  assert.equal(badFlag.stderr, 'error: unknown option --bogus\nsee: proton-beam cat --help\n');
+  assert.match(run('query', '--help').stdout, /^Usage: proton-beam query \[PB_DIR\]/);
 });
 
 test('proton-beam rebuilds a bundle when one of its source files changed, and only then', () => {
