@@ -116,7 +116,7 @@ async function benchConvert(dir: string, cores: number): Promise<void> {
       const started = performance.now();
       await convert({
         input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false,
-        validateIds: true, validateSignatures: sig, filterInvalidKinds: true, index,
+        validateIds: true, validateSignatures: sig, index,
       });
       const used = process.cpuUsage(cpu);
       return { wall: (performance.now() - started) / 1000, cpu: (used.user + used.system) / 1e6 };
@@ -152,7 +152,7 @@ async function benchTags(dir: string, cores: number): Promise<void> {
       const started = performance.now();
       await convert({
         input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false,
-        validateIds: true, validateSignatures: false, filterInvalidKinds: true, index,
+        validateIds: true, validateSignatures: false, index,
       });
       walls.get(label)!.push((performance.now() - started) / 1000);
     }
@@ -161,7 +161,7 @@ async function benchTags(dir: string, cores: number): Promise<void> {
   let rows = 0;
   {
     fs.rmSync(out, { recursive: true, force: true });
-    await convert({ input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false, validateIds: true, validateSignatures: false, filterInvalidKinds: true, index: true });
+    await convert({ input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false, validateIds: true, validateSignatures: false, index: true });
     const db = new Database(path.join(out, 'index.db'), { readonly: true });
     rows = (db.prepare('SELECT count(*) AS n FROM tags').get() as { n: number }).n;
     db.close();

@@ -110,7 +110,7 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
         rejects.push({ line: lineNumber, reason: 'invalid_json', detail: String((err as Error).message).slice(0, MAX_DETAIL) });
         continue;
       }
-      const event = checkShape(parsed, opts);
+      const event = checkShape(parsed);
       if (isRejection(event)) {
         rejects.push({ line: lineNumber, ...event });
         continue;

@@ -115,7 +115,6 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   const pool = new WorkerPool<BatchTask, BatchResult>(WORKER_SCRIPT, opts.parallel, {
     validateIds: opts.validateIds,
     validateSignatures: opts.validateSignatures,
-    filterInvalidKinds: opts.filterInvalidKinds,
     verifier: verifier?.kind ?? 'wasm',
   } satisfies WorkerOptions);
 

@@ -7,16 +7,14 @@ import type { NostrEvent } from './codec.ts';
 import type { Verifier } from './verifier-types.ts';
 import { wasmVerifier } from './verify-wasm.ts';
 
+/**
+ * Which checks run. Kinds above 65535 are always rejected (`kind_out_of_range`): Proton Beam's
+ * --filter-invalid-kinds / --no-filter-kinds only choose where it drops them (a text pre-filter
+ * or its parser), so scripts/convert.ts accepts those flags and nothing here depends on them.
+ */
 export interface CheckOptions {
   validateIds: boolean;
   validateSignatures: boolean;
-  /**
-   * Proton Beam's --filter-invalid-kinds / --no-filter-kinds, kept for its command line. There
-   * it only chooses where lines with a kind above 65535 are dropped (a text pre-filter before
-   * parsing, or the parser's own range check): neither stores them. Here they are always
-   * rejected as `kind_out_of_range`, so this does not change what is stored.
-   */
-  filterInvalidKinds?: boolean;
 }
 
 /** Why a line was not stored. The names appear in the summary and in proton-beam.log. */
@@ -64,7 +62,7 @@ function isTagValue(v: unknown): boolean {
 }
 
 /** Checks every field but the id hash and the signature. */
-export function checkShape(obj: unknown, opts: CheckOptions): NostrEvent | Rejection {
+export function checkShape(obj: unknown): NostrEvent | Rejection {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     return reject('not_an_object', `a JSON ${obj === null ? 'null' : Array.isArray(obj) ? 'array' : typeof obj}`);
   }
@@ -123,14 +121,6 @@ export function isRejection(r: NostrEvent | Rejection): r is Rejection {
 export function checkId(event: NostrEvent, opts: CheckOptions): Rejection | undefined {
   if (opts.validateIds && computeEventIdHex(event) !== event.id) {
     return reject('id_mismatch', 'id is not the SHA-256 of the event');
-  }
-  return undefined;
-}
-
-/** The signature check alone; `idBytes` holds the 32 bytes of the event's id. */
-export function checkSignature(event: NostrEvent, idBytes: Uint8Array, opts: CheckOptions, verifier?: Verifier): Rejection | undefined {
-  if (opts.validateSignatures && !verifySignature(idBytes, event.pubkey, event.sig, verifier)) {
-    return reject('bad_signature', BAD_SIGNATURE);
   }
   return undefined;
 }

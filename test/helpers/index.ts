@@ -25,7 +25,7 @@ export async function convertInto(outputDir: string, input: string, opts: { vali
   const validate = opts.validate ?? false;
   return convert({
     input, outputDir, parallel: 2, compressionLevel: 6, batchSize: 200, progress: false,
-    validateIds: validate, validateSignatures: validate, filterInvalidKinds: true,
+    validateIds: validate, validateSignatures: validate,
     memberBytes: opts.memberBytes ?? 8192, index: opts.index ?? true,
   });
 }

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { NostrEvent } from '../../lib/nostr/codec.ts';
-import { checkId, checkShape, checkSignature, computeEventId, isRejection, verifySignature, type CheckOptions, type Rejection } from '../../lib/nostr/validate.ts';
+import { checkShape, computeEventId, isRejection, verifySignature, type CheckOptions, type Rejection } from '../../lib/nostr/validate.ts';
+import { processBatch } from '../../lib/convert/batch.ts';
 import { makeSigners, signEvent } from '../../lib/dev/synthetic.ts';
 import { realSampleLines } from '../helpers/common.ts';
 
-const ALL = { validateIds: true, validateSignatures: true, filterInvalidKinds: true };
+const ALL: CheckOptions = { validateIds: true, validateSignatures: true };
 
 test('the id of every real event is the SHA-256 of its NIP-01 serialization, and every signature verifies', () => {
   const lines = realSampleLines();
@@ -68,11 +69,11 @@ test('shape rules reject each wrong field with its own reason', () => {
     [{ ...good, tags: [['p', '\udfff']] }, 'invalid_unicode'],
   ];
   for (const [input, reason] of cases) {
-    const r = checkShape(input, ALL);
+    const r = checkShape(input);
     assert.ok(isRejection(r), `${JSON.stringify(input)?.slice(0, 80)} should be rejected`);
     assert.equal(r.reason, reason, JSON.stringify(input)?.slice(0, 80));
   }
-  const ok = checkShape({ ...good, extra: 'ignored' }, ALL);
+  const ok = checkShape({ ...good, extra: 'ignored' });
   assert.ok(!isRejection(ok));
   assert.deepEqual(ok, good);
 });
@@ -82,39 +83,38 @@ test('the edges of the shape rules: created_at 0, kind 65535 and one-element tag
   const good = signEvent(signer, { created_at: 1700000000, kind: 1, tags: [['p', 'x']], content: 'hi' });
   for (const edge of [{ created_at: 0 }, { created_at: 253402300799 }, { kind: 0 }, { kind: 65535 }, { tags: [] }, { tags: [['t']] }, { tags: [[''], ['R', 'pow', 0]] }]) {
     const e = { ...good, ...edge };
-    assert.deepEqual(checkShape(e, ALL), e, JSON.stringify(edge));
+    assert.deepEqual(checkShape(e), e, JSON.stringify(edge));
   }
-  assert.equal((checkShape({ ...good, created_at: 253402300800 }, ALL) as Rejection).reason, 'invalid_created_at');
+  assert.equal((checkShape({ ...good, created_at: 253402300800 }) as Rejection).reason, 'invalid_created_at');
 });
 
-test('kinds above 65535 are rejected whatever filterInvalidKinds says (Proton Beam never stores them either)', () => {
+test('kinds above 65535 are rejected (Proton Beam never stores them either; the kind flags are tested through convert)', () => {
   const [signer] = makeSigners(1, 1);
-  const high = signEvent(signer, { created_at: 1700000000, kind: 70000, tags: [], content: 'hi' });
-  for (const filterInvalidKinds of [true, false, undefined]) {
-    const r = checkShape(high, { ...ALL, filterInvalidKinds });
-    assert.ok(isRejection(r));
-    assert.equal(r.reason, 'kind_out_of_range');
-    assert.equal(r.detail, 'kind 70000 is above 65535');
-  }
+  const r = checkShape(signEvent(signer, { created_at: 1700000000, kind: 70000, tags: [], content: 'hi' }));
+  assert.ok(isRejection(r));
+  assert.equal(r.reason, 'kind_out_of_range');
+  assert.equal(r.detail, 'kind 70000 is above 65535');
 });
 
-/** The id check, then the signature check, as lib/convert/batch.ts runs them. */
-const checkIdAndSignature = (e: NostrEvent, idBytes: Uint8Array, opts: CheckOptions) => checkId(e, opts) ?? checkSignature(e, idBytes, opts);
+/** The checks as the converter's workers run them (lib/convert/batch.ts): one line in; its rejection, if any. */
+function checkIdAndSignature(e: NostrEvent, opts: CheckOptions): string | undefined {
+  const r = processBatch(0, 1, Buffer.from(JSON.stringify(e)), opts);
+  assert.equal(r.count + r.rejects.length, 1);
+  return r.rejects[0]?.reason;
+}
 
 test('id and signature checks catch edits and forgeries, and can be switched off', () => {
   const [a, b] = makeSigners(2, 2);
   const good = signEvent(a, { created_at: 1700000000, kind: 1, tags: [], content: 'original' });
-  const idBytes = Buffer.from(good.id, 'hex');
-  assert.equal(checkIdAndSignature(good, idBytes, ALL), undefined);
+  assert.equal(checkIdAndSignature(good, ALL), undefined);
   const edited = { ...good, content: 'edited' };
-  assert.equal(checkIdAndSignature(edited, idBytes, ALL)?.reason, 'id_mismatch');
-  assert.equal(checkIdAndSignature(edited, idBytes, { ...ALL, validateIds: false }), undefined);
+  assert.equal(checkIdAndSignature(edited, ALL), 'id_mismatch');
+  assert.equal(checkIdAndSignature(edited, { ...ALL, validateIds: false }), undefined);
   const otherKey = { ...good, pubkey: b.pubkey };
-  const otherId = computeEventId(otherKey);
-  assert.equal(checkIdAndSignature({ ...otherKey, id: otherId.toString('hex') }, otherId, ALL)?.reason, 'bad_signature');
-  assert.equal(checkIdAndSignature({ ...otherKey, id: otherId.toString('hex') }, otherId, { ...ALL, validateSignatures: false }), undefined);
+  const forged = { ...otherKey, id: computeEventId(otherKey).toString('hex') };
+  assert.equal(checkIdAndSignature(forged, ALL), 'bad_signature');
+  assert.equal(checkIdAndSignature(forged, { ...ALL, validateSignatures: false }), undefined);
   // A pubkey that is not a point on the curve is a bad signature, not a crash.
   const offCurve = { ...good, pubkey: 'f'.repeat(64) };
-  const offId = computeEventId(offCurve);
-  assert.equal(checkIdAndSignature({ ...offCurve, id: offId.toString('hex') }, offId, ALL)?.reason, 'bad_signature');
+  assert.equal(checkIdAndSignature({ ...offCurve, id: computeEventId(offCurve).toString('hex') }, ALL), 'bad_signature');
 });

@@ -12,7 +12,7 @@ test('a worker module is bundled once into node_modules/.cache and runs without 
   assert.match(fileURLToPath(bundle), /node_modules\/\.cache\/proton-beam\/convert-worker-[0-9a-f]{16}\.mjs$/);
   assert.equal(bundleOf(script), bundle, 'once per process');
   assert.doesNotMatch(fs.readFileSync(bundle, 'utf8'), /from "esbuild"/, 'a worker does not load the bundler');
-  const worker = startWorker(script, { validateIds: true, validateSignatures: true, filterInvalidKinds: true });
+  const worker = startWorker(script, { validateIds: true, validateSignatures: true });
   try {
     worker.postMessage({ seq: 0, firstLine: 1, bytes: Buffer.from('[1]\nnot json\n') });
     const [result] = await once(worker, 'message');
