@@ -160,7 +160,6 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   // The main thread's CPU per line is taken over the loop alone: start-up (loading modules,
   // bundling and starting threads, reading the folder) is paid once a run, not per line.
   const cpuAtStart = mainThreadCpuSeconds();
-  let jsonlBytes = 0;
   try {
     const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
@@ -174,7 +173,6 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
-        jsonlBytes += batch.bytes.length + (batch.tooLongBytes ?? 0);
         batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : batch.bytes.length);
         const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(taskOf(batch), movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
@@ -200,7 +198,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     if (progress && indexing) progress.phase = 'finishing the index';
     index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();
-    if (input.compression && input.compression !== 'none') counts.jsonlBytes = jsonlBytes;
+    if (input.compression && input.compression !== 'none') counts.jsonlBytes = processedBytes; // every batch was taken
     if (input.objects) counts.inputObjects = input.objects.length;
     counts.bytesOut = writer.bytesWritten;
     counts.files = writer.filesTouched.size;

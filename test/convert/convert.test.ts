@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
+import zlib from 'node:zlib';
+import { formatBytes } from '../../lib/cli/format.ts';
 import type { NostrEvent } from '../../lib/nostr/codec.ts';
 import { makeSigners, signEvent } from '../../lib/dev/synthetic.ts';
 import { ROOT, SHIPPED_SAMPLE, allEvents, canonical, convertOk, readDayDir, realSampleLines, runScript, tempDir } from '../helpers/common.ts';
@@ -310,4 +312,13 @@ test('no valid line at all: exit 1 with what the input looks like, and no empty 
   const again = runScript('convert', [path.join(pb, day), '-o', path.join(dir, 'from-day-file')]);
   assert.equal(again.status, 1);
   assert.match(again.stderr, /looks like a day file \(convert's output\); read it with/);
+});
+
+test('a gzip input: the summary gives the compressed bytes read and the JSONL they became', () => {
+  const dir = tempDir();
+  const input = path.join(dir, 'events.jsonl.gz');
+  fs.writeFileSync(input, zlib.gzipSync(fs.readFileSync(SHIPPED_SAMPLE)));
+  const r = convertOk([input, '-o', path.join(dir, 'out')]);
+  const jsonl = fs.statSync(SHIPPED_SAMPLE).size;
+  assert.match(r.stdout, new RegExp(`bytes in / out +${formatBytes(fs.statSync(input).size)} compressed \\(${formatBytes(jsonl)} of JSONL\\) / `));
 });
