@@ -21,7 +21,6 @@ import { readLocatedMessages } from '../lib/day-files/members.ts';
 import { queryEvents } from '../lib/index/query.ts';
 import { randomEvents } from '../lib/dev/random-events.ts';
 import { readDayFileEvents } from '../lib/day-files/read-events.ts';
-import { tagIndexing } from '../lib/index/tags.ts';
 
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
@@ -148,24 +147,21 @@ async function benchTags(dir: string, cores: number): Promise<void> {
   for (let i = 0; i < 2; i++) {
     for (const [label, index, tags] of variants) {
       fs.rmSync(out, { recursive: true, force: true });
-      tagIndexing.enabled = tags;
       const started = performance.now();
       await convert({
         input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false,
-        validateIds: true, validateSignatures: false, index,
+        validateIds: true, validateSignatures: false, index, indexTags: tags,
       });
       walls.get(label)!.push((performance.now() - started) / 1000);
     }
   }
-  tagIndexing.enabled = true;
   let rows = 0;
   {
     fs.rmSync(out, { recursive: true, force: true });
-    await convert({ input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false, validateIds: true, validateSignatures: false, index: true });
+    await convert({ input, outputDir: out, parallel: cores, compressionLevel: 6, batchSize: 1000, progress: false, validateIds: true, validateSignatures: false, index: true, indexTags: true });
     const db = new Database(path.join(out, 'index.db'), { readonly: true });
     rows = (db.prepare('SELECT count(*) AS n FROM tags').get() as { n: number }).n;
     db.close();
-    tagIndexing.enabled = false;
   }
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
   const [withTags, noTags, noIndex] = variants.map(([label]) => mean(walls.get(label)!));

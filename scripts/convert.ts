@@ -1,6 +1,5 @@
 #!/usr/bin/env -S npx tsx
 // Converts a JSONL dump of Nostr events into validated, deduplicated day files.
-import { tagIndexing } from '../lib/index/tags.ts';
 import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert/pipeline.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { interruptSignal } from '../lib/cli/interrupt.ts';
@@ -63,8 +62,6 @@ complete; run again to resume).`,
   const showProgress = !flags['no-progress'] && process.stderr.isTTY === true;
   const outputDir = flags['output-dir'];
   const indexExisted = fs.existsSync(indexPathOf(outputDir));
-  // Read by the index writer (lib/index/tags.ts); not a ConvertOptions field while lib/convert/pipeline.ts is being restructured.
-  tagIndexing.enabled = flags['index-tags'];
   if (flags['index-tags'] && flags['no-index']) throw new UsageError('--index-tags and --no-index contradict each other: give one');
   const counts = await convert({
     input,
@@ -79,6 +76,7 @@ complete; run again to resume).`,
     maxLineBytes: flags['max-line-bytes'],
     statusFile: flags['status-file'],
     index: !flags['no-index'],
+    indexTags: flags['index-tags'],
     log: flags.verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
     signal: interruptSignal(),
   });

@@ -50,6 +50,11 @@ export interface ConvertOptions extends CheckOptions {
   onMember?: (member: WrittenMember) => unknown;
   /** Build or add to DIR/index.db as the day files are written (lib/index/writer.ts). */
   index?: boolean;
+  /**
+   * Start the tags table in a new index (convert --index-tags; off by default: it about doubles
+   * the index's cost, docs/BENCHMARKS.md). An index that has the table keeps it up to date either way.
+   */
+  indexTags?: boolean;
   log?: (text: string) => void;
   /** Schnorr verifier (lib/nostr/verifier.ts); default auto. */
   verifier?: VerifierChoice;
@@ -95,7 +100,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   // The index: started once the existing events are counted, finished after the day files.
   // It should hold the events of the complete members; those of repaired files' new members are added.
   const drops = existing.repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }));
-  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, drops) : undefined;
+  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags }) : undefined;
   const onMember = bothOnMember(opts.onMember, indexing?.onMember);
   for (const member of rewritten) await onMember?.(member);
   let index: IndexingSummary | undefined;

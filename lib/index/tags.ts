@@ -53,13 +53,6 @@ export function messageAt(data: Buffer, at: number): [number, number] {
   return [p, p + length];
 }
 
-/**
- * Whether a conversion starts the tags table in a new index (convert --index-tags; off by
- * default, it about doubles the index's cost: docs/BENCHMARKS.md). An index that has the
- * table keeps it up to date either way.
- */
-export const tagIndexing = { enabled: false };
-
 const ROWS_PER_INSERT = 64;
 
 /** Inserts tag rows (INSERT OR IGNORE), 64 per statement; run it inside the caller's transaction. */

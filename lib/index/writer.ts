@@ -15,7 +15,7 @@ import { chunkTransferList, RowChunkBuilder } from './loader.ts';
 import { rebuildIndex, removeRebuildLeftovers } from './rebuild.ts';
 import type { Drop, WriterReply, WriterRequest } from './writer-worker.ts';
 import { libModule } from '../paths.ts';
-import { hasTagsTable, tagIndexing } from './tags.ts';
+import { hasTagsTable } from './tags.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
@@ -43,7 +43,10 @@ export interface Indexing {
  * `preexisting` events before it (rows of repaired files past their cut, `drops`, are deleted
  * first). Fails at once (FatalError) when index.db is not an index.
  */
-export async function startIndexing(dir: string, preexisting: number, parallel: number, log: (text: string) => void, drops: Drop[] = []): Promise<Indexing> {
+export async function startIndexing(
+  dir: string, preexisting: number, parallel: number, log: (text: string) => void,
+  { drops = [], tags = false }: { drops?: Drop[]; /** Start the tags table in a new index (convert --index-tags). */ tags?: boolean } = {},
+): Promise<Indexing> {
   const indexPath = indexPathOf(dir);
   removeRebuildLeftovers(indexPath); // of a rebuild that was killed (this run holds the folder's lock)
   // Checked here, before any conversion, so that a foreign index.db fails at once.
@@ -55,7 +58,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
       abort: async () => {},
       async finish() {
         const started = performance.now();
-        const s = await rebuildIndex({ dir, parallel, log, lockHeld: true, tags: tagIndexing.enabled || undefined });
+        const s = await rebuildIndex({ dir, parallel, log, lockHeld: true, tags: tags || undefined });
         if (s.damaged.length) throw new FatalError(`cannot rebuild ${indexPath}: ${s.damaged[0]}`);
         const rows = s.events - s.duplicates;
         return { indexPath, added: rows, rows, rebuilt: true, finishSeconds: (performance.now() - started) / 1000 };
@@ -65,7 +68,7 @@ export async function startIndexing(dir: string, preexisting: number, parallel: 
 
   // The worker starts while the conversion does; rows posted meanwhile wait in its queue.
   // The tags table: asked for in a new index, or kept up to date in one that has it; never started incomplete.
-  const withTags = hasTags || (tagIndexing.enabled && rowsBefore === 0);
+  const withTags = hasTags || (tags && rowsBefore === 0);
   const worker = startWorker(WORKER_SCRIPT, { indexPath, drops, tags: withTags });
   let failure: Error | undefined;
   let finished: ((r: WriterReply) => void) | undefined;
