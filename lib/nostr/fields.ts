@@ -23,10 +23,10 @@ const WIRE_TYPES = [-1, LEN, LEN, VARINT, VARINT, LEN, LEN, LEN];
 
 export class NotAnEventError extends Error {}
 
-/** Reads a varint at `pos` of `buf`: its value (exact up to 2^53) and the position after it. */
 /** The position after the varint last read by `varint` (no tuple allocated per varint). */
 let after = 0;
 
+/** Reads a varint at `pos` of `buf`: its value (exact up to 2^53); the position after it goes to `after`. */
 function varint(buf: Buffer, pos: number, end: number): number {
   let value = 0;
   let scale = 1;
@@ -41,6 +41,17 @@ function varint(buf: Buffer, pos: number, end: number): number {
     scale *= 128;
   }
   throw new NotAnEventError('a varint longer than 10 bytes');
+}
+
+/** The position after a field of wire type `wire` whose value starts at `pos` (skipped unread). */
+function skipValue(buf: Buffer, pos: number, end: number, wire: number): number {
+  switch (wire) {
+    case VARINT: varint(buf, pos, end); return after;
+    case LEN: return varint(buf, pos, end) + after;
+    case I64: return pos + 8;
+    case I32: return pos + 4;
+    default: throw new NotAnEventError(`wire type ${wire}`);
+  }
 }
 
 /** Two's complement of a 64-bit varint's value, for the negative numbers int64 allows. */
@@ -89,12 +100,8 @@ export function readIndexFields(buf: Buffer, start = 0, end = buf.length): Index
         pubkey = buf.toString('latin1', pos, pos + length);
       }
       pos += length;
-    } else if (wire === I64) {
-      pos += 8;
-    } else if (wire === I32) {
-      pos += 4;
     } else {
-      throw new NotAnEventError(`wire type ${wire}`);
+      pos = skipValue(buf, pos, end, wire);
     }
   }
   if (pos > end) throw new NotAnEventError('a field runs past the end of the message');
@@ -125,18 +132,14 @@ export function readFilterTags(buf: Buffer, start: number, end: number, found: (
   while (pos < end) {
     const key = varint(buf, pos, end);
     pos = after;
-    const wire = key & 7;
-    if (wire === VARINT) {
-      varint(buf, pos, end);
-      pos = after;
-    } else if (wire === LEN) {
+    if (key === 0x2a) {
       const length = varint(buf, pos, end);
       pos = after;
-      if (key === 0x2a) readTag(buf, pos, pos + length, found);
+      readTag(buf, pos, pos + length, found); // it reads varints too: `after` is its own then
       pos += length;
-    } else if (wire === I64) pos += 8;
-    else if (wire === I32) pos += 4;
-    else throw new NotAnEventError(`wire type ${wire}`);
+    } else {
+      pos = skipValue(buf, pos, end, key & 7);
+    }
   }
 }
 
@@ -147,7 +150,6 @@ function readTag(buf: Buffer, start: number, end: number, found: (name: string, 
   while (pos < end) {
     const key = varint(buf, pos, end);
     pos = after;
-    const wire = key & 7;
     if (key === 0x0a) {
       const length = varint(buf, pos, end);
       pos = after;
@@ -162,14 +164,8 @@ function readTag(buf: Buffer, start: number, end: number, found: (name: string, 
         return;
       }
       pos += length;
-    } else if (wire === VARINT) {
-      varint(buf, pos, end);
-      pos = after;
-    } else if (wire === LEN) {
-      const length = varint(buf, pos, end);
-      pos = after + length;
-    } else if (wire === I64) pos += 8;
-    else if (wire === I32) pos += 4;
-    else throw new NotAnEventError(`wire type ${wire}`);
+    } else {
+      pos = skipValue(buf, pos, end, key & 7);
+    }
   }
 }
