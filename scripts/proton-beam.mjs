@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = path.join(ROOT, 'node_modules', '.cache', 'proton-beam');
 
-// Pure-JS packages worth inlining: protobufjs loads ~30 CommonJS files, ~40 ms of every start.
+// Pure-JS packages worth inlining: protobufjs loads ~30 CommonJS files (~9 ms of every start: docs/BENCHMARKS.md).
 // Every other package stays an import (native addons, WASM, the AWS SDK loaded on demand).
 const INLINED = /^(protobufjs|@protobufjs\/)/;
 
