@@ -73,7 +73,8 @@ export async function runScript<const F extends FlagTable>(spec: ScriptSpec<F>, 
     if (err instanceof UsageError) {
       process.stderr.write(`error: ${error}\nsee: ${spec.helpHint ?? `${spec.command} --help`}\n`);
     } else {
-      process.stderr.write(`${code === 1 && !(err instanceof FatalError) && !isAwsError(err) ? 'internal error' : 'error'}: ${error}\n`);
+      const bug = !(err instanceof FatalError) && !isAwsError(err); // only a bug keeps its stack
+      process.stderr.write(`${bug ? 'internal error' : 'error'}: ${error}\n`);
     }
   }
   if (spec.finally) await spec.finally(code, error).catch(() => undefined);

@@ -1,6 +1,7 @@
 /**
  * Cuts a byte stream of JSONL into batches of whole lines for the workers, numbering lines
- * from 1. A batch ends at the limits or at the end of a chunk of input, whichever comes first. A UTF-8 byte-order mark at the very start is dropped. A line longer than
+ * from 1. A batch ends at the limits or at the end of a chunk of input, whichever comes first. (A byte-order mark at the start of a line is the
+ * workers' to drop, lib/convert/batch.ts.) A line longer than
  * `maxLineBytes` is never held in memory: it is skipped and reported as its own batch.
  */
 import type { Readable } from 'node:stream';
@@ -23,7 +24,6 @@ export interface BatchLimits {
 }
 
 const NEWLINE = 0x0a;
-const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 export async function* lineBatches(stream: Readable, limits: BatchLimits): AsyncGenerator<LineBatch> {
   let seq = 0;
@@ -35,7 +35,6 @@ export async function* lineBatches(stream: Readable, limits: BatchLimits): Async
   let partial: Buffer[] = []; // the current, unfinished line
   let lineBytes = 0; // its length so far (also while skipping it)
   let skipping = false;
-  let head: Buffer | null = Buffer.alloc(0); // first bytes until the BOM check is done
 
   const takeBatch = (): LineBatch => {
     const batch = { seq: seq++, firstLine: batchFirstLine, bytes: Buffer.concat(pieces, batchBytes) };
@@ -52,13 +51,7 @@ export async function* lineBatches(stream: Readable, limits: BatchLimits): Async
     return batch;
   };
 
-  for await (let chunk of stream as AsyncIterable<Buffer>) {
-    if (head) {
-      head = Buffer.concat([head, chunk]);
-      if (head.length < BOM.length && BOM.subarray(0, head.length).equals(head)) continue;
-      chunk = head.subarray(0, BOM.length).equals(BOM) ? head.subarray(BOM.length) : head;
-      head = null;
-    }
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
     let pos = 0;
     while (pos < chunk.length) {
       const nl = chunk.indexOf(NEWLINE, pos);
@@ -88,10 +81,6 @@ export async function* lineBatches(stream: Readable, limits: BatchLimits): Async
     // Hand out what a chunk completed without waiting for more: a slow stream (a pipe from a
     // live source) is then converted as it arrives.
     if (batchLines > 0) yield takeBatch();
-  }
-  if (head && head.length > 0) {
-    partial.push(head); // input shorter than a BOM: plain data
-    lineBytes += head.length;
   }
   // A stream destroyed on purpose (Ctrl-C, a spot notice) did not end: its unfinished last line is
   // cut, not the input's last line; it is left for the next run instead of being rejected.
