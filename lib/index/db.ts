@@ -215,7 +215,7 @@ export function countRows(db: IndexDb): number {
   return (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
 }
 
-/** Deletes an index file with its journal or WAL, if there. */
-export function removeIndex(file: string): void {
-  for (const suffix of ['', '-journal', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true });
+/** Deletes an index file with its journal or WAL, if there (`andFile` false: only those). */
+export function removeIndex(file: string, andFile = true): void {
+  for (const suffix of [...(andFile ? [''] : []), '-journal', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true });
 }

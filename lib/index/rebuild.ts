@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { listDayFiles } from '../day-files/names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
-import { countRows, finishIndex, indexPathOf, openIndexForRead, openIndexForWrite, type IndexDb } from './db.ts';
+import { countRows, finishIndex, indexPathOf, openIndexForRead, openIndexForWrite, removeIndex, type IndexDb } from './db.ts';
 import { CREATE_TAGS_TABLE, hasTagsTable } from './tags.ts';
 import { STAGE_TABLE, STAGE_TAGS_TABLE, type RebuildResult, type RebuildTask } from './rebuild-worker.ts';
 import { WorkerPool, asError } from '../workers/pool.ts';
@@ -78,7 +78,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   const withTags = opts.tags ?? indexHasTags(indexPath);
   const tempPath = `${indexPath}.rebuild-${process.pid}`;
   const stageDir = `${tempPath}.parts`;
-  removeDb(tempPath);
+  removeIndex(tempPath);
   let db: IndexDb;
   try {
     fs.rmSync(stageDir, { recursive: true, force: true });
@@ -159,7 +159,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
     db.close();
   } catch (err) {
     if (db.open) db.close();
-    removeDb(tempPath);
+    removeIndex(tempPath);
     throw asFatal(err, tempPath);
   } finally {
     progress?.stop();
@@ -169,7 +169,7 @@ async function rebuildLocked(opts: RebuildOptions): Promise<RebuildSummary> {
   try {
     failpoint('rebuild-rename-before');
     // rename replaces the old index atomically; only its journal files, if any, go first.
-    removeDb(indexPath, false);
+    removeIndex(indexPath, false);
     fs.renameSync(tempPath, indexPath);
     failpoint('rebuild-rename-after');
   } catch (err) {
@@ -206,10 +206,6 @@ function groupFiles(files: { path: string; name: string }[]): { path: string; na
 }
 
 /** Removes an SQLite file and the journal files beside it (or only those). */
-function removeDb(file: string, andFile = true): void {
-  for (const suffix of [...(andFile ? [''] : []), '-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
-}
-
 /** What a rebuild that was killed left beside the index (the caller holds the folder's lock). */
 export function removeRebuildLeftovers(indexPath: string): void {
   const dir = path.dirname(indexPath);
