@@ -1,0 +1,74 @@
+/**
+ * The checkpoint record: what a stopped conversion needs to go on where it was, kept as
+ * `_checkpoint.json` beside the day files (local runs) and as `OUTPUT/_checkpoint.json` (S3
+ * output), where it is written last and is the commit point: parts uploaded after the last
+ * record are ignored on resume. Types only here; reading and writing live beside it.
+ */
+import type { ConversionCounts } from '../convert/summary.ts';
+
+export const CHECKPOINT_NAME = '_checkpoint.json';
+export const CHECKPOINT_VERSION = 1;
+
+/** What tells one input from another, and one version of it from the next. */
+export interface InputIdentity {
+  /** The input as given (path made absolute, URL as typed). */
+  spec: string;
+  kind: 'file' | 'http' | 's3-object' | 's3-prefix' | 'stdin';
+  /** Raw size in bytes when known. */
+  size?: number;
+  /** Local file: modification time in ms. */
+  mtimeMs?: number;
+  /** http(s) and S3: strong ETag, else Last-Modified. */
+  validator?: string;
+  /** s3://bucket/prefix/: every object read, in order, each with its size and ETag. */
+  objects?: { key: string; size: number; etag: string }[];
+}
+
+/** Where the next line starts. Offsets count decompressed (JSONL) bytes. */
+export interface InputPosition {
+  /** Number of the next line (lines are numbered from 1 across the whole input). */
+  line: number;
+  /** JSONL bytes of the lines before it, from the start of the input. */
+  offset: number;
+  /** For a prefix input: the object the next line is in, and the JSONL bytes of it before that line. */
+  object?: { index: number; key: string; offset: number };
+}
+
+/** A run of whole gzip members of one day file, uploaded as one object (S3 output only). */
+export interface CheckpointPart {
+  /** e.g. `_parts/2024_01_31/000003.gz`, relative to OUTPUT. */
+  key: string;
+  /** The day file it belongs to, e.g. `2024_01_31.pb.gz`. */
+  fileName: string;
+  /** Byte offset of the part in the assembled day file. */
+  offsetInFile: number;
+  bytes: number;
+  sha256: string;
+  events: number;
+}
+
+export interface CheckpointHistoryEntry {
+  event: 'start' | 'checkpoint' | 'interrupted' | 'resume' | 'done';
+  /** ISO time. */
+  at: string;
+  line: number;
+  offset: number;
+  /** On EC2: the instance that wrote the entry (from the instance metadata). */
+  instanceId?: string;
+  /** e.g. 'spot interruption notice', 'SIGTERM', 'every 5 min'. */
+  reason?: string;
+}
+
+export interface CheckpointRecord {
+  version: typeof CHECKPOINT_VERSION;
+  input: InputIdentity;
+  next: InputPosition;
+  counts: ConversionCounts;
+  /** S3 output: every part so far, in order of upload (per day file: in file order). */
+  parts: CheckpointPart[];
+  /** S3 output: the reject-log segments uploaded so far (keys relative to OUTPUT), in order. */
+  logParts: string[];
+  history: CheckpointHistoryEntry[];
+  /** ISO time of this record. */
+  writtenAt: string;
+}
