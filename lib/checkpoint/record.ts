@@ -44,6 +44,8 @@ export interface CheckpointPart {
   offsetInFile: number;
   bytes: number;
   sha256: string;
+  /** Hex MD5 of the part (optional, added by the S3 side): the assembly checks S3's multipart ETag with it. */
+  md5?: string;
   events: number;
 }
 
@@ -68,6 +70,11 @@ export interface CheckpointRecord {
   parts: CheckpointPart[];
   /** S3 output: the reject-log segments uploaded so far (keys relative to OUTPUT), in order. */
   logParts: string[];
+  /**
+   * S3 output (optional, added by the S3 side): the ids of the events in the parts, 32 bytes each,
+   * one object per checkpoint, in order: what a resume on an empty machine deduplicates against.
+   */
+  idParts?: { key: string; bytes: number; sha256: string; events: number }[];
   history: CheckpointHistoryEntry[];
   /** ISO time of this record. */
   writtenAt: string;

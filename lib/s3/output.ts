@@ -196,14 +196,14 @@ export function verifyStored(head: HeadObjectCommandOutput, h: FileHash, partSiz
   throw fail('S3 reported neither a checksum nor an ETag');
 }
 
-function contentType(name: string): string {
+export function contentType(name: string): string {
   if (name.endsWith('.pb.gz')) return 'application/gzip';
   if (name.endsWith('.db')) return 'application/vnd.sqlite3';
   if (name.endsWith('.json')) return 'application/json';
   return 'text/plain; charset=utf-8';
 }
 
-function sseParams(kmsKeyId?: string): { ServerSideEncryption: ServerSideEncryption; SSEKMSKeyId?: string } {
+export function sseParams(kmsKeyId?: string): { ServerSideEncryption: ServerSideEncryption; SSEKMSKeyId?: string } {
   return kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId } : { ServerSideEncryption: 'AES256' };
 }
 
@@ -432,7 +432,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
   }
 }
 
-async function headObject(s3: S3Client, bucket: string, key: string, url: string): Promise<HeadObjectCommandOutput> {
+export async function headObject(s3: S3Client, bucket: string, key: string, url: string): Promise<HeadObjectCommandOutput> {
   try {
     return await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
   } catch (err) {

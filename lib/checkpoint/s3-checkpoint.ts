@@ -1,0 +1,197 @@
+/**
+ * A checkpoint of an --s3-output run: the gzip members written since the last checkpoint go up as
+ * part objects (`_parts/YYYY_MM_DD/NNNNNN.gz`, one run of whole members of one day file each), the
+ * ids of their events as `_parts/ids/NNNNNN.bin` (32 bytes per event: what a resume on an empty
+ * machine loads to deduplicate, without downloading the parts), the reject-log lines since the last
+ * checkpoint as `_parts/log/NNNNNN.log`, and LAST `_checkpoint.json`, the commit point. Every object
+ * is checked after its upload; anything uploaded after the last record is an orphan, ignored and
+ * deleted by a resume (deleteOrphans).
+ */
+import path from 'node:path';
+import { FatalError } from '../cli/errors.ts';
+import { LOG_NAME } from '../convert/reject-log.ts';
+import { readLocatedMessages } from '../day-files/members.ts';
+import { messageId } from '../nostr/fields.ts';
+import { failpoint } from '../failpoints.ts';
+import { CHECKPOINT_NAME, CHECKPOINT_VERSION, type CheckpointPart, type CheckpointRecord } from './record.ts';
+import type { CheckpointStore } from './s3-store.ts';
+
+export const PARTS_DIR = '_parts/';
+export const IDS_DIR = `${PARTS_DIR}ids/`;
+export const LOG_DIR = `${PARTS_DIR}log/`;
+
+/** One gzip member written since the last checkpoint (local offsets: in this machine's day file). */
+export interface NewMember {
+  fileName: string;
+  memberOffset: number;
+  memberBytes: number;
+  events: number;
+}
+
+/** What the converter's checkpoint hook hands over. */
+export interface CheckpointEvent {
+  record: CheckpointRecord;
+  newMembers: NewMember[];
+  rejectLogBytes: { from: number; to: number };
+  reason: string;
+}
+
+const seq = (n: number) => String(n).padStart(6, '0');
+export const partKey = (fileName: string, n: number) => `${PARTS_DIR}${fileName.replace(/\.pb\.gz$/, '')}/${seq(n)}.gz`;
+
+/** The ids of the events in bytes [start, end) of a day file (whole members), 32 bytes each, in file order. */
+export async function idsOfRange(file: string, start: number, end: number): Promise<Buffer> {
+  const ids: Buffer[] = [];
+  for await (const batch of readLocatedMessages(file, start)) {
+    for (let i = 0; i < batch.count; i++) {
+      if (batch.memberOffsets[i] >= end) return Buffer.concat(ids);
+      ids.push(messageId(batch.buf.subarray(batch.starts[i], batch.ends[i])));
+    }
+    if (batch.memberEnd !== undefined && batch.memberEnd >= end) break;
+  }
+  return Buffer.concat(ids);
+}
+
+/**
+ * The S3 side of one run's checkpoints. `resumed`: the record this run resumed from (its parts
+ * come first; this machine's day files hold only what was written since, so a member at local
+ * offset x of a day file sits at `base + x` of the assembled file, base being the bytes of that
+ * file's earlier parts).
+ */
+export class S3Checkpointer {
+  private parts: CheckpointPart[];
+  private logParts: string[];
+  private idParts: NonNullable<CheckpointRecord['idParts']>;
+  /** Per day file: bytes of the parts uploaded before this run (constant for the run). */
+  readonly base = new Map<string, number>();
+  /** Per day file: local bytes already in parts of this run. */
+  private uploaded = new Map<string, number>();
+  last?: CheckpointRecord;
+
+  constructor(private store: CheckpointStore, private dir: string, resumed?: CheckpointRecord) {
+    this.parts = [...(resumed?.parts ?? [])];
+    this.logParts = [...(resumed?.logParts ?? [])];
+    this.idParts = [...(resumed?.idParts ?? [])];
+    for (const p of this.parts) this.base.set(p.fileName, (this.base.get(p.fileName) ?? 0) + p.bytes);
+    this.last = resumed;
+  }
+
+  /** Uploads what `c` says was written since the last checkpoint, then the record; returns the record written. */
+  async checkpoint(c: CheckpointEvent): Promise<CheckpointRecord> {
+    const runs = this.runsOf(c.newMembers);
+    const newParts: CheckpointPart[] = [];
+    const ids: Buffer[] = [];
+    let n = 0;
+    for (const r of runs) {
+      const file = path.join(this.dir, r.fileName);
+      const count = this.parts.filter((p) => p.fileName === r.fileName).length + newParts.filter((p) => p.fileName === r.fileName).length;
+      const key = partKey(r.fileName, count + 1);
+      const stored = await this.store.putFileRange(key, file, r.start, r.end);
+      failpoint('checkpoint-part-uploaded');
+      newParts.push({
+        key, fileName: r.fileName, offsetInFile: (this.base.get(r.fileName) ?? 0) + r.start,
+        bytes: stored.size, sha256: stored.sha256, md5: stored.md5, events: r.events,
+      });
+      ids.push(await idsOfRange(file, r.start, r.end));
+      n += r.events;
+    }
+    const idParts = [...this.idParts];
+    const idBytes = Buffer.concat(ids);
+    if (idBytes.length !== n * 32) throw new FatalError(`checkpoint: the new members hold ${idBytes.length / 32} events, the converter counted ${n}`);
+    if (idBytes.length > 0) {
+      const stored = await this.store.putBuffer(`${IDS_DIR}${seq(idParts.length + 1)}.bin`, idBytes);
+      idParts.push({ key: stored.key, bytes: stored.size, sha256: stored.sha256, events: n });
+    }
+    const logParts = [...this.logParts];
+    const { from, to } = c.rejectLogBytes;
+    if (to > from) {
+      const stored = await this.store.putFileRange(`${LOG_DIR}${seq(logParts.length + 1)}.log`, path.join(this.dir, LOG_NAME), from, to);
+      logParts.push(stored.key);
+    }
+    const record: CheckpointRecord = {
+      ...c.record,
+      version: CHECKPOINT_VERSION,
+      parts: [...this.parts, ...newParts],
+      logParts,
+      idParts,
+      writtenAt: new Date().toISOString(),
+    };
+    failpoint('checkpoint-before-record');
+    await writeS3Checkpoint(this.store, record);
+    // Committed: from now on these parts count.
+    this.parts = record.parts;
+    this.logParts = logParts;
+    this.idParts = idParts;
+    for (const r of runs) this.uploaded.set(r.fileName, r.end);
+    this.last = record;
+    return record;
+  }
+
+  /** The members of each day file, as one run per file, checked to follow on from what is uploaded. */
+  private runsOf(members: NewMember[]): { fileName: string; start: number; end: number; events: number }[] {
+    const runs = new Map<string, { fileName: string; start: number; end: number; events: number }>();
+    for (const m of members) {
+      const r = runs.get(m.fileName);
+      const expected = r ? r.end : (this.uploaded.get(m.fileName) ?? 0);
+      if (m.memberOffset !== expected) {
+        throw new FatalError(`checkpoint: ${m.fileName}'s new member starts at byte ${m.memberOffset}, where ${expected} was expected (members must follow on)`);
+      }
+      if (r) {
+        r.end += m.memberBytes;
+        r.events += m.events;
+      } else {
+        runs.set(m.fileName, { fileName: m.fileName, start: m.memberOffset, end: m.memberOffset + m.memberBytes, events: m.events });
+      }
+    }
+    return [...runs.values()].sort((a, b) => a.fileName.localeCompare(b.fileName));
+  }
+}
+
+/** Writes OUTPUT/_checkpoint.json (checked like every upload). */
+export async function writeS3Checkpoint(store: CheckpointStore, record: CheckpointRecord): Promise<void> {
+  await store.putBuffer(CHECKPOINT_NAME, Buffer.from(JSON.stringify(record, null, 1) + '\n'));
+}
+
+/** OUTPUT/_checkpoint.json, or undefined when there is none. */
+export async function readS3Checkpoint(store: CheckpointStore): Promise<CheckpointRecord | undefined> {
+  const body = await store.get(CHECKPOINT_NAME);
+  if (!body) return undefined;
+  let record: CheckpointRecord;
+  try {
+    record = JSON.parse(body.toString('utf8')) as CheckpointRecord;
+  } catch (err) {
+    throw new FatalError(`${store.url(CHECKPOINT_NAME)} is not JSON (${(err as Error).message}); delete it to start the run over`);
+  }
+  if (record.version !== CHECKPOINT_VERSION || !Array.isArray(record.parts) || !record.next || !record.input) {
+    throw new FatalError(`${store.url(CHECKPOINT_NAME)} is not a checkpoint of version ${CHECKPOINT_VERSION} of this tool; delete it to start the run over`);
+  }
+  return record;
+}
+
+/** Every object a record refers to (relative to OUTPUT). */
+export function referencedKeys(record: CheckpointRecord | undefined): Set<string> {
+  if (!record) return new Set();
+  return new Set([...record.parts.map((p) => p.key), ...record.logParts, ...(record.idParts ?? []).map((p) => p.key)]);
+}
+
+/**
+ * Deletes the objects under OUTPUT/_parts/ that `record` does not list: uploaded by a run that
+ * stopped before its next record (or, with no record, by any run). Returns their keys.
+ */
+export async function deleteOrphans(store: CheckpointStore, record: CheckpointRecord | undefined): Promise<string[]> {
+  const keep = referencedKeys(record);
+  const orphans = (await store.list(PARTS_DIR)).filter((k) => !keep.has(k));
+  await store.delete(orphans);
+  return orphans;
+}
+
+/**
+ * The ids stored by the runs before this one, from the record's id lists, each checked against
+ * its recorded SHA-256: 32-byte ids, in chunks (the converter's `knownIds`).
+ */
+export async function* loadStoredIds(store: CheckpointStore, record: CheckpointRecord): AsyncGenerator<Uint8Array> {
+  for (const p of record.idParts ?? []) {
+    const body = await store.getChecked(p.key, p);
+    for (let i = 0; i < body.length; i += 32) yield body.subarray(i, i + 32);
+  }
+}
