@@ -59,6 +59,8 @@ export interface UploadOptions {
   /** Tries of a whole file after the SDK's own retries gave up (default 3). */
   fileRetry?: Partial<RetryOptions>;
   client?: S3Client;
+  /** Day files already in place under the target (assembled from checkpoint parts): not uploaded again, listed in the manifest. */
+  assembled?: UploadedFile[];
   onProgress?: (p: UploadProgress) => void;
   onRetry?: (info: RetryInfo) => void;
 }
@@ -296,8 +298,9 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
   try {
     const loc = await checkS3Target(opts.target, s3);
     const targetUrl = formatS3Url(loc);
-    const names = await resultFiles(opts.dir);
-    if (names.length === 0) throw new FatalError(`cannot upload results: ${opts.dir} has no day files, index.db or proton-beam.log`);
+    const assembled = opts.assembled ?? [];
+    const names = (await resultFiles(opts.dir)).filter((n) => !assembled.some((f) => f.name === n));
+    if (names.length === 0 && assembled.length === 0) throw new FatalError(`cannot upload results: ${opts.dir} has no day files, index.db or proton-beam.log`);
     const manifestKey = loc.key + MANIFEST_NAME;
     const manifestUrl = `s3://${loc.bucket}/${manifestKey}`;
 
@@ -390,7 +393,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
     await Promise.all(Array.from({ length: Math.min(fileConcurrency, names.length) }, worker));
     if (failed) throw firstError;
 
-    const files = names.map((n) => results.get(n)!);
+    const files = [...assembled, ...names.map((n) => results.get(n)!)];
     const bytes = files.reduce((a, f) => a + f.size, 0);
     const finished = Date.now();
     const manifest: Record<string, unknown> = {
