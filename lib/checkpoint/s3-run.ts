@@ -1,0 +1,53 @@
+/**
+ * What convert --s3-output adds to a run for checkpoints in S3: before converting, the record
+ * under OUTPUT (if any) is read, the orphans left after it are deleted, and the run resumes from
+ * it (the converter refuses it when it is for another input or a changed one); while converting,
+ * each checkpoint goes up (s3-checkpoint.ts); at the end, the assembly (s3-finish.ts).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { FatalError } from '../cli/errors.ts';
+import { listDayFiles } from '../day-files/names.ts';
+import type { CheckpointRecord } from './record.ts';
+import { CheckpointStore } from './s3-store.ts';
+import { S3Checkpointer, deleteOrphans, loadStoredIds, readS3Checkpoint, type CheckpointEvent } from './s3-checkpoint.ts';
+import { finishS3Output, type FinishOptions } from './s3-finish.ts';
+import type { UploadReport } from '../s3/output.ts';
+
+export interface S3Checkpoints {
+  /** The record under OUTPUT this run resumes from. */
+  resume?: CheckpointRecord;
+  /** The ids stored by the earlier runs (from the record's id lists). */
+  knownIds?: AsyncIterable<Uint8Array>;
+  /** The converter's checkpoint hook. */
+  onCheckpoint(c: CheckpointEvent): Promise<CheckpointRecord>;
+  /** The last record written (by this run, else the one resumed from). */
+  last(): CheckpointRecord | undefined;
+  /** After the converter's last checkpoint: assemble, upload the rest, manifest, clean up. */
+  finish(o: Omit<FinishOptions, 'store' | 'dir' | 'record' | 'resumed'>): Promise<UploadReport>;
+}
+
+export async function startS3Checkpoints(o: { client: S3Client; target: string; sseKmsKeyId?: string; dir: string; log: (line: string) => void }): Promise<S3Checkpoints> {
+  const store = new CheckpointStore(o.client, o.target, o.sseKmsKeyId);
+  const resume = await readS3Checkpoint(store);
+  const orphans = await deleteOrphans(store, resume);
+  if (orphans.length > 0) o.log(`deleted ${orphans.length} objects under ${store.url('_parts/')} that no checkpoint lists (uploaded after the last one)`);
+  if (resume) {
+    const here = listDayFiles(o.dir);
+    if (here.length > 0) {
+      throw new FatalError(`${store.url('_checkpoint.json')} is a checkpoint to resume from, but ${o.dir} already holds day files (${here[0]}...): resume into an empty folder`);
+    }
+    o.log(`resuming from ${store.url('_checkpoint.json')} of ${resume.writtenAt}: line ${resume.next.line}, byte ${resume.next.offset}, ${resume.parts.length} parts`);
+  }
+  const checkpointer = new S3Checkpointer(store, o.dir, resume);
+  return {
+    resume,
+    knownIds: resume ? loadStoredIds(store, resume) : undefined,
+    onCheckpoint: (c) => checkpointer.checkpoint(c),
+    last: () => checkpointer.last,
+    finish: async (f) => {
+      const record = checkpointer.last;
+      if (!record) throw new FatalError('the run ended without a checkpoint: nothing to assemble');
+      return finishS3Output({ ...f, store, dir: o.dir, record, resumed: resume });
+    },
+  };
+}
