@@ -10,6 +10,7 @@ import { indexPathOf, removeIndex } from '../lib/index/db.ts';
 import { formatIndexing } from '../lib/index/writer.ts';
 import { formatSummary } from '../lib/convert/summary.ts';
 import { VERIFIER_CHOICES, type VerifierChoice } from '../lib/nostr/verifier.ts';
+import { DEFAULT_CHECKPOINT_EVERY, parseCheckpointEvery } from '../lib/checkpoint/interval.ts';
 
 await runScript({
   command: 'npx tsx scripts/convert.ts',
@@ -37,6 +38,8 @@ Converting into a folder that already holds day files adds to them and never sto
     's3-output': { kind: 'string', value: 's3://BUCKET/PREFIX/', help: 'then upload the results there, manifest.json last (docs/S3.md)' },
     'sse-kms-key-id': { kind: 'string', value: 'KEY', help: 'encrypt the uploads with this KMS key (default SSE-S3)' },
     'delete-local-after-upload': { kind: 'switch', help: 'delete the uploaded local files once manifest.json is written' },
+    'checkpoint-every': { kind: 'string', value: 'TIME|SIZE|off', default: DEFAULT_CHECKPOINT_EVERY, help: 'record in DIR/_checkpoint.json where the conversion is, this often (30s, 5m, 1h)\nor every SIZE of input (4GiB); also at once on Ctrl-C, SIGTERM, a spot notice.\nA rerun of the same input into DIR goes on from there (docs/CHECKPOINTS.md)' },
+    restart: { kind: 'switch', help: 'ignore DIR/_checkpoint.json and read the input from its start\n(what DIR holds is still not stored twice)' },
     verbose: { kind: 'switch', short: 'v', help: 'say more about what happens' },
     'no-progress': { kind: 'switch', help: 'no progress bar (there is none when stderr is not a terminal)' },
   },
@@ -44,13 +47,15 @@ Converting into a folder that already holds day files adds to them and never sto
 Rejected lines are listed in DIR/proton-beam.log with their line numbers. Exit status: 0 when
 the run completed (even with rejected lines), 1 on a fatal problem or when no line at all was
 a valid event, 2 on a usage error, 130 when interrupted (Ctrl-C: the files written so far are
-complete; run again to resume).`,
+complete and DIR/_checkpoint.json says where the run stopped; run the same command again to go
+on from there; 143 for SIGTERM, the same).`,
 }, async ({ flags, positionals: [input] }) => {
   const verifier = flags.verifier as VerifierChoice;
   if (!VERIFIER_CHOICES.includes(verifier)) throw new UsageError(`--verifier takes ${VERIFIER_CHOICES.join(', ')}, not '${flags.verifier}'`);
   if (flags['no-filter-kinds'] && flags['filter-invalid-kinds'] === true) {
     throw new UsageError('--no-filter-kinds and --filter-invalid-kinds=true contradict each other: give one');
   }
+  const checkpointEvery = parseCheckpointEvery(flags['checkpoint-every']);
   const s3Output = flags['s3-output'];
   if (!s3Output && (flags['sse-kms-key-id'] !== undefined || flags['delete-local-after-upload'])) {
     throw new UsageError('--sse-kms-key-id and --delete-local-after-upload need --s3-output');
@@ -79,6 +84,8 @@ complete; run again to resume).`,
     indexTags: flags['index-tags'],
     log: flags.verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
     signal: interruptSignal(),
+    checkpoint: checkpointEvery && { every: checkpointEvery },
+    restart: flags.restart,
   });
   process.stdout.write(`${formatSummary(counts, outputDir)}\n`);
   if (counts.index) process.stdout.write(`${formatIndexing(counts.index)}\n`);
