@@ -68,6 +68,13 @@ on from there; 143 for SIGTERM, the same).`,
   const outputDir = flags['output-dir'];
   const indexExisted = fs.existsSync(indexPathOf(outputDir));
   if (flags['index-tags'] && flags['no-index']) throw new UsageError('--index-tags and --no-index contradict each other: give one');
+  // Checkpoints in S3 (docs/S3.md): resume from OUTPUT/_checkpoint.json, upload at each checkpoint, assemble at the end.
+  const s3Checkpoints = s3Output && checkpointEvery
+    ? await (await import('../lib/checkpoint/s3-run.ts')).startS3Checkpoints({
+      client: (await import('../lib/s3/client.ts')).createS3Client(), target: s3Output, sseKmsKeyId: flags['sse-kms-key-id'],
+      dir: outputDir, restart: flags.restart, log: (line) => process.stderr.write(`${line}\n`),
+    })
+    : undefined;
   const counts = await convert({
     input,
     outputDir,
@@ -84,8 +91,15 @@ on from there; 143 for SIGTERM, the same).`,
     indexTags: flags['index-tags'],
     log: flags.verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
     signal: interruptSignal(),
-    checkpoint: checkpointEvery && { every: checkpointEvery },
+    checkpoint: checkpointEvery && { every: checkpointEvery, onCheckpoint: s3Checkpoints?.onCheckpoint },
+    resume: s3Checkpoints?.resume,
+    knownIds: s3Checkpoints?.knownIds,
     restart: flags.restart,
+  }).catch((err: unknown) => {
+    // The converter names the local folder's record; the one refused here is the S3 one.
+    const m = s3Checkpoints?.resume && err instanceof FatalError && / the input changed since the checkpoint in /.exec(err.message);
+    if (m) throw new FatalError(`${err.message.slice(0, m.index)}: the input changed since ${s3Checkpoints!.recordUrl} was written; to convert it from the start, run again with --restart (which deletes it and its parts)`);
+    throw err;
   });
   process.stdout.write(`${formatSummary(counts, outputDir)}\n`);
   if (counts.index) process.stdout.write(`${formatIndexing(counts.index)}\n`);
@@ -94,7 +108,20 @@ on from there; 143 for SIGTERM, the same).`,
     if (!indexExisted) removeIndex(indexPathOf(outputDir)); // an index of nothing would only mislead
     throw new FatalError(`no valid event in ${nonBlank.toLocaleString('en-US')} lines of ${input}: ${inputShapeHint(input, counts)}`);
   }
-  if (s3 && s3Output) {
+  if (s3 && s3Output && s3Checkpoints) {
+    const report = await s3Checkpoints.finish({
+      index: !flags['no-index'],
+      parallel: flags.parallel,
+      log: flags.verbose ? (text) => process.stderr.write(`${text}\n`) : undefined,
+      upload: {
+        sseKmsKeyId: flags['sse-kms-key-id'],
+        deleteLocalAfterUpload: flags['delete-local-after-upload'],
+        manifest: { input, counts, timings: { startedAt, convertSeconds: counts.seconds } },
+        onProgress: showProgress ? s3.terminalUploadProgress() : undefined,
+      },
+    });
+    process.stdout.write(`${s3.formatUploadReport(report)}\n`);
+  } else if (s3 && s3Output) {
     const report = await s3.uploadResults({
       dir: outputDir,
       target: s3Output,

@@ -88,16 +88,18 @@ export class S3Checkpointer {
       const key = partKey(r.fileName, count + 1);
       const stored = await this.store.putFileRange(key, file, r.start, r.end);
       failpoint('checkpoint-part-uploaded');
+      const runIds = await idsOfRange(file, r.start, r.end);
+      const events = runIds.length / 32;
+      if (r.counted && events !== r.events) throw new FatalError(`checkpoint: ${r.fileName} bytes ${r.start}..${r.end} hold ${events} events, the converter counted ${r.events}`);
       newParts.push({
         key, fileName: r.fileName, offsetInFile: (this.base.get(r.fileName) ?? 0) + r.start,
-        bytes: stored.size, sha256: stored.sha256, md5: stored.md5, events: r.events,
+        bytes: stored.size, sha256: stored.sha256, md5: stored.md5, events,
       });
-      ids.push(await idsOfRange(file, r.start, r.end));
-      n += r.events;
+      ids.push(runIds);
+      n += events;
     }
     const idParts = [...this.idParts];
     const idBytes = Buffer.concat(ids);
-    if (idBytes.length !== n * 32) throw new FatalError(`checkpoint: the new members hold ${idBytes.length / 32} events, the converter counted ${n}`);
     if (idBytes.length > 0) {
       const stored = await this.store.putBuffer(`${IDS_DIR}${seq(idParts.length + 1)}.bin`, idBytes);
       idParts.push({ key: stored.key, bytes: stored.size, sha256: stored.sha256, events: n });
@@ -128,24 +130,30 @@ export class S3Checkpointer {
   }
 
   /** The members of each day file, as one run per file, checked to follow on from what is uploaded. */
-  private runsOf(members: NewMember[]): { fileName: string; start: number; end: number; events: number }[] {
-    const runs = new Map<string, { fileName: string; start: number; end: number; events: number }>();
+  private runsOf(members: NewMember[]): Run[] {
+    const runs = new Map<string, Run>();
     for (const m of members) {
       const r = runs.get(m.fileName);
       const expected = r ? r.end : (this.uploaded.get(m.fileName) ?? 0);
-      if (m.memberOffset !== expected) {
+      // The first members of a file in this run may follow bytes the folder held before it (a
+      // local resume, or a folder converted into before): those whole members go up too.
+      const before = !r && !this.uploaded.has(m.fileName) && !this.base.has(m.fileName) && m.memberOffset > expected;
+      if (m.memberOffset !== expected && !before) {
         throw new FatalError(`checkpoint: ${m.fileName}'s new member starts at byte ${m.memberOffset}, where ${expected} was expected (members must follow on)`);
       }
       if (r) {
         r.end += m.memberBytes;
         r.events += m.events;
       } else {
-        runs.set(m.fileName, { fileName: m.fileName, start: m.memberOffset, end: m.memberOffset + m.memberBytes, events: m.events });
+        runs.set(m.fileName, { fileName: m.fileName, start: expected, end: m.memberOffset + m.memberBytes, events: m.events, counted: !before });
       }
     }
     return [...runs.values()].sort((a, b) => a.fileName.localeCompare(b.fileName));
   }
 }
+
+/** Bytes [start, end) of a day file; `counted`: its events are the members' (else read from the file). */
+interface Run { fileName: string; start: number; end: number; events: number; counted: boolean }
 
 /** Writes OUTPUT/_checkpoint.json (checked like every upload). */
 export async function writeS3Checkpoint(store: CheckpointStore, record: CheckpointRecord): Promise<void> {

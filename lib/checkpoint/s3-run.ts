@@ -7,7 +7,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FatalError } from '../cli/errors.ts';
 import { listDayFiles } from '../day-files/names.ts';
-import type { CheckpointRecord } from './record.ts';
+import { CHECKPOINT_NAME, type CheckpointRecord } from './record.ts';
 import { CheckpointStore } from './s3-store.ts';
 import { S3Checkpointer, deleteOrphans, loadStoredIds, readS3Checkpoint, type CheckpointEvent } from './s3-checkpoint.ts';
 import { finishS3Output, type FinishOptions } from './s3-finish.ts';
@@ -22,21 +22,32 @@ export interface S3Checkpoints {
   onCheckpoint(c: CheckpointEvent): Promise<CheckpointRecord>;
   /** The last record written (by this run, else the one resumed from). */
   last(): CheckpointRecord | undefined;
+  /** s3://bucket/OUTPUT/_checkpoint.json */
+  recordUrl: string;
   /** After the converter's last checkpoint: assemble, upload the rest, manifest, clean up. */
   finish(o: Omit<FinishOptions, 'store' | 'dir' | 'record' | 'resumed'>): Promise<UploadReport>;
 }
 
-export async function startS3Checkpoints(o: { client: S3Client; target: string; sseKmsKeyId?: string; dir: string; log: (line: string) => void }): Promise<S3Checkpoints> {
+export async function startS3Checkpoints(o: {
+  client: S3Client; target: string; sseKmsKeyId?: string; dir: string; log: (line: string) => void;
+  /** --restart: the record under OUTPUT and its parts are deleted, the run starts from the beginning. */
+  restart?: boolean;
+}): Promise<S3Checkpoints> {
   const store = new CheckpointStore(o.client, o.target, o.sseKmsKeyId);
-  const resume = await readS3Checkpoint(store);
+  let resume = await readS3Checkpoint(store);
+  if (resume && o.restart) {
+    o.log(`--restart: deleting ${store.url(CHECKPOINT_NAME)} (of ${resume.writtenAt}) and its parts`);
+    await store.delete([CHECKPOINT_NAME]);
+    resume = undefined;
+  }
   const orphans = await deleteOrphans(store, resume);
   if (orphans.length > 0) o.log(`deleted ${orphans.length} objects under ${store.url('_parts/')} that no checkpoint lists (uploaded after the last one)`);
   if (resume) {
     const here = listDayFiles(o.dir);
     if (here.length > 0) {
-      throw new FatalError(`${store.url('_checkpoint.json')} is a checkpoint to resume from, but ${o.dir} already holds day files (${here[0]}...): resume into an empty folder`);
+      throw new FatalError(`${store.url(CHECKPOINT_NAME)} is a checkpoint to resume from, but ${o.dir} already holds day files (${here[0]}...): resume into an empty folder`);
     }
-    o.log(`resuming from ${store.url('_checkpoint.json')} of ${resume.writtenAt}: line ${resume.next.line}, byte ${resume.next.offset}, ${resume.parts.length} parts`);
+    o.log(`resuming from ${store.url(CHECKPOINT_NAME)} of ${resume.writtenAt}: line ${resume.next.line}, byte ${resume.next.offset}, ${resume.parts.length} parts`);
   }
   const checkpointer = new S3Checkpointer(store, o.dir, resume);
   return {
@@ -44,6 +55,7 @@ export async function startS3Checkpoints(o: { client: S3Client; target: string; 
     knownIds: resume ? loadStoredIds(store, resume) : undefined,
     onCheckpoint: (c) => checkpointer.checkpoint(c),
     last: () => checkpointer.last,
+    recordUrl: store.url(CHECKPOINT_NAME),
     finish: async (f) => {
       const record = checkpointer.last;
       if (!record) throw new FatalError('the run ended without a checkpoint: nothing to assemble');
