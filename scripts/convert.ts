@@ -97,7 +97,7 @@ on from there; 143 for SIGTERM, the same).`,
     restart: flags.restart,
   }).catch((err: unknown) => {
     // The converter names the local folder's record; the one refused here is the S3 one.
-    const m = s3Checkpoints?.resume && err instanceof FatalError && / the input changed since the checkpoint in /.exec(err.message);
+    const m = s3Checkpoints?.resume && err instanceof FatalError && /: the input changed since the checkpoint in /.exec(err.message);
     if (m) throw new FatalError(`${err.message.slice(0, m.index)}: the input changed since ${s3Checkpoints!.recordUrl} was written; to convert it from the start, run again with --restart (which deletes it and its parts)`);
     throw err;
   });
