@@ -162,7 +162,7 @@ export async function writeS3Checkpoint(store: CheckpointStore, record: Checkpoi
 
 /** OUTPUT/_checkpoint.json, or undefined when there is none. */
 export async function readS3Checkpoint(store: CheckpointStore): Promise<CheckpointRecord | undefined> {
-  const body = await store.get(CHECKPOINT_NAME);
+  const body = await store.exists(CHECKPOINT_NAME) ? await store.get(CHECKPOINT_NAME) : undefined;
   if (!body) return undefined;
   let record: CheckpointRecord;
   try {

@@ -87,6 +87,20 @@ export class CheckpointStore {
     return { key: rel, size: h.size, sha256, md5: h.md5.toString('hex') };
   }
 
+  /**
+   * Whether OUTPUT/`rel` exists, by listing (as lib/s3/output.ts does): a GET of a missing key is
+   * answered 404 only to a caller allowed an unconditional s3:ListBucket, else 403.
+   */
+  async exists(rel: string): Promise<boolean> {
+    const key = this.prefix + rel;
+    try {
+      const res = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: key, MaxKeys: 1 }));
+      return (res.Contents ?? []).some((o) => o.Key === key);
+    } catch (err) {
+      throw new FatalError(describeS3Error(err, this.url(rel), 'list'));
+    }
+  }
+
   /** The bytes of OUTPUT/`rel`, or undefined when there is no such object. */
   async get(rel: string): Promise<Buffer | undefined> {
     try {

@@ -111,6 +111,9 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   let lastProgressLine = Date.now();
 
   await publish(status);
+  // The converter's folder starts empty: what an earlier run committed is in OUTPUT (its
+  // checkpoint and parts, docs/S3.md), and a resume from there needs an empty folder.
+  fs.rmSync(path.join(o.workDir, 'out'), { recursive: true, force: true });
   const args = [...o.converter.slice(1), ...converterArgs(o, statusFile)];
   o.print(`job: ${o.converter[0]} ${args.join(' ')}`);
   const timer = setInterval(refresh, o.statusIntervalMs);

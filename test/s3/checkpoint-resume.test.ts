@@ -163,7 +163,8 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
     http.requests.length = 0;
     const resumed = await run([http.url('/in.jsonl'), '-o', fs.mkdtempSync(path.join(root, 'work-')), ...FLAGS, '--s3-output', 's3://ckpt/sigterm/']);
     ok(resumed, 'resumed after SIGTERM');
-    assert.equal(http.requests[0].range, `bytes=${saved.next.offset}-`, 'the resumed run asked for the rest of the input only');
+    // From one byte before the offset (dropped): a Range at the very end of an object is answered 416.
+    assert.equal(http.requests[0].range, `bytes=${saved.next.offset - 1}-`, 'the resumed run asked for the rest of the input only');
     await assertSameAsReference('sigterm', false);
   });
 
