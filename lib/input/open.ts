@@ -87,7 +87,7 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
     const { openHttp } = await import('./http.ts');
     const seek = at?.compression === 'none' ? at.position.offset : 0;
     const src = await openHttp(spec, networkOptions(options), Math.max(0, seek - 1));
-    return resumed(fromResumable(spec, src, remoteIdentity('http', spec, src.validator, src.totalBytes)), url.pathname, at, seek);
+    return resumed(fromResumable(spec, src, remoteIdentity('http', spec, src.validator, src.totalBytes)), url.pathname, at, seek, true);
   }
   if (scheme === 's3' && spec.endsWith('/') && /^s3:\/\/[^/]+\/./.test(spec)) {
     // Already decompressed object by object: each may be compressed or not.
@@ -106,7 +106,7 @@ export async function openInput(spec: string, options: InputOptions = {}): Promi
     const { openS3 } = await import('./s3.ts');
     const seek = at?.compression === 'none' ? at.position.offset : 0;
     const src = await openS3(spec, networkOptions(options), options.s3Client, Math.max(0, seek - 1));
-    return resumed(fromResumable(spec, src, remoteIdentity('s3-object', spec, src.validator, src.totalBytes)), spec, at, seek);
+    return resumed(fromResumable(spec, src, remoteIdentity('s3-object', spec, src.validator, src.totalBytes)), spec, at, seek, true);
   }
   throw new FatalError(`cannot read input ${spec}: unsupported scheme "${scheme}://"; use a file path, -, http(s)://... or s3://bucket/key`);
 }
@@ -139,10 +139,11 @@ const plainPosition = (offset: number, line: number): InputPosition => ({ line, 
  * The source opened at `seek` (raw bytes; 0 unless a plain input resumes): decompressed when it
  * starts at 0, and when resuming a compressed input, the JSONL bytes before the offset dropped.
  */
-async function resumed(source: InputSource, name: string, at: ResumeAt | undefined, seek: number): Promise<InputSource> {
-  // The request asked for one byte before `seek` (dropped here): a Range starting at the very end
-  // of an object, where a run checkpointed at the end of its input resumes, is answered 416.
-  if (seek > 0) return { ...source, stream: skipBytes(source.stream, 1), compression: 'none', identity: { ...source.identity, compression: 'none' }, resumedBy: `read from byte ${seek} on (the input is not compressed)` };
+/** `oneByteEarly`: the source starts one byte before `seek` (see the http and S3 cases above). */
+async function resumed(source: InputSource, name: string, at: ResumeAt | undefined, seek: number, oneByteEarly = false): Promise<InputSource> {
+  // An http/S3 request asked for one byte before `seek` (dropped here): a Range starting at the very
+  // end of an object, where a run checkpointed at the end of its input resumes, is answered 416.
+  if (seek > 0) return { ...source, stream: oneByteEarly ? skipBytes(source.stream, 1) : source.stream, compression: 'none', identity: { ...source.identity, compression: 'none' }, resumedBy: `read from byte ${seek} on (the input is not compressed)` };
   const opened = await withDecompression(source, name);
   opened.identity = { ...opened.identity, compression: opened.compression };
   if (!at) return opened;

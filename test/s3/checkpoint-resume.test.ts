@@ -125,6 +125,7 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
         killed(await run(argsFor(prefix), failpoint), failpoint);
         const saved = await record(prefix);
         assert.ok(saved, `${failpoint}: a checkpoint was written before the kill`);
+        assert.equal(saved.parts.reduce((n, p) => n + p.events, 0), saved.counts.valid - saved.counts.duplicates, `${failpoint}: the parts hold every event the record counts (${JSON.stringify({ next: saved.next, parts: saved.parts.map((p) => [p.key, p.events, p.offsetInFile, p.bytes]) })})`);
         const listed = await keys(prefix);
         const referenced = new Set([...saved.parts.map((p) => p.key), ...saved.logParts, ...(saved.idParts ?? []).map((p) => p.key)]);
         const orphans = listed.filter((k) => k.startsWith('_parts/') && !referenced.has(k));
