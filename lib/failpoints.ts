@@ -20,6 +20,8 @@ export const FAILPOINTS = [
   'rebuild-rename-before', // rebuild: new index complete, not yet renamed over the old one
   'rebuild-rename-after', // rebuild: renamed
   'upload-object', // S3 output: an object uploaded, manifest.json not yet written
+  'checkpoint-before-record', // checkpoint: members, index rows and log synced (and the hook run), _checkpoint.json not yet written
+  'checkpoint-written', // checkpoint: _checkpoint.json written
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];
