@@ -32,10 +32,10 @@ bench: ## the converter's, the index's and start-up benchmarks (docs/BENCHMARKS.
 	npx tsx scripts/bench-startup.ts
 	npx tsx scripts/bench-checkpoint.ts
 
-# The index alone: rebuild of 1M events, lookups by id, convert with and without the index.
 bench-checkpoint: ## checkpoints alone: their cost, and the rerun after a kill at 60 %
 	npx tsx scripts/bench-checkpoint.ts $(ARGS)
 
+# The index alone: rebuild of 1M events, lookups by id, convert with and without the index.
 bench-index: ## the index's benchmark alone
 	npx tsx scripts/bench-index.ts $(ARGS)
 
