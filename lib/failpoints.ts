@@ -20,8 +20,10 @@ export const FAILPOINTS = [
   'rebuild-rename-before', // rebuild: new index complete, not yet renamed over the old one
   'rebuild-rename-after', // rebuild: renamed
   'upload-object', // S3 output: an object uploaded, manifest.json not yet written
+  'checkpoint-before-record', // checkpoint: members, index rows and log synced (and the hook run), _checkpoint.json not yet written
+  'checkpoint-written', // checkpoint: _checkpoint.json written
   'checkpoint-part-uploaded', // S3 checkpoint: a part object uploaded and checked, the record not yet written
-  'checkpoint-before-record', // S3 checkpoint: every part, id list and log segment uploaded, _checkpoint.json not yet
+  'checkpoint-before-remote-record', // S3 checkpoint: every part, id list and log segment uploaded, OUTPUT/_checkpoint.json not yet
   'assembly-part-copied', // S3 assembly: a part of a day file's multipart upload sent, the upload not completed
   'assembly-file-done', // S3 assembly: a day file assembled and checked, the next not yet
 ] as const;

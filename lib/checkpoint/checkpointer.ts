@@ -8,6 +8,8 @@ import type { WrittenMember } from '../day-files/writer.ts';
 import type { ConversionCounts } from '../convert/summary.ts';
 import { CheckpointClock, type CheckpointEvery } from './interval.ts';
 import { dayFileSizes, removeLocalCheckpoint, writeLocalCheckpoint } from './local.ts';
+import { resumable } from './identity.ts';
+import { failpoint } from '../failpoints.ts';
 import { CHECKPOINT_VERSION, type CheckpointHistoryEntry, type CheckpointRecord, type InputIdentity, type InputPosition } from './record.ts';
 
 export interface NewMember { fileName: string; memberOffset: number; memberBytes: number; events: number }
@@ -129,7 +131,12 @@ export class Checkpointer {
     const kept = (await this.o.options.onCheckpoint?.({ record, newMembers: byFile(newMembers), rejectLogBytes: { from: this.logFrom, to: logBytes }, reason })) ?? record;
     this.logFrom = logBytes;
     this.last = kept;
-    if (writeLocal) writeLocalCheckpoint(this.o.dir, kept);
+    // Standard input cannot be resumed: no local record for it (the hook still hears of the members).
+    if (writeLocal && resumable(this.o.input)) {
+      failpoint('checkpoint-before-record');
+      writeLocalCheckpoint(this.o.dir, kept);
+      failpoint('checkpoint-written');
+    }
     this.clock.reset(next.offset);
   }
 

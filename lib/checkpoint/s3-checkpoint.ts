@@ -118,7 +118,7 @@ export class S3Checkpointer {
       idParts,
       writtenAt: new Date().toISOString(),
     };
-    failpoint('checkpoint-before-record');
+    failpoint('checkpoint-before-remote-record');
     await writeS3Checkpoint(this.store, record);
     // Committed: from now on these parts count.
     this.parts = record.parts;

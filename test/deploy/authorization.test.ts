@@ -110,7 +110,7 @@ describe('the instance role allows every S3 request of the job, and nothing more
     const policies = policiesFor(params);
     const output = 's3://out-bucket/runs/ckpt/';
     const requests = [
-      ...await runJob(base.InputUrl, output, [], 'checkpoint-before-record:1'),
+      ...await runJob(base.InputUrl, output, [], 'checkpoint-before-remote-record:1'),
       ...await runJob(base.InputUrl, output, [], 'assembly-part-copied:1'),
       ...await runJob(base.InputUrl, output),
     ];

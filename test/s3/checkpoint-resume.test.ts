@@ -114,7 +114,7 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
     const cases: [string, string][] = [
       ['mid-batch', 'member-append-after:150'],
       ['mid-parts', 'checkpoint-part-uploaded:5'],
-      ['before-record', 'checkpoint-before-record:3'],
+      ['before-record', 'checkpoint-before-remote-record:3'],
       ['assembly', 'assembly-part-copied:2'],
       ['assembled-one', 'assembly-file-done:1'],
     ];
@@ -172,7 +172,7 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
   test('a checkpoint whose input changed is refused in one line naming both; --restart starts over', async () => {
     const copy = path.join(root, 'changing.jsonl');
     fs.copyFileSync(input, copy);
-    killed(await run(argsFor('changed', copy), 'checkpoint-before-record:3'), 'checkpoint-before-record:3');
+    killed(await run(argsFor('changed', copy), 'checkpoint-before-remote-record:3'), 'checkpoint-before-remote-record:3');
     fs.appendFileSync(copy, `${JSON.stringify(randomSample(1, 99, 1)[0])}\n`);
     const refused = await run(argsFor('changed', copy));
     assert.equal(refused.status, 1, refused.stderr);
