@@ -66,7 +66,7 @@ describe('opening an input at a saved position', () => {
     const a = await openInput('s3://inputs/one/events.jsonl', { ...fast, resumeAt: { position: { line: 5001, offset }, compression: 'none' } });
     assert.ok((await readAll(a.stream)).equals(data.subarray(offset)));
     const gets = s3.requests.slice(before).filter((r) => r.method === 'GET');
-    assert.equal(gets[0].headers.range, `bytes=${offset}-`);
+    assert.equal(gets[0].headers.range, `bytes=${offset - 1}-`, 'one byte early (dropped): a Range at the very end of an object is answered 416');
     assert.equal(a.identity.kind, 's3-object');
     assert.equal(a.identity.size, data.length);
     assert.match(a.identity.validator!, /^"[0-9a-f]{32}"$/);
@@ -77,12 +77,26 @@ describe('opening an input at a saved position', () => {
     assert.ok((await readAll(b.stream)).equals(data.subarray(offset)));
   });
 
+  test('at the very end of an S3 object or an http file (a run checkpointed at its end): nothing more to read, no 416', async () => {
+    const end = { position: { line: 99_999, offset: data.length }, compression: 'none' as const };
+    const a = await openInput('s3://inputs/one/events.jsonl', { ...fast, resumeAt: end });
+    assert.equal((await readAll(a.stream)).length, 0);
+    const server = await startFaultServer({ '/d.jsonl': data });
+    try {
+      const b = await openInput(server.url('/d.jsonl'), { ...fast, resumeAt: end });
+      assert.equal((await readAll(b.stream)).length, 0);
+      assert.equal(server.requests.at(-1)?.range, `bytes=${data.length - 1}-`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('an http URL: Range from the offset; another ETag is another version', async () => {
     const server = await startFaultServer({ '/d.jsonl': data });
     try {
       const a = await openInput(server.url('/d.jsonl'), { ...fast, resumeAt: { position: { line: 5001, offset }, compression: 'none' } });
       assert.ok((await readAll(a.stream)).equals(data.subarray(offset)));
-      assert.equal(server.requests.at(-1)?.range, `bytes=${offset}-`);
+      assert.equal(server.requests.at(-1)?.range, `bytes=${offset - 1}-`);
       server.files.set('/d.jsonl', Buffer.concat([data, Buffer.from('{"n":-1}\n')]));
       const changed = await openInput(server.url('/d.jsonl'), fast);
       changed.stream.destroy();
