@@ -24,6 +24,7 @@ export const FAILPOINTS = [
   'checkpoint-written', // checkpoint: _checkpoint.json written
   'checkpoint-part-uploaded', // S3 checkpoint: a part object uploaded and checked, the record not yet written
   'checkpoint-before-remote-record', // S3 checkpoint: every part, id list and log segment uploaded, OUTPUT/_checkpoint.json not yet
+  'checkpoint-remote-written', // S3 checkpoint: OUTPUT/_checkpoint.json written (its upload runs while converting goes on)
   'assembly-part-copied', // S3 assembly: a part of a day file's multipart upload sent, the upload not completed
   'assembly-file-done', // S3 assembly: a day file assembled and checked, the next not yet
 ] as const;

@@ -69,7 +69,7 @@ Converts the seeded, signed corpus of make bench (full validation, the index on,
     const byDefault = await convert('--checkpoint-every 5m (the default)', []);
     const every2s = await convert('--checkpoint-every 2s', ['--checkpoint-every', '2s']);
     const at60 = Math.floor(bytes * 0.6);
-    const killed = await convert('killed after the checkpoint at 60 %', ['--checkpoint-every', `${at60}b`], { failpoint: 'checkpoint-written:1' });
+    const killed = await convert('killed after the checkpoint at 60 %', ['--checkpoint-every', `${at60}b`], { failpoint: 'checkpoint-remote-written:1' });
     if (!killed.killed) throw new Error('the run was not killed at its failpoint');
 
     // The ids of the run so far: from the id lists, or from the parts (download, then decode).

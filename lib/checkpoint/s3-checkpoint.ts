@@ -36,6 +36,9 @@ export interface CheckpointEvent {
   reason: string;
 }
 
+/** Part objects uploaded at once within one checkpoint. */
+const PARTS_IN_FLIGHT = 4;
+
 const seq = (n: number) => String(n).padStart(6, '0');
 export const partKey = (fileName: string, n: number) => `${PARTS_DIR}${fileName.replace(/\.pb\.gz$/, '')}/${seq(n)}.gz`;
 
@@ -76,33 +79,66 @@ export class S3Checkpointer {
     this.last = resumed;
   }
 
-  /** Uploads what `c` says was written since the last checkpoint, then the record; returns the record written. */
-  async checkpoint(c: CheckpointEvent): Promise<CheckpointRecord> {
+  /** The upload of the last checkpoint, running while the conversion goes on. */
+  private pending: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  /**
+   * Takes what `c` says was written since the last checkpoint and uploads it, then the record.
+   * The upload runs in the background while the converter reads on (the ranges are fixed and
+   * the day files only grow), one checkpoint at a time: this call first waits for the previous
+   * upload, and rethrows its failure. The last checkpoint of a run (end of input, or a signal)
+   * is waited for, so that the process ends with its record in S3.
+   */
+  async checkpoint(c: CheckpointEvent): Promise<void> {
+    await this.settled();
     const runs = this.runsOf(c.newMembers);
-    const newParts: CheckpointPart[] = [];
-    const ids: Buffer[] = [];
-    let n = 0;
-    for (const r of runs) {
-      const file = path.join(this.dir, r.fileName);
-      const count = this.parts.filter((p) => p.fileName === r.fileName).length + newParts.filter((p) => p.fileName === r.fileName).length;
-      const key = partKey(r.fileName, count + 1);
-      const stored = await this.store.putFileRange(key, file, r.start, r.end);
-      failpoint('checkpoint-part-uploaded');
-      const runIds = await idsOfRange(file, r.start, r.end);
-      const events = runIds.length / 32;
-      if (r.counted && events !== r.events) throw new FatalError(`checkpoint: ${r.fileName} bytes ${r.start}..${r.end} hold ${events} events, the converter counted ${r.events}`);
-      newParts.push({
-        key, fileName: r.fileName, offsetInFile: (this.base.get(r.fileName) ?? 0) + r.start,
-        bytes: stored.size, sha256: stored.sha256, md5: stored.md5, events,
-      });
-      ids.push(runIds);
-      n += events;
-    }
+    for (const r of runs) this.uploaded.set(r.fileName, r.end);
+    const event = c.record.history.at(-1)?.event;
+    const final = event === 'done' || event === 'interrupted';
+    // At the end of the input no line is left to deduplicate: the last id list is not needed.
+    const job = this.upload(c, runs, event !== 'done');
+    this.pending = job.catch((err: unknown) => { this.failure ??= err; });
+    if (final) await this.settled();
+  }
+
+  /** Waits for the upload in flight; throws its failure. */
+  async settled(): Promise<void> {
+    await this.pending;
+    if (this.failure) throw this.failure;
+  }
+
+  private async upload(c: CheckpointEvent, runs: Run[], withIds: boolean): Promise<void> {
+    const jobs = runs.map((r, k) => {
+      const count = this.parts.filter((p) => p.fileName === r.fileName).length;
+      return { r, k, key: partKey(r.fileName, count + 1), file: path.join(this.dir, r.fileName) };
+    });
+    const newParts: CheckpointPart[] = new Array(jobs.length);
+    const ids: Buffer[] = new Array(jobs.length);
+    const queue = [...jobs];
+    const worker = async () => {
+      for (let j = queue.shift(); j; j = queue.shift()) {
+        const { r, k, key, file } = j;
+        const stored = await this.store.putFileRange(key, file, r.start, r.end);
+        failpoint('checkpoint-part-uploaded');
+        let events = r.events;
+        if (withIds || !r.counted) {
+          ids[k] = await idsOfRange(file, r.start, r.end);
+          events = ids[k].length / 32;
+          if (r.counted && events !== r.events) throw new FatalError(`checkpoint: ${r.fileName} bytes ${r.start}..${r.end} hold ${events} events, the converter counted ${r.events}`);
+        }
+        newParts[k] = {
+          key, fileName: r.fileName, offsetInFile: (this.base.get(r.fileName) ?? 0) + r.start,
+          bytes: stored.size, sha256: stored.sha256, md5: stored.md5, events,
+        };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, jobs.length) }, worker));
     const idParts = [...this.idParts];
-    const idBytes = Buffer.concat(ids);
+    const idBytes = withIds ? Buffer.concat(ids) : Buffer.alloc(0);
     if (idBytes.length > 0) {
       const stored = await this.store.putBuffer(`${IDS_DIR}${seq(idParts.length + 1)}.bin`, idBytes);
-      idParts.push({ key: stored.key, bytes: stored.size, sha256: stored.sha256, events: n });
+      idParts.push({ key: stored.key, bytes: stored.size, sha256: stored.sha256, events: idBytes.length / 32 });
     }
     const logParts = [...this.logParts];
     const { from, to } = c.rejectLogBytes;
@@ -120,13 +156,12 @@ export class S3Checkpointer {
     };
     failpoint('checkpoint-before-remote-record');
     await writeS3Checkpoint(this.store, record);
+    failpoint('checkpoint-remote-written');
     // Committed: from now on these parts count.
     this.parts = record.parts;
     this.logParts = logParts;
     this.idParts = idParts;
-    for (const r of runs) this.uploaded.set(r.fileName, r.end);
     this.last = record;
-    return record;
   }
 
   /** The members of each day file, as one run per file, checked to follow on from what is uploaded. */

@@ -23,7 +23,7 @@ export interface S3Checkpoints {
   /** The ids stored by the earlier runs (from the record's id lists). */
   knownIds?: AsyncIterable<Uint8Array>;
   /** The converter's checkpoint hook. */
-  onCheckpoint(c: CheckpointEvent): Promise<CheckpointRecord>;
+  onCheckpoint(c: CheckpointEvent): Promise<void>;
   /** The last record written (by this run, else the one resumed from). */
   last(): CheckpointRecord | undefined;
   /** s3://bucket/OUTPUT/_checkpoint.json */
@@ -84,6 +84,7 @@ export async function startS3Checkpoints(o: {
     last: () => checkpointer.last,
     recordUrl: store.url(CHECKPOINT_NAME),
     finish: async (f) => {
+      await checkpointer.settled();
       const record = checkpointer.last;
       if (!record) throw new FatalError('the run ended without a checkpoint: nothing to assemble');
       return finishS3Output({ ...f, store, dir: o.dir, record, resumed: resume });

@@ -80,7 +80,7 @@ test('every failpoint is walked by a test below', () => {
     // walked by test/checkpoint/local-resume.test.ts
     'checkpoint-before-record', 'checkpoint-written',
     // walked in test/s3/checkpoint-resume.test.ts (killed, then resumed in an empty folder)
-    'checkpoint-part-uploaded', 'checkpoint-before-remote-record', 'assembly-part-copied', 'assembly-file-done',
+    'checkpoint-part-uploaded', 'checkpoint-before-remote-record', 'checkpoint-remote-written', 'assembly-part-copied', 'assembly-file-done',
   ];
   assert.deepEqual([...walked].sort(), [...FAILPOINTS].sort());
 });

@@ -115,6 +115,7 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
       ['mid-batch', 'member-append-after:150'],
       ['mid-parts', 'checkpoint-part-uploaded:5'],
       ['before-record', 'checkpoint-before-remote-record:3'],
+      ['after-record', 'checkpoint-remote-written:4'],
       ['assembly', 'assembly-part-copied:2'],
       ['assembled-one', 'assembly-file-done:1'],
       // The same machine again: its folder holds the parts and more; emptied, then resumed.
@@ -174,7 +175,7 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
     await assertSameAsReference('sigterm', false);
   });
 
-  test('a checkpoint whose input changed is refused in one line naming both; --restart starts over', async () => {
+  test('a checkpoint whose input changed, or for another input, is refused in one line naming both; --restart starts over', async () => {
     const copy = path.join(root, 'changing.jsonl');
     fs.copyFileSync(input, copy);
     killed(await run(argsFor('changed', copy), 'checkpoint-before-remote-record:3'), 'checkpoint-before-remote-record:3');
@@ -183,6 +184,10 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
     assert.equal(refused.status, 1, refused.stderr);
     const last = refused.stderr.trim().split('\n').at(-1)!;
     assert.match(last, /checkpoint is for .*changing\.jsonl \(size [\d,]+, mtime .*\), input is .*changing\.jsonl \(size [\d,]+, mtime .*\): the input changed since s3:\/\/ckpt\/changed\/_checkpoint\.json was written; .*--restart/);
+    // Another input altogether: refused the same way.
+    const another = await run(argsFor('changed', input));
+    assert.equal(another.status, 1, another.stderr);
+    assert.match(another.stderr.trim().split('\n').at(-1)!, /checkpoint is for .*changing\.jsonl .*, input is .*in\.jsonl .*: the input changed since s3:\/\/ckpt\/changed\/_checkpoint\.json was written/);
     assert.ok((await keys('changed')).includes('_checkpoint.json'), 'the refused record is left as it was');
     // A folder holding other day files than the record's parts is not emptied: refused.
     const other = fs.mkdtempSync(path.join(root, 'other-'));

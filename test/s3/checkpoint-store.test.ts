@@ -78,6 +78,13 @@ const baseRecord = (): CheckpointRecord => ({
   parts: [], logParts: [], history: [], writtenAt: '',
 });
 
+/** One checkpoint, its background upload waited for: the record written. */
+async function take(cp: S3Checkpointer, c: Parameters<S3Checkpointer['checkpoint']>[0]): Promise<CheckpointRecord> {
+  await cp.checkpoint(c);
+  await cp.settled();
+  return cp.last!;
+}
+
 async function getObject(key: string): Promise<Buffer> {
   const res = await s3.s3.send(new GetObjectCommand({ Bucket: 'out', Key: key }));
   return Buffer.from(await res.Body!.transformToByteArray());
@@ -100,7 +107,7 @@ describe('checkpoints in S3', () => {
     for (const [k, g] of groups.entries()) {
       const from = s3.requests.length;
       const logTo = Math.round((logSize * (k + 1)) / 3);
-      record = await cp.checkpoint({
+      record = await take(cp, {
         record: { ...baseRecord(), next: { line: 100 * (k + 1), offset: 1000 * (k + 1) } },
         newMembers: g, rejectLogBytes: { from: Math.round((logSize * k) / 3), to: logTo }, reason: 'test',
       });
@@ -155,7 +162,7 @@ describe('checkpoints in S3', () => {
     const members = await membersOf(dir);
     const first = members.filter((m) => m.fileName === members[0].fileName).slice(0, 2);
     const cp = new S3Checkpointer(store, dir);
-    const record = await cp.checkpoint({ record: baseRecord(), newMembers: first, rejectLogBytes: { from: 0, to: 0 }, reason: 'test' });
+    const record = await take(cp, { record: baseRecord(), newMembers: first, rejectLogBytes: { from: 0, to: 0 }, reason: 'test' });
     for (const key of ['_parts/2025_01_01/000002.gz', '_parts/ids/000002.bin', '_parts/log/000001.log']) {
       await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: `run2/${key}`, Body: 'left by a crash' }));
     }
@@ -172,12 +179,12 @@ describe('checkpoints in S3', () => {
     const ms = members.filter((m) => m.fileName === members[0].fileName);
     const cp = new S3Checkpointer(store, dir);
     // The first members of a file may follow bytes the folder held before the run: those go up too.
-    const first = await cp.checkpoint({ record: baseRecord(), newMembers: [ms[1]], rejectLogBytes: { from: 0, to: 0 }, reason: 'test' });
+    const first = await take(cp, { record: baseRecord(), newMembers: [ms[1]], rejectLogBytes: { from: 0, to: 0 }, reason: 'test' });
     assert.deepEqual([first.parts[0].offsetInFile, first.parts[0].bytes], [0, ms[1].memberOffset + ms[1].memberBytes]);
     assert.equal(first.parts[0].events, ms[0].events + ms[1].events);
     // After that, a member that does not follow on is refused.
-    await assert.rejects(cp.checkpoint({ record: baseRecord(), newMembers: [ms[3]], rejectLogBytes: { from: 0, to: 0 }, reason: 'test' }), new RegExp(`where ${ms[2].memberOffset} was expected`));
-    const record = await cp.checkpoint({ record: baseRecord(), newMembers: ms.slice(2), rejectLogBytes: { from: 0, to: 0 }, reason: 'test' });
+    await assert.rejects(take(cp, { record: baseRecord(), newMembers: [ms[3]], rejectLogBytes: { from: 0, to: 0 }, reason: 'test' }), new RegExp(`where ${ms[2].memberOffset} was expected`));
+    const record = await take(cp, { record: baseRecord(), newMembers: ms.slice(2), rejectLogBytes: { from: 0, to: 0 }, reason: 'test' });
     const copy = path.join(root, 'tampered.pb.gz');
     const bytes = fs.readFileSync(path.join(dir, ms[0].fileName));
     bytes[bytes.length - 3] ^= 1;
