@@ -65,8 +65,18 @@ Converts the seeded, signed corpus of make bench (full validation, the index on,
     return { seconds, stdout: r.stdout, stderr: r.stderr, killed, out, prefix };
   };
   try {
-    const clean1 = await convert('--checkpoint-every off (upload at the end)', ['--checkpoint-every', 'off']);
-    const byDefault = await convert('--checkpoint-every 5m (the default)', []);
+    // The machine is shared: the default and the reference alternate, three rounds, and the
+    // median of the three ratios is the figure.
+    const ratios: number[] = [];
+    const cleans: number[] = [];
+    let byDefault!: Run;
+    for (let round = 1; round <= 3; round++) {
+      const off = await convert(`round ${round}: --checkpoint-every off (upload at the end)`, ['--checkpoint-every', 'off']);
+      byDefault = await convert(`round ${round}: --checkpoint-every 5m (the default)`, []);
+      ratios.push(byDefault.seconds / off.seconds);
+      cleans.push(off.seconds);
+    }
+    const clean1 = { seconds: cleans[2] };
     const every2s = await convert('--checkpoint-every 2s', ['--checkpoint-every', '2s']);
     const at60 = Math.floor(bytes * 0.6);
     const killed = await convert('killed after the checkpoint at 60 %', ['--checkpoint-every', `${at60}b`], { failpoint: 'checkpoint-remote-written:1' });
@@ -99,11 +109,12 @@ Converts the seeded, signed corpus of make bench (full validation, the index on,
     const count = Number(waited?.[1].replace(/,/g, '') ?? NaN);
     const perCheckpoint = waited ? Number(waited[2]) / count : NaN;
     const perCheckpointInAll = (every2s.seconds - byDefault.seconds) / Math.max(1, count - 1);
-    const projected = (byDefault.seconds / clean) + Math.max(perCheckpoint, perCheckpointInAll) / 300;
+    const median = [...ratios].sort((a, b) => a - b)[1];
+    const projected = median + Math.max(perCheckpoint, perCheckpointInAll) / 300;
     const verdict = (ok: boolean) => (ok ? 'MET' : 'MISSED');
     console.log('');
     console.log(`checkpoints in S3: every 2 s, ${count} of them made reading wait ${perCheckpoint.toFixed(3)} s each (uploads included); the run took ${(every2s.seconds / clean).toFixed(2)} x the upload-at-the-end run, ${perCheckpointInAll.toFixed(3)} s per extra checkpoint in all`);
-    console.log(`target: --s3-output with checkpoints at the default 5 min: measured ${(byDefault.seconds / clean).toFixed(2)} x the upload-at-the-end run (its last checkpoint and the assembly); for long runs ${projected.toFixed(3)} x (that, plus the larger per-checkpoint cost / 300 s; target <= 1.05) ${verdict(projected <= 1.05)}`);
+    console.log(`target: --s3-output with checkpoints at the default 5 min: measured ${median.toFixed(2)} x the upload-at-the-end run before it (median of ${ratios.map((r) => r.toFixed(2)).join(', ')}; a run this short takes only its last checkpoint, then the assembly); for long runs ${projected.toFixed(3)} x (that, plus the larger per-checkpoint cost / 300 s; target <= 1.05) ${verdict(projected <= 1.05)}`);
     console.log(`resume on an empty machine after a kill at 60 %: ${(resumed.seconds / clean).toFixed(2)} x the clean run (reads 40 % of the input, downloads the earlier parts, rebuilds the index)`);
     console.log(`stored ids at 60 % (${fromList} ids): id lists ${(idBytes / 1e6).toFixed(2)} MB, loaded in ${listSeconds.toFixed(2)} s; from the parts ${(partBytes / 1e6).toFixed(2)} MB downloaded and decoded in ${partsSeconds.toFixed(2)} s (${fromParts} ids): ${(partBytes / Math.max(1, idBytes)).toFixed(1)} x the bytes, ${(partsSeconds / Math.max(1e-6, listSeconds)).toFixed(1)} x the time`);
   } finally {
