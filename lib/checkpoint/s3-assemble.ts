@@ -26,40 +26,56 @@ const MiB = 1024 * 1024;
 /** One part of the multipart upload: a copy of a part object, or bytes [start, end) of the local file. */
 type Segment = { copy: CheckpointPart; start: number; end: number } | { copy?: undefined; start: number; end: number };
 
-/** Hex SHA-256 and MD5 of each of the given ranges of `file`, and of the whole file, in one read. */
-async function hashRanges(file: string, ranges: { start: number; end: number }[]): Promise<{ sha256: string[]; md5: string[]; whole: { sha256: string; md5: string; size: number } }> {
+/** SHA-256 and MD5 of consecutive ranges of a file, fed its bytes in order from byte 0. */
+class RangeHasher {
+  readonly sha256: string[] = [];
+  readonly md5: string[] = [];
+  private i = 0;
+  private pos = 0;
+  private sha = crypto.createHash('sha256');
+  private m = crypto.createHash('md5');
+
+  constructor(private ranges: { start: number; end: number }[]) {
+    this.close();
+  }
+
+  update(chunk: Buffer): void {
+    let c = chunk;
+    while (c.length > 0 && this.i < this.ranges.length) {
+      const take = Math.min(c.length, this.ranges[this.i].end - this.pos);
+      this.sha.update(c.subarray(0, take));
+      this.m.update(c.subarray(0, take));
+      this.pos += take;
+      c = c.subarray(take);
+      this.close();
+    }
+    this.pos += c.length;
+  }
+
+  private close(): void {
+    while (this.i < this.ranges.length && this.pos >= this.ranges[this.i].end) {
+      this.sha256.push(this.sha.digest('hex'));
+      this.md5.push(this.m.digest('hex'));
+      this.sha = crypto.createHash('sha256');
+      this.m = crypto.createHash('md5');
+      this.i++;
+    }
+  }
+}
+
+/** Hex SHA-256 and MD5 of each range of each set (consecutive ranges from byte 0), and of the whole file, in one read. */
+async function hashRanges(file: string, sets: { start: number; end: number }[][]): Promise<{ sets: RangeHasher[]; whole: { sha256: string; md5: string; size: number } }> {
   const sha = crypto.createHash('sha256');
   const md5 = crypto.createHash('md5');
-  const out = { sha256: [] as string[], md5: [] as string[] };
-  let i = 0;
-  let pos = 0;
-  let rSha = crypto.createHash('sha256');
-  let rMd5 = crypto.createHash('md5');
-  const closeRanges = () => {
-    while (i < ranges.length && pos >= ranges[i].end) {
-      out.sha256.push(rSha.digest('hex'));
-      out.md5.push(rMd5.digest('hex'));
-      rSha = crypto.createHash('sha256');
-      rMd5 = crypto.createHash('md5');
-      i++;
-    }
-  };
-  closeRanges();
+  const hashers = sets.map((r) => new RangeHasher(r));
+  let size = 0;
   for await (const chunk of fs.createReadStream(file, { highWaterMark: MiB }) as AsyncIterable<Buffer>) {
     sha.update(chunk);
     md5.update(chunk);
-    let c = chunk;
-    while (c.length > 0 && i < ranges.length) {
-      const take = Math.min(c.length, ranges[i].end - pos);
-      rSha.update(c.subarray(0, take));
-      rMd5.update(c.subarray(0, take));
-      pos += take;
-      c = c.subarray(take);
-      closeRanges();
-    }
-    pos += c.length;
+    size += chunk.length;
+    for (const h of hashers) h.update(chunk);
   }
-  return { ...out, whole: { sha256: sha.digest('hex'), md5: md5.digest('hex'), size: pos } };
+  return { sets: hashers, whole: { sha256: sha.digest('hex'), md5: md5.digest('hex'), size } };
 }
 
 /** Which parts are copied and which merged: copies of 5 MiB or more, merged runs of at least 5 MiB but the last. */
@@ -84,9 +100,10 @@ export function planSegments(parts: CheckpointPart[], minPart = MIN_PART_SIZE): 
 
 /**
  * Checks that `file` (the local day file) is the parts in order: sizes, offsets and each part's
- * SHA-256. Returns the file's own SHA-256 and size. A FatalError names the first difference.
+ * SHA-256; and hashes the ranges of `segments` in the same read. Returns the file's own SHA-256,
+ * MD5 and size, and the segments' digests. A FatalError names the first difference.
  */
-export async function checkLocalAgainstParts(file: string, parts: CheckpointPart[]): Promise<{ sha256: string; md5: string; size: number }> {
+export async function checkLocalAgainstParts(file: string, parts: CheckpointPart[], segments: { start: number; end: number }[] = []) {
   let at = 0;
   for (const p of parts) {
     if (p.offsetInFile !== at) throw new FatalError(`${p.key} starts at byte ${p.offsetInFile} of ${p.fileName}, where ${at} was expected`);
@@ -94,21 +111,21 @@ export async function checkLocalAgainstParts(file: string, parts: CheckpointPart
   }
   const size = fs.statSync(file).size;
   if (size !== at) throw new FatalError(`${file} has ${size} bytes, its parts ${at}`);
-  const h = await hashRanges(file, parts.map((p) => ({ start: p.offsetInFile, end: p.offsetInFile + p.bytes })));
+  const h = await hashRanges(file, [parts.map((p) => ({ start: p.offsetInFile, end: p.offsetInFile + p.bytes })), segments]);
   parts.forEach((p, k) => {
-    if (h.sha256[k] !== p.sha256) throw new FatalError(`${file}: bytes ${p.offsetInFile}..${p.offsetInFile + p.bytes} are not ${p.key} (SHA-256 ${h.sha256[k]}, recorded ${p.sha256})`);
+    const got = h.sets[0].sha256[k];
+    if (got !== p.sha256) throw new FatalError(`${file}: bytes ${p.offsetInFile}..${p.offsetInFile + p.bytes} are not ${p.key} (SHA-256 ${got}, recorded ${p.sha256})`);
   });
-  return h.whole;
+  return { ...h.whole, segments: { sha256: h.sets[1].sha256, md5: h.sets[1].md5 } };
 }
 
 /**
- * Assembles OUTPUT/`fileName` from `parts` (that file's parts, in file order) with `file`, the local
- * copy already checked by checkLocalAgainstParts. Returns what the manifest lists of it.
+ * Assembles OUTPUT/`fileName` from `parts` (that file's parts, in file order) with `file`, the
+ * local copy, checked here part by part. Returns what the manifest lists of it.
  */
 export async function assembleDayFile(store: CheckpointStore, fileName: string, parts: CheckpointPart[], file: string, minPart = MIN_PART_SIZE): Promise<UploadedFile> {
-  const whole = await checkLocalAgainstParts(file, parts);
   const segments = planSegments(parts, minPart);
-  const sums = await hashRanges(file, segments);
+  const { segments: sums, ...whole } = await checkLocalAgainstParts(file, parts, segments);
   const key = store.prefix + fileName;
   const url = store.url(fileName);
   const { s3, bucket } = store;
