@@ -16,6 +16,7 @@ import { writeJobStatus } from '../lib/deploy/status.ts';
 import { ROOT } from '../lib/paths.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { parseBool, parseIntInRange } from '../lib/cli/flags.ts';
+import { parseCheckpointEvery } from '../lib/checkpoint/interval.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
 import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
 import { imdsEndpoint } from '../lib/deploy/spot.ts';
@@ -70,6 +71,7 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     'validate-event-ids': { kind: 'string', value: 'BOOL', defaultText: 'true', help: 'check event ids (SSM_validateIds)' },
     'compression-level': { kind: 'string', value: 'N', defaultText: '6', help: 'gzip level 0..9 (SSM_compressionLevel)' },
     'kms-key-arn': { kind: 'string', value: 'ARN', help: 'SSE-KMS key for the uploads (SSM_kmsKeyArn)' },
+    'checkpoint-every': { kind: 'string', value: 'TIME|SIZE|off', defaultText: "the converter's, 5m", help: 'how often the converter checkpoints (30s, 5m, 4GiB, off; SSM_checkpointEvery)' },
     'shutdown-when-done': { kind: 'string', value: 'BOOL', defaultText: 'false', help: 'shut the instance down at the end (SSM_shutdownWhenDone)' },
     converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (default scripts/convert.ts; tests use a fake)' },
     'status-interval': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often _status.json is written' },
@@ -99,6 +101,8 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const progressEvery = Number(flags['progress-every']);
   if (!(progressEvery > 0)) throw new UsageError(`--progress-every takes a positive number of seconds, not '${flags['progress-every']}'`);
   const kmsKeyArn = setting(flags['kms-key-arn'], 'kmsKeyArn', '');
+  const checkpointEvery = setting(flags['checkpoint-every'], 'checkpointEvery', '');
+  if (checkpointEvery) parseCheckpointEvery(checkpointEvery); // a usage error before anything starts
   const converterScript = path.resolve(flags.converter ?? process.env.PB_CONVERTER ?? path.join(ROOT, 'scripts', 'convert.ts'));
   if (!fs.existsSync(converterScript)) throw new FatalError(`converter ${converterScript} not found`);
 
@@ -117,6 +121,7 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     validateIds: parseBool('validate-event-ids', setting(flags['validate-event-ids'], 'validateIds', 'true')),
     compressionLevel: level,
     kmsKeyArn: kmsKeyArn || undefined,
+    checkpointEvery: checkpointEvery || undefined,
     converter: [process.execPath, '--import', 'tsx', converterScript],
     statusIntervalMs: interval * 1000,
     progressLineMs: progressEvery * 1000,

@@ -18,6 +18,8 @@ export interface LineBatch {
 }
 
 export interface BatchLimits {
+  /** Number of the stream's first line (a resumed run goes on from its checkpoint's); default 1. */
+  firstLine?: number;
   maxLines: number;
   maxBytes: number;
   maxLineBytes: number;
@@ -27,11 +29,11 @@ const NEWLINE = 0x0a;
 
 export async function* lineBatches(stream: Readable, limits: BatchLimits): AsyncGenerator<LineBatch> {
   let seq = 0;
-  let nextLine = 1; // number of the line that starts next
+  let nextLine = limits.firstLine ?? 1; // number of the line that starts next
   let pieces: Buffer[] = []; // complete lines of the batch being filled
   let batchBytes = 0;
   let batchLines = 0;
-  let batchFirstLine = 1;
+  let batchFirstLine = nextLine;
   let partial: Buffer[] = []; // the current, unfinished line
   let lineBytes = 0; // its length so far (also while skipping it)
   let skipping = false;

@@ -33,6 +33,11 @@ import { movableBuffers } from '../workers/transfer.ts';
 import { mainThreadCpuSeconds } from '../workers/thread-cpu.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { libModule } from '../paths.ts';
+import type { CheckpointRecord } from '../checkpoint/record.ts';
+import { Checkpointer, type CheckpointOptions } from '../checkpoint/checkpointer.ts';
+import { checkFolderAgrees, openAtCheckpoint } from '../checkpoint/open-at.ts';
+import { addKnownIds, carryCounts } from '../checkpoint/resume.ts';
+import { removeLocalCheckpoint } from '../checkpoint/local.ts';
 
 export interface ConvertOptions extends CheckOptions {
   input: string;
@@ -60,8 +65,16 @@ export interface ConvertOptions extends CheckOptions {
   verifier?: VerifierChoice;
   /** Lines every run should show (auto falling back to WASM); default: standard error. */
   notice?: (text: string) => void;
-  /** Stops reading input; what was read is written out, then an InterruptedError is thrown. */
+  /** Stops reading input; what was read is written out (and checkpointed), then an InterruptedError is thrown. */
   signal?: AbortSignal;
+  /** Checkpoints (lib/checkpoint/checkpointer.ts): DIR/_checkpoint.json, and the S3 side's hook. Off when undefined. */
+  checkpoint?: CheckpointOptions;
+  /** Start at record.next with record.counts (the S3 side's record, for an empty folder); else DIR/_checkpoint.json is used when it fits. */
+  resume?: CheckpointRecord;
+  /** 32-byte ids stored before this run that are not in the folder (the S3 side feeds them from the parts or an id list). */
+  knownIds?: AsyncIterable<Uint8Array>;
+  /** Ignore (and remove) DIR/_checkpoint.json: read the input from its start. */
+  restart?: boolean;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 16 << 20;
@@ -87,28 +100,53 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   const verifier = opts.validateSignatures ? resolveVerifier(opts.verifier ?? 'auto') : undefined;
   counts.verifier = verifier?.label ?? 'off';
   if (verifier?.note) (opts.notice ?? ((text: string) => process.stderr.write(`${text}\n`)))(verifier.note);
-  const input = await openInput(opts.input);
-
-  const seen = new IdSet();
   // Reading a large folder first takes a while: say so on a terminal even without --verbose.
   const folderLog = opts.log ?? (opts.progress ? (text: string) => process.stderr.write(`${text}\n`) : log);
+  let opened = await openAtCheckpoint({ dir: opts.outputDir, input: opts.input, resume: opts.resume, restart: opts.restart, log: folderLog });
+
+  const seen = new IdSet();
   const existing = await loadExistingDays(opts.outputDir, seen, opts.compressionLevel, folderLog);
   const rewritten = existing.repairs.flatMap((r) => (r.rewritten ? [r.rewritten] : []));
   counts.preexisting = existing.events + rewritten.reduce((n, m) => n + m.events.length, 0);
   counts.repaired = existing.repairs.length;
+  if (opts.knownIds) log(`${await addKnownIds(seen, opts.knownIds)} ids stored before this run added from outside the folder`);
+  opened = await checkFolderAgrees(opened, { dir: opts.outputDir, input: opts.input, resumeGiven: opts.resume !== undefined, folderEvents: counts.preexisting, log: folderLog });
+  const input = opened.input;
+  if (opened.resume) carryCounts(counts, opened.resume);
 
   // The index: started once the existing events are counted, finished after the day files.
   // It should hold the events of the complete members; those of repaired files' new members are added.
-  const drops = existing.repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }));
+  const drops = [...opened.cuts, ...existing.repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }))];
   const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags }) : undefined;
-  const onMember = bothOnMember(opts.onMember, indexing?.onMember);
-  for (const member of rewritten) await onMember?.(member);
+  const onStoredMember = bothOnMember(opts.onMember, indexing?.onMember);
+  for (const member of rewritten) await onStoredMember?.(member);
   let index: IndexingSummary | undefined;
 
   const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
   if (input.objects) rejectLog.info(`${input.label}: ${input.objects.length} objects, read in this order (line numbers run on across them): ${input.objects.join(' ')}`);
   rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'})`);
   if (verifier?.note) rejectLog.info(verifier.note);
+  if (opened.resume) rejectLog.info(`resumed at line ${opened.resume.next.line} (JSONL byte ${opened.resume.next.offset}) from the checkpoint of ${opened.resume.writtenAt}; lines before it were converted by the run that wrote it`);
+  // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
+  // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
+  let processedBytes = opened.resume?.next.offset ?? 0;
+  const checkpoints: Checkpointer | undefined = opts.checkpoint && new Checkpointer({
+    dir: opts.outputDir,
+    input: input.identity,
+    options: opts.checkpoint,
+    resumed: opened.resume,
+    start: input.positionOf(processedBytes, counts.lines + 1),
+    rejectLogBytes: rejectLog.bytes,
+    counts: (): ConversionCounts => ({ ...counts, bytesIn: input.bytesRead(), bytesOut: (opened.resume?.counts.bytesOut ?? 0) + writer.bytesWritten }),
+    position: () => input.positionOf(processedBytes, counts.lines + 1),
+    settle: {
+      dayFiles: () => writer.flush(),
+      index: async () => { await indexing?.commit(); },
+      rejectLog: async () => { await rejectLog.sync(); return { bytes: rejectLog.bytes }; },
+    },
+    log,
+  });
+  const onMember: OnMember | undefined = checkpoints ? bothOnMember(onStoredMember, (m) => checkpoints.onMember(m)) : onStoredMember;
   const writer = new DayWriter(opts.outputDir, {
     compressionLevel: opts.compressionLevel,
     memberBytes: opts.memberBytes,
@@ -123,9 +161,6 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     verifier: verifier?.kind ?? 'wasm',
   } satisfies WorkerOptions);
 
-  // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
-  // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
-  let processedBytes = 0;
   const batchBytes: number[] = [];
   const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
   const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
@@ -168,6 +203,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   try {
     const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
+      firstLine: counts.lines + 1,
       maxLines: opts.batchSize,
       maxBytes: MAX_BATCH_BYTES,
       maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
@@ -178,6 +214,10 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
+        if (checkpoints?.due(processedBytes)) {
+          await results.drain();
+          await checkpoints.take(everyText(opts.checkpoint!));
+        }
         batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : batch.bytes.length);
         const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(taskOf(batch), movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
@@ -197,6 +237,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
       opts.signal?.removeEventListener('abort', stopReading);
     }
     await results.drain();
+    if (opts.signal?.aborted && !inputDamage) await checkpoints?.take(String(opts.signal.reason ?? 'interrupted'), 'interrupted');
     counts.mainThreadCpuSeconds = mainThreadCpuSeconds() - cpuAtStart;
     if (progress) progress.phase = 'finishing day files';
     await writer.close();
@@ -205,16 +246,25 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     counts.bytesIn = input.bytesRead();
     if (input.compression && input.compression !== 'none') counts.jsonlBytes = processedBytes; // every batch was taken
     if (input.objects) counts.inputObjects = input.objects.length;
-    counts.bytesOut = writer.bytesWritten;
-    counts.files = writer.filesTouched.size;
+    counts.bytesOut = (opened.resume?.counts.bytesOut ?? 0) + writer.bytesWritten;
+    counts.files = checkpoints?.filesTouched ?? writer.filesTouched.size;
+    if (checkpoints) counts.checkpoints = { count: checkpoints.count, seconds: checkpoints.seconds };
     counts.seconds = (Date.now() - started) / 1000;
     if (inputDamage) throw new InputDamagedError(`${inputDamage.message}; the ${counts.lines} lines before it are converted`);
     if (opts.signal?.aborted) {
-      const message = `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
+      const message = checkpoints
+        ? `interrupted after line ${counts.lines}: the day files hold every valid event up to it and ${opts.outputDir}/_checkpoint.json records where it stopped; converting the same input again into ${opts.outputDir} goes on from there`
+        : `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
       rejectLog.info(message);
       throw new InterruptedError(message, exitCodeOf(opts.signal.reason));
     }
     rejectLog.info(`done: ${counts.lines} lines, ${counts.valid} valid, ${counts.duplicates} duplicates, ${counts.rejected} rejected`);
+    if (checkpoints) {
+      await rejectLog.sync();
+      await checkpoints.finish(rejectLog.bytes);
+    } else {
+      removeLocalCheckpoint(opts.outputDir); // one this run resumed from, now done
+    }
     status?.stop('done');
   } catch (err) {
     status?.stop('failed');
@@ -228,6 +278,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   }
   return { ...counts, index };
 }
+
+const everyText = (c: CheckpointOptions): string => (c.every.ms !== undefined ? `every ${c.every.ms / 1000} s` : `every ${c.every.bytes} bytes of input`);
 
 type OnMember = (m: WrittenMember) => unknown;
 function bothOnMember(a?: OnMember, b?: OnMember): OnMember | undefined {

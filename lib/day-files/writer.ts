@@ -113,11 +113,19 @@ export class DayWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** Writes everything still held and waits until it is on disk. */
-  async close(): Promise<void> {
+  /**
+   * Writes every day's held events as a member and waits until all are on disk (synced) and
+   * `onMember` has returned for each: a checkpoint's boundary. Appending may go on afterwards.
+   */
+  async flush(): Promise<void> {
     for (const d of this.days.values()) if (d.length > 0) this.flushDay(d);
     await Promise.all([...this.days.values()].map((d) => d.tail));
     if (this.failure) throw this.failure;
+  }
+
+  /** Writes everything still held and waits until it is on disk. */
+  async close(): Promise<void> {
+    await this.flush();
   }
 
   private openDay(day: number): Day {

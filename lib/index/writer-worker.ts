@@ -9,13 +9,14 @@ import { BulkLoader, type RowChunk } from './loader.ts';
 import { CREATE_TAGS_TABLE, TagInserter, collectTags, emptyTagRows, hasTagsTable, messageAt } from './tags.ts';
 
 /** `data`: the member's uncompressed messages, at the chunk's offsetsInMember, for the tags table. */
-export type WriterRequest = { type: 'rows'; chunk: RowChunk; data?: Uint8Array } | { type: 'finish' };
+export type WriterRequest = { type: 'rows'; chunk: RowChunk; data?: Uint8Array } | { type: 'commit' } | { type: 'finish' };
 
 /** A repaired day file: its rows from byte `from` on pointed at what was cut off; deleted first. */
 export interface Drop { fileName: string; from: number }
 export type WriterReply =
   | { type: 'ready'; rows: number }
   | { type: 'inserted'; rows: number }
+  | { type: 'committed' }
   | { type: 'done'; inserted: number; ignored: number; rows: number }
   | { type: 'error'; message: string; fatal: boolean };
 
@@ -75,6 +76,10 @@ port.on('message', (req: WriterRequest) => {
     clearTimeout(idle);
     if (l.full) flushSoon(l);
     else idle = setTimeout(() => flushSoon(l), IDLE_MS);
+  } else if (req.type === 'commit') {
+    // A checkpoint: every row sent so far committed before the reply.
+    flushSoon(l);
+    work = work.then(() => port.postMessage({ type: 'committed' } satisfies WriterReply)).catch(fail);
   } else {
     clearTimeout(idle);
     work = work.then(async () => {

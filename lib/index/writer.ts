@@ -34,6 +34,8 @@ export interface IndexingSummary {
 export interface Indexing {
   /** Pass to the DayWriter; undefined when the index is rebuilt at the end instead. */
   onMember?: (member: WrittenMember) => void | Promise<void>;
+  /** Resolves once every row sent so far is committed (a checkpoint's boundary); nothing to wait for when the index is rebuilt at the end. */
+  commit(): Promise<void>;
   finish(): Promise<IndexingSummary>;
   abort(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export async function startIndexing(
     log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
     return {
       abort: async () => {},
+      commit: async () => {},
       async finish() {
         const started = performance.now();
         const s = await rebuildIndex({ dir, parallel, log, lockHeld: true, tags: tags || undefined });
@@ -75,7 +78,12 @@ export async function startIndexing(
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
   let behind = 0;
   let caughtUp: (() => void) | undefined;
+  const committed: (() => void)[] = [];
   worker.on('message', (reply: WriterReply) => {
+    if (reply.type === 'committed') {
+      committed.shift()?.();
+      return;
+    }
     if (reply.type === 'inserted') {
       behind -= reply.rows;
       if (behind <= MAX_BEHIND / 2) caughtUp?.();
@@ -84,6 +92,7 @@ export async function startIndexing(
     if (reply.type === 'error') {
       failure ??= reply.fatal ? new FatalError(reply.message) : new FatalError(`indexing into ${indexPath} failed: ${reply.message}`);
       caughtUp?.();
+      for (const c of committed.splice(0)) c();
     }
     if (reply.type !== 'ready') finished?.(reply);
   });
@@ -94,6 +103,7 @@ export async function startIndexing(
   worker.on('exit', () => {
     failure ??= new FatalError(`indexing into ${indexPath} failed: its thread stopped`);
     caughtUp?.();
+    for (const c of committed.splice(0)) c();
     finished?.({ type: 'error', message: 'stopped', fatal: false });
   });
   const abort = async () => {
@@ -115,6 +125,14 @@ export async function startIndexing(
           resolve();
         };
       });
+    },
+    async commit() {
+      if (failure) throw failure;
+      await new Promise<void>((resolve) => {
+        committed.push(resolve);
+        worker.postMessage({ type: 'commit' } satisfies WriterRequest);
+      });
+      if (failure) throw failure;
     },
     async finish() {
       const started = performance.now();

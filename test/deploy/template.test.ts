@@ -146,7 +146,7 @@ test('the property check catches a misspelt or misplaced property', async () => 
   assert.match(nested.join('\n'), /no property HttpToken/);
 });
 
-test('S3 writes are limited to the output prefix: no wildcard write anywhere, the only delete is manifest.json, _deploy/ denied', () => {
+test('S3 writes are limited to the output prefix: no wildcard write anywhere, the only deletes are manifest.json and the checkpoints (_parts/*, _checkpoint.json), _deploy/ denied', () => {
   const statements = [...walk(resources.InstanceRole.Properties.Policies)]
     .filter(({ node }) => node && typeof node === 'object' && 'Effect' in (node as object))
     .map(({ node }) => node as { Effect: string; Action: string | string[]; Resource: unknown; Sid?: string });
@@ -172,7 +172,9 @@ test('S3 writes are limited to the output prefix: no wildcard write anywhere, th
     if (writes) assert.equal(resourcesText, output('*'));
     if (actions.some((a) => a.startsWith('s3:Delete'))) {
       assert.deepEqual(actions, ['s3:DeleteObject']);
-      assert.equal(resourcesText, output('manifest.json'));
+      // manifest.json (replaced by a new run), and the checkpoints' parts and record (docs/S3.md).
+      if (s.Sid === 'CleanUpCheckpoints') assert.equal(resourcesText, `[${output('_parts/*')},${output('_checkpoint.json')}]`);
+      else assert.equal(resourcesText, output('manifest.json'));
     }
     assert.ok(!/"\*"|:::\*|s3:::\$\{[A-Za-z]+\}\/\*"/.test(resourcesText), `wildcard resource in ${resourcesText}`);
   }
