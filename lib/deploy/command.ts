@@ -4,6 +4,7 @@
  */
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import {
+  DescribeAssociationExecutionTargetsCommand, DescribeAssociationExecutionsCommand,
   DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand,
   SendCommandCommand, type Command, type CommandInvocation, type SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -109,6 +110,46 @@ export async function latestCommand(ssm: SSMClient, instanceId: string, document
   const commands = [...(res.Commands ?? [])];
   commands.sort((a, b) => (b.RequestedDateTime?.getTime() ?? 0) - (a.RequestedDateTime?.getTime() ?? 0));
   return commands[0];
+}
+
+/**
+ * The Run Command that the stack's association started on the instance (State Manager runs a
+ * Command document as a command: the execution target's output source), the newest one created
+ * at or after `since`.
+ */
+export async function associationCommand(ssm: SSMClient, associationId: string, instanceId: string, since = new Date(0)): Promise<string | undefined> {
+  const res = await ssm.send(new DescribeAssociationExecutionsCommand({ AssociationId: associationId, MaxResults: 50 }));
+  const executions = (res.AssociationExecutions ?? [])
+    .filter((e) => e.ExecutionId && (e.CreatedTime?.getTime() ?? 0) >= since.getTime())
+    .sort((a, b) => (b.CreatedTime?.getTime() ?? 0) - (a.CreatedTime?.getTime() ?? 0));
+  for (const e of executions) {
+    const targets = await ssm.send(new DescribeAssociationExecutionTargetsCommand({
+      AssociationId: associationId, ExecutionId: e.ExecutionId, Filters: [{ Key: 'ResourceId', Value: instanceId }],
+    }));
+    const target = targets.AssociationExecutionTargets?.find((x) => x.ResourceId === instanceId && x.OutputSource?.OutputSourceType === 'RunCommand');
+    if (target?.OutputSource?.OutputSourceId) return target.OutputSource.OutputSourceId;
+  }
+  return undefined;
+}
+
+/** Waits until the association has started its command on the instance. */
+export async function waitForAssociationCommand(ssm: SSMClient, associationId: string, instanceId: string, since: Date, opts: SsmWaitOptions): Promise<string> {
+  const sleep = opts.sleep ?? realSleep;
+  const now = opts.now ?? Date.now;
+  const deadline = now() + opts.timeoutMs;
+  let announced = false;
+  for (;;) {
+    const id = await associationCommand(ssm, associationId, instanceId, since);
+    if (id) return id;
+    if (!announced) {
+      opts.print(`waiting for association ${associationId} to start the job on ${instanceId}`);
+      announced = true;
+    }
+    if (now() >= deadline) {
+      throw new FatalError(`association ${associationId} started no job on ${instanceId} within ${Math.round(opts.timeoutMs / 60000)} min: aws ssm describe-association-executions --association-id ${associationId} says why; then make deploy again, or make destroy`);
+    }
+    await sleep(opts.pollMs ?? 10_000);
+  }
 }
 
 export async function commandInvocation(ssm: SSMClient, commandId: string, instanceId: string): Promise<CommandInvocation | undefined> {

@@ -17,6 +17,8 @@ export interface JobStatus {
   phase: JobPhase;
   input?: string;
   output?: string;
+  /** The make deploy run (template parameter RunId) the job belongs to; a replacement instance runs the same run. */
+  runId?: string;
   /** Raw input bytes read so far, and the input's size when known. */
   bytesRead?: number;
   totalBytes?: number | null;

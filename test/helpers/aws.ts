@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, type Stack, type StackEvent, type StackStatus } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -35,6 +36,7 @@ export function mockedClients(s3: S3Client) {
     ssm: new SSMClient({ region }),
     logs: new CloudWatchLogsClient({ region }),
     cw: new CloudWatchClient({ region }),
+    asg: new AutoScalingClient({ region }),
     s3,
   };
   const mocks = {
@@ -43,8 +45,9 @@ export function mockedClients(s3: S3Client) {
     ssm: mockClient(clients.ssm),
     logs: mockClient(clients.logs),
     cw: mockClient(clients.cw),
+    asg: mockClient(clients.asg),
   };
-  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs }, { service: 'cloudwatch', mock: mocks.cw });
+  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs }, { service: 'cloudwatch', mock: mocks.cw }, { service: 'autoscaling', mock: mocks.asg });
   return { clients, ...mocks };
 }
 
@@ -85,8 +88,12 @@ export const INSTANCE_ID = 'i-0123456789abcdef0';
 export const DOCUMENT = 'proton-beam-JobDocument-AbCdEf123456';
 export const LOG_GROUP = '/proton-beam/proton-beam';
 
+export const GROUP = 'proton-beam-job';
+export const ASSOCIATION_ID = '8dfe3659-4309-493a-8755-0123456789ab';
+
 export const OUTPUTS = [
-  { OutputKey: 'InstanceId', OutputValue: INSTANCE_ID },
+  { OutputKey: 'GroupName', OutputValue: GROUP },
+  { OutputKey: 'AssociationId', OutputValue: ASSOCIATION_ID },
   { OutputKey: 'DocumentName', OutputValue: DOCUMENT },
   { OutputKey: 'LogGroupName', OutputValue: LOG_GROUP },
   { OutputKey: 'OutputLocation', OutputValue: 's3://out-bucket/run-1/' },

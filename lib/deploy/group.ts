@@ -1,0 +1,81 @@
+/**
+ * The job's Auto Scaling group of one (cloudformation/proton-beam.yaml, InstanceGroup): which
+ * instance is the job's now (a reclaimed spot instance is replaced, with a new id), make deploy
+ * setting it to 1/1/1, and the job setting it to 0/0/0 when it ends so that nothing replaces it.
+ */
+import {
+  DescribeAutoScalingGroupsCommand, SetInstanceProtectionCommand, UpdateAutoScalingGroupCommand, type AutoScalingClient,
+} from '@aws-sdk/client-auto-scaling';
+import { FatalError } from '../cli/errors.ts';
+import type { Print } from './aws.ts';
+import { sleep as realSleep, type Sleep } from '../net/retry.ts';
+
+export interface GroupInstance { id: string; lifecycle: string; health?: string; protectedFromScaleIn?: boolean }
+export interface GroupView { name: string; min: number; max: number; desired: number; instances: GroupInstance[] }
+
+export async function describeGroup(asg: AutoScalingClient, name: string): Promise<GroupView | undefined> {
+  const res = await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
+  const g = res.AutoScalingGroups?.[0];
+  if (!g) return undefined;
+  return {
+    name,
+    min: g.MinSize ?? 0,
+    max: g.MaxSize ?? 0,
+    desired: g.DesiredCapacity ?? 0,
+    instances: (g.Instances ?? []).map((i) => ({
+      id: i.InstanceId!, lifecycle: i.LifecycleState ?? 'unknown', health: i.HealthStatus, protectedFromScaleIn: i.ProtectedFromScaleIn,
+    })),
+  };
+}
+
+/** The instance doing the job: in service first, else one being launched; never one on its way out. */
+export function currentInstance(g: GroupView | undefined, exclude: ReadonlySet<string> = new Set()): GroupInstance | undefined {
+  const live = (g?.instances ?? []).filter((i) => !exclude.has(i.id) && !/^Terminat|^Detach|^Standby/.test(i.lifecycle));
+  return live.find((i) => i.lifecycle === 'InService') ?? live[0];
+}
+
+/** make deploy: the group to 1/1/1 (the job set it to 0/0/0 when the last run ended). */
+export async function startGroup(asg: AutoScalingClient, name: string, print: Print): Promise<void> {
+  const g = await describeGroup(asg, name);
+  if (!g) throw new FatalError(`no Auto Scaling group ${name}: is the stack a Proton Beam stack?`);
+  if (g.min === 1 && g.max === 1 && g.desired === 1) return;
+  await asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MinSize: 1, MaxSize: 1, DesiredCapacity: 1 }));
+  print(`group ${name}: ${g.desired} -> 1 instance`);
+}
+
+/**
+ * The job, at its end: keep this instance (scale-in protection, so that the group does not
+ * terminate it under the job's feet: it shuts itself down, or stays for SHUTDOWN_WHEN_DONE=false),
+ * then 0/0/0 so that nothing replaces it. The instance role allows exactly these two calls on its
+ * own group, the second only with MinSize and MaxSize 0.
+ */
+export async function endGroup(asg: AutoScalingClient, name: string, instanceId: string | undefined): Promise<void> {
+  if (instanceId) {
+    await asg.send(new SetInstanceProtectionCommand({ AutoScalingGroupName: name, InstanceIds: [instanceId], ProtectedFromScaleIn: true }));
+  }
+  await asg.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MinSize: 0, MaxSize: 0, DesiredCapacity: 0 }));
+}
+
+export interface GroupWaitOptions { print: Print; sleep?: Sleep; pollMs?: number; now?: () => number; timeoutMs: number; exclude?: ReadonlySet<string> }
+
+/** Waits for the group's current instance (not one of `exclude`: those are gone). */
+export async function waitForGroupInstance(asg: AutoScalingClient, name: string, opts: GroupWaitOptions): Promise<string> {
+  const sleep = opts.sleep ?? realSleep;
+  const now = opts.now ?? Date.now;
+  const deadline = now() + opts.timeoutMs;
+  let announced = false;
+  for (;;) {
+    const g = await describeGroup(asg, name);
+    const current = currentInstance(g, opts.exclude);
+    if (current) return current.id;
+    if (g && g.desired === 0) throw new FatalError(`group ${name} is set to 0 instances: the job ended (make status), or someone scaled it down`);
+    if (!announced) {
+      opts.print(`waiting for group ${name} to launch an instance`);
+      announced = true;
+    }
+    if (now() >= deadline) {
+      throw new FatalError(`group ${name} launched no instance within ${Math.round(opts.timeoutMs / 60000)} min: its activity says why (aws autoscaling describe-scaling-activities --auto-scaling-group-name ${name} --max-items 5); then make deploy again, or make destroy`);
+    }
+    await sleep(opts.pollMs ?? 10_000);
+  }
+}
