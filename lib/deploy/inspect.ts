@@ -40,7 +40,8 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
     for (const i of group?.instances ?? []) {
       const { state, reason } = await instanceState(aws.ec2, i.id);
       const ping = state === 'running' ? `, SSM ${await ssmPing(aws, i.id)}` : '';
-      print(`instance  ${i.id}: ${state}${reason && state !== 'running' ? ` (${reason})` : ''}${ping}, ${i.lifecycle} in the group${i === current ? '' : ' (leaving)'}`);
+      const lifecycle = i.lifecycle === 'InService' ? '' : `, ${i.lifecycle} in the group`;
+      print(`instance  ${i.id}: ${state}${reason && state !== 'running' ? ` (${reason})` : ''}${ping}${lifecycle}${i === current ? '' : ' (replaced)'}`);
     }
     if (current && out.DocumentName) {
       const commandId = await jobCommand(aws, out, current.id);

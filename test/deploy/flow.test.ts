@@ -17,7 +17,7 @@ import { DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from 
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import {
-  ASSOCIATION_ID, DOCUMENT, GROUP, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockedClients, stack, stackEvent,
+  ASSOCIATION_ID, DOCUMENT, GROUP, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockAssociation, mockGroup, mockedClients, stack, stackEvent,
 } from '../helpers/aws.ts';
 import { deployerDenials } from '../helpers/deployer.ts';
 import { HISTORY, NEW_INSTANCE, OLD_INSTANCE, putCheckpoint, record } from '../helpers/checkpoint.ts';
@@ -72,41 +72,6 @@ function mockEc2(m: Mocks, state = 'running', reason?: string) {
 }
 
 const COMMAND_ID = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
-
-/** The group's answers, one per DescribeAutoScalingGroups (the last repeats): wanted size and instances. */
-function mockGroup(m: Mocks, steps: { desired: number; instances: [string, string][] }[]) {
-  let call = 0;
-  m.asg.on(DescribeAutoScalingGroupsCommand).callsFake(() => {
-    const step = steps[Math.min(call++, steps.length - 1)];
-    return { AutoScalingGroups: [{
-      AutoScalingGroupName: GROUP, MinSize: step.desired, MaxSize: step.desired, DesiredCapacity: step.desired, DefaultCooldown: 300,
-      AvailabilityZones: ['us-east-1b'], HealthCheckType: 'EC2', CreatedTime: new Date('2026-01-05T09:00:00Z'),
-      Instances: step.instances.map(([InstanceId, LifecycleState]) => ({
-        InstanceId, LifecycleState: LifecycleState as 'InService', HealthStatus: 'Healthy', AvailabilityZone: 'us-east-1b', ProtectedFromScaleIn: false,
-      })),
-    }] };
-  });
-  m.asg.on(UpdateAutoScalingGroupCommand).resolves({});
-}
-
-/** The association: an execution per instance, created after make deploy began, whose target output is the command. */
-function mockAssociation(m: Mocks, commands: Record<string, string>) {
-  const ids = Object.keys(commands);
-  m.ssm.on(DescribeAssociationExecutionsCommand).resolves({
-    AssociationExecutions: ids.map((id, n) => ({
-      AssociationId: ASSOCIATION_ID, ExecutionId: `exec-${n}`, Status: 'InProgress', CreatedTime: new Date(Date.parse('2026-01-05T10:00:30Z') + n * 600_000),
-    })),
-  });
-  m.ssm.on(DescribeAssociationExecutionTargetsCommand).callsFake((input: { ExecutionId: string; Filters?: { Key: string; Value: string }[] }) => {
-    const instance = ids[Number(input.ExecutionId.split('-')[1])];
-    const wanted = input.Filters?.find((f) => f.Key === 'ResourceId')?.Value;
-    if (wanted && wanted !== instance) return { AssociationExecutionTargets: [] };
-    return { AssociationExecutionTargets: [{
-      AssociationId: ASSOCIATION_ID, ExecutionId: input.ExecutionId, ResourceId: instance, ResourceType: 'ManagedInstance', Status: 'InProgress',
-      OutputSource: { OutputSourceId: commands[instance], OutputSourceType: 'RunCommand' },
-    }] };
-  });
-}
 
 /** A stack operation: the request token is captured so that events carry it, as CloudFormation's do. */
 function mockStackOperation(m: Mocks, command: typeof CreateStackCommand | typeof UpdateStackCommand | typeof DeleteStackCommand,
