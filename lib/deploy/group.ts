@@ -79,3 +79,27 @@ export async function waitForGroupInstance(asg: AutoScalingClient, name: string,
     await sleep(opts.pollMs ?? 10_000);
   }
 }
+
+/**
+ * Whether a job's end is final for its group: a finished run, or one that failed for a reason of
+ * its own, ends it (a replacement would only fail again, billing in a loop); a spot notice
+ * (exit 3), a signal (the instance going away: exit 128+n, or the converter killed) does not, so
+ * that the group's next instance resumes the run.
+ */
+export function endsTheRun(exitCode: number, error?: string): boolean {
+  if (exitCode === 3 || exitCode >= 128) return false;
+  return !/killed by SIG|exited with code (1[3-9][0-9]|2[0-9][0-9])\b/.test(error ?? '');
+}
+
+/** The job's end on the instance: its group to 0/0/0, this instance kept until it shuts itself down. */
+export async function endOwnGroup(o: { asg: AutoScalingClient; group: string; imds?: { get(path: string): Promise<string | undefined> }; print: Print }): Promise<boolean> {
+  const instanceId = o.imds ? await o.imds.get('instance-id').catch(() => undefined) : undefined;
+  try {
+    await endGroup(o.asg, o.group, instanceId);
+    o.print(`job: group ${o.group} set to 0 instances: nothing replaces ${instanceId ?? 'this instance'} after the end`);
+    return true;
+  } catch (err) {
+    o.print(`job: could not set group ${o.group} to 0 instances (${(err as Error).message.split('\n')[0]}): make destroy ends it`);
+    return false;
+  }
+}

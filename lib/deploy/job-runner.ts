@@ -25,6 +25,8 @@ export interface JobOptions {
   validateIds: boolean;
   compressionLevel: number;
   kmsKeyArn?: string;
+  /** The make deploy run this job belongs to (published in _status.json). */
+  runId?: string;
   /** The converter command: program and leading arguments (INPUT and options are appended). */
   converter: string[];
   statusIntervalMs: number;
@@ -79,6 +81,7 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
     phase: 'converting',
     input: o.input,
     output: o.output,
+    ...(o.runId ? { runId: o.runId } : {}),
     host: os.hostname(),
     startedAt: new Date().toISOString(),
     updatedAt: new Date().toISOString(),
