@@ -13,6 +13,7 @@ import { bundleHttpsUrl, commandParameters, stackParameters } from './template.t
 import { formatBytes, formatDuration } from '../cli/format.ts';
 import { estimate, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
 import { checkMemory } from './memory.ts';
+import { spotRisk, spotRiskLines } from './spot-cost.ts';
 import { NAT_WARNING } from './network.ts';
 
 /** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
@@ -89,6 +90,7 @@ export function planLines(p: PlanInput): string[] {
     lines.push(`  input size ${formatBytes(p.inputSize.bytes)} (${p.inputSize.note})`);
     const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize, volumeThroughputMibs: s.volumeThroughput, volumeIops: s.volumeIops }, p.prices, p.throughput.throughput);
     lines.push(...formatEstimate(e, p.prices, p.throughput, s.region).map((l) => `  ${l}`));
+    lines.push(...spotRiskLines(spotRisk(e, p.throughput.throughput, p.prices), e.onDemand.total).map((l) => `  ${l}`));
     const bytesPerEvent = s.eventBytes ?? p.throughput.throughput.bytes_per_event;
     const mem = checkMemory(e.uncompressedBytes, bytesPerEvent, s.instanceType, p.prices);
     const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
