@@ -6,6 +6,7 @@
 // Settings come from flags or, on the instance, from the document's parameters, which the SSM
 // agent passes as environment variables (SSM_inputUrl, SSM_outputUrl, ...): never through a shell.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import { FatalError, UsageError } from '../lib/cli/errors.ts';
@@ -21,6 +22,8 @@ import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
 import { Imds, imdsEndpoint } from '../lib/deploy/spot.ts';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { jobStreamPrefix, runShippingOutput } from '../lib/deploy/log-ship.ts';
 import { endOwnGroup, endsTheRun } from '../lib/deploy/group.ts';
 
 /** SSM_<name>, matched without regard to case (the agent's spelling of the prefix varies). */
@@ -72,6 +75,20 @@ async function publishStartFailure(message: string): Promise<void> {
   await writeJobStatus(createS3Client(), bucket, `${key}_status.json`, {
     phase: 'failed', input: ssmParam('inputUrl'), output, error: message, updatedAt: now, finishedAt: now,
   }).catch(() => undefined);
+}
+
+// Started by the stack's association (no CloudWatch output of its own): run as a child whose
+// output goes to CloudWatch Logs as well (lib/deploy/log-ship.ts).
+if (process.env.PB_LOG_GROUP && process.env.PB_LOG_SHIPPING !== 'child') {
+  const endpoint = imdsEndpoint();
+  const instanceId = (endpoint && await new Imds(endpoint).get('instance-id').catch(() => undefined)) || os.hostname();
+  process.exit(await runShippingOutput({
+    logs: new CloudWatchLogsClient({}),
+    group: process.env.PB_LOG_GROUP,
+    prefix: jobStreamPrefix(instanceId, ssmParam('runId') ?? ''),
+    argv: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    childEnv: { ...process.env, PB_LOG_SHIPPING: 'child' },
+  }));
 }
 
 await runScript({

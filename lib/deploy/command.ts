@@ -244,11 +244,13 @@ Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefin
   }
 }
 
-/** The last `lines` lines of the job's output: CloudWatch Logs first, else what SSM kept. */
+/** The last `lines` lines of the job's output: CloudWatch Logs first, else what SSM kept (the first 24,000 characters of each step). */
 export async function tailOutput(logs: CloudWatchLogsClient, ssm: SSMClient, input: {
   logGroupName: string; commandId: string; instanceId: string; lines: number;
+  /** The streams' common prefix: the job's own (lib/deploy/log-ship.ts) when the association started it; else Run Command's. */
+  streamPrefix?: string;
 }): Promise<string[]> {
-  const prefix = `${input.commandId}/${input.instanceId}/`;
+  const prefix = input.streamPrefix ?? `${input.commandId}/${input.instanceId}/`;
   const events: { timestamp: number; message: string; order: number }[] = [];
   try {
     const streams = await logs.send(new DescribeLogStreamsCommand({

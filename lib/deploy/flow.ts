@@ -8,6 +8,7 @@ import { createBundle, listBundleFiles, uploadBundle, type Bundle } from './bund
 import { followCommand, instanceState, tailOutput, waitForAssociationCommand, waitForSsmRegistration } from './command.ts';
 import { startGroup, waitForGroupInstance } from './group.ts';
 import { resumeLines } from './history.ts';
+import { jobStreamPrefix } from './log-ship.ts';
 import { findNetwork } from './network.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
 import { deployStack, destroyStack, stackOutputs } from './stack.ts';
@@ -80,13 +81,13 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
       print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
     });
     print(`job started on ${instanceId}: command ${commandId}`);
-    const result = await follow(s, aws, io, { ...job, instanceId, commandId, since, tailLines: opts.tailLines ?? 40 });
+    const result = await follow(s, aws, io, { ...job, instanceId, commandId, since, runId, tailLines: opts.tailLines ?? 40 });
     if (result !== 'replaced') return result;
     gone.add(instanceId);
   }
 }
 
-interface Followed { group: string; logGroupName: string; instanceId: string; commandId: string; since: Date; tailLines: number }
+interface Followed { group: string; logGroupName: string; instanceId: string; commandId: string; since: Date; runId: string; tailLines: number }
 
 /** Follows the job on one instance: its exit code, or 'replaced' when the instance was lost mid-run. */
 async function follow(s: DeploySettings, aws: AwsClients, io: FlowIO, j: Followed): Promise<number | 'replaced'> {
@@ -130,7 +131,7 @@ async function follow(s: DeploySettings, aws: AwsClients, io: FlowIO, j: Followe
   const failedStep = invocation?.CommandPlugins?.find((p) => p.Status && p.Status !== 'Success' && p.Status !== 'Pending');
   if (failedStep) print(`failed step: ${failedStep.Name} (${failedStep.Status}${failedStep.ResponseCode !== undefined ? `, exit code ${failedStep.ResponseCode}` : ''})`);
   const tail = await tailOutput(aws.logs, aws.ssm, {
-    logGroupName: j.logGroupName, commandId: j.commandId, instanceId: j.instanceId, lines: j.tailLines,
+    logGroupName: j.logGroupName, commandId: j.commandId, instanceId: j.instanceId, lines: j.tailLines, streamPrefix: jobStreamPrefix(j.instanceId, j.runId),
   });
   if (tail.length > 0) {
     print('last lines of the job output:');

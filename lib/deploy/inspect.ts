@@ -12,6 +12,7 @@ import { sleep as realSleep } from '../net/retry.ts';
 import { associationCommand, commandInvocation, currentPhase, instanceState, latestCommand, tailOutput } from './command.ts';
 import { currentInstance, describeGroup } from './group.ts';
 import { resumeLines } from './history.ts';
+import { jobStreamPrefix } from './log-ship.ts';
 import type { FlowIO } from './flow.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
 import { describeStack, stackOutputs, type StackOutputs } from './stack.ts';
@@ -98,7 +99,7 @@ async function jobCommand(aws: AwsClients, out: StackOutputs, instanceId: string
   return out.DocumentName ? (await latestCommand(aws.ssm, instanceId, out.DocumentName))?.CommandId : undefined;
 }
 
-interface JobHandles { InstanceId: string; DocumentName: string; LogGroupName: string; AssociationId?: string; GroupName: string }
+interface JobHandles { InstanceId: string; DocumentName: string; LogGroupName: string; AssociationId?: string; GroupName: string; streamPrefix?: string }
 
 async function requireJob(s: DeploySettings, aws: AwsClients): Promise<JobHandles> {
   const stack = await describeStack(aws.cfn, s.stackName);
@@ -109,7 +110,12 @@ async function requireJob(s: DeploySettings, aws: AwsClients): Promise<JobHandle
   }
   const current = currentInstance(await describeGroup(aws.asg, out.GroupName));
   if (!current) throw new FatalError(`group ${out.GroupName} has no instance now: the job ended (make status), or make deploy starts one`);
-  return { InstanceId: current.id, DocumentName: out.DocumentName, LogGroupName: out.LogGroupName, AssociationId: out.AssociationId, GroupName: out.GroupName };
+  // The association's job ships its output under the run's name (lib/deploy/log-ship.ts); a job sent by hand has Run Command's streams.
+  const runId = stack.Parameters?.find((p) => p.ParameterKey === 'RunId')?.ParameterValue;
+  return {
+    InstanceId: current.id, DocumentName: out.DocumentName, LogGroupName: out.LogGroupName, AssociationId: out.AssociationId, GroupName: out.GroupName,
+    streamPrefix: out.AssociationId && runId ? jobStreamPrefix(current.id, runId) : undefined,
+  };
 }
 
 export interface LogsOptions { lines: number; follow: boolean }
@@ -126,7 +132,7 @@ export async function logs(s: DeploySettings, aws: AwsClients, io: FlowIO, opts:
   }
   io.print(`command ${commandId} on ${job.InstanceId}, log group ${job.LogGroupName}`);
   if (!opts.follow) {
-    for (const line of await tailOutput(aws.logs, aws.ssm, { logGroupName: job.LogGroupName, commandId, instanceId: job.InstanceId, lines: opts.lines })) {
+    for (const line of await tailOutput(aws.logs, aws.ssm, { logGroupName: job.LogGroupName, commandId, instanceId: job.InstanceId, lines: opts.lines, streamPrefix: job.streamPrefix })) {
       io.print(line);
     }
     return 0;
@@ -136,7 +142,7 @@ export async function logs(s: DeploySettings, aws: AwsClients, io: FlowIO, opts:
   const tokens = new Map<string, string | undefined>();
   for (;;) {
     const streams = await aws.logs.send(new DescribeLogStreamsCommand({
-      logGroupName: job.LogGroupName, logStreamNamePrefix: `${commandId}/${job.InstanceId}/`,
+      logGroupName: job.LogGroupName, logStreamNamePrefix: job.streamPrefix ?? `${commandId}/${job.InstanceId}/`,
     })).catch(() => ({ logStreams: [] }));
     for (const stream of streams.logStreams ?? []) {
       const name = stream.logStreamName!;

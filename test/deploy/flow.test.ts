@@ -147,9 +147,11 @@ function mockSsmJob(m: Mocks, outcome: 'success' | 'fail-job' | 'fail-install') 
   });
 }
 
+/** The job's own streams (lib/deploy/log-ship.ts): the association's commands have no CloudWatch output. */
 function mockLogs(m: Mocks) {
-  const prefix = `0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/${INSTANCE_ID}`;
-  m.logs.on(DescribeLogStreamsCommand).resolves({
+  const prefix = `job/${INSTANCE_ID}/r-${Date.parse('2026-01-05T10:00:00Z').toString(36)}`;
+  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+  m.logs.on(DescribeLogStreamsCommand, { logStreamNamePrefix: `${prefix}/` }).resolves({
     logStreams: [{ logStreamName: `${prefix}/runJob/stdout` }, { logStreamName: `${prefix}/runJob/stderr` }],
   });
   m.logs.on(GetLogEventsCommand, { logStreamName: `${prefix}/runJob/stdout` }).resolves({

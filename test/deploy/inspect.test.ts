@@ -162,11 +162,13 @@ test('status: a finished job (the group at 0, its instance gone), a failed one, 
   assert.match(text(), /stack {5}proton-beam: none in us-east-1/);
 });
 
-test('logs: the tail of the latest command, stdout and stderr interleaved by time', async () => {
+test('logs: the tail of the job\'s own streams for the stack\'s run, stdout and stderr interleaved by time', async () => {
   const { io, text } = fakeIO();
   running();
-  const prefix = `${COMMAND}/${INSTANCE_ID}`;
-  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [{ logStreamName: `${prefix}/runJob/stdout` }, { logStreamName: `${prefix}/runJob/stderr` }] });
+  m.cfn.on(DescribeStacksCommand).resolves(stack('CREATE_COMPLETE', { Parameters: [{ ParameterKey: 'RunId', ParameterValue: 'r-mk0q9xc0' }] }));
+  const prefix = `job/${INSTANCE_ID}/r-mk0q9xc0`;
+  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+  m.logs.on(DescribeLogStreamsCommand, { logStreamNamePrefix: `${prefix}/` }).resolves({ logStreams: [{ logStreamName: `${prefix}/runJob/stdout` }, { logStreamName: `${prefix}/runJob/stderr` }] });
   m.logs.on(GetLogEventsCommand, { logStreamName: `${prefix}/runJob/stdout` }).resolves({
     events: [{ timestamp: 1, message: 'one' }, { timestamp: 3, message: 'three\nfour' }], nextForwardToken: 'a',
   });
@@ -178,11 +180,12 @@ test('logs: the tail of the latest command, stdout and stderr interleaved by tim
   assert.equal(call.limit, 3);
 });
 
-test('logs --follow prints new lines until the command ends', async () => {
+test('logs --follow prints new lines until the command ends (a job sent by hand: Run Command\'s streams)', async () => {
   const { io, text } = fakeIO();
   running();
   const stream = `${COMMAND}/${INSTANCE_ID}/runJob/stdout`;
-  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [{ logStreamName: stream }] });
+  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+  m.logs.on(DescribeLogStreamsCommand, { logStreamNamePrefix: `${COMMAND}/${INSTANCE_ID}/` }).resolves({ logStreams: [{ logStreamName: stream }] });
   m.logs.on(GetLogEventsCommand)
     .resolvesOnce({ events: [{ timestamp: 1, message: 'first' }], nextForwardToken: 't1' })
     .resolvesOnce({ events: [], nextForwardToken: 't1' })

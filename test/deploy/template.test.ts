@@ -431,6 +431,8 @@ test('a State Manager association starts the job document on every instance of t
   // The job learns its group from the runJob step, to scale it to zero at the end.
   const run = (resources.JobDocument.Properties as any).Content.mainSteps.find((x: any) => x.name === 'runJob').inputs.runCommand;
   assert.ok(run.some((l: any) => typeof l === 'object' && /PB_AUTOSCALING_GROUP=\$\{InstanceGroup\}/.test(l['Fn::Sub'])));
+  // An association has no CloudWatch output: the job ships its own into the stack's log group (lib/deploy/log-ship.ts).
+  assert.ok(run.some((l: any) => typeof l === 'object' && /PB_LOG_GROUP=\$\{JobLogGroup\}/.test(l['Fn::Sub'])));
   assert.deepEqual(t.Outputs.AssociationId, { Condition: 'HasBundle', Description: t.Outputs.AssociationId.Description, Value: { 'Fn::GetAtt': ['JobAssociation', 'AssociationId'] } });
 });
 
