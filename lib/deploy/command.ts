@@ -1,12 +1,13 @@
 /**
- * SSM Run Command: wait for the instance to register, send the job, follow it to the end with
- * the progress from OUTPUT/_status.json, and fetch the tail of its output from CloudWatch Logs.
+ * The job's command on the instance: wait for the instance to register with SSM, find the command
+ * the stack's association started, follow it to the end with the progress from
+ * OUTPUT/_status.json, and fetch the tail of its output from CloudWatch Logs.
  */
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeAssociationExecutionTargetsCommand, DescribeAssociationExecutionsCommand,
   DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand,
-  SendCommandCommand, type Command, type CommandInvocation, type SSMClient,
+  type Command, type CommandInvocation, type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { DescribeLogStreamsCommand, GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -36,6 +37,9 @@ export async function instanceState(ec2: EC2Client, instanceId: string): Promise
   return { state: instance.State?.Name ?? 'unknown', reason: instance.StateReason?.Message };
 }
 
+/** The instance went away while make deploy waited for it: its group replaces it. */
+export class InstanceLostError extends FatalError {}
+
 export interface SsmWaitOptions { print: Print; sleep?: Sleep; pollMs?: number; timeoutMs: number; now?: () => number }
 
 /** Waits until the instance's SSM agent is Online. Throws with advice when it never is. */
@@ -56,7 +60,7 @@ export async function waitForSsmRegistration(ssm: SSMClient, ec2: EC2Client, ins
     }
     const { state, reason } = await instanceState(ec2, instanceId);
     if (state === 'shutting-down' || isTerminated(state) || state === 'stopped' || state === 'stopping') {
-      throw new FatalError(`instance ${instanceId} is ${state}${reason ? ` (${reason})` : ''}: a finished job shuts it down, so run make destroy, then make deploy for a fresh instance`);
+      throw new InstanceLostError(`instance ${instanceId} is ${state}${reason ? ` (${reason})` : ''} before the job started on it`);
     }
     if (!announced) {
       opts.print(`waiting for instance ${instanceId} (${state}) to register with SSM`);
@@ -76,28 +80,6 @@ export async function waitForSsmRegistration(ssm: SSMClient, ec2: EC2Client, ins
     }
     await sleep(pollMs);
   }
-}
-
-export interface SendJobInput {
-  instanceId: string;
-  documentName: string;
-  parameters: Record<string, string[]>;
-  logGroupName: string;
-  comment?: string;
-}
-
-export async function sendJob(ssm: SSMClient, input: SendJobInput): Promise<string> {
-  const res = await ssm.send(new SendCommandCommand({
-    DocumentName: input.documentName,
-    InstanceIds: [input.instanceId],
-    Parameters: input.parameters,
-    CloudWatchOutputConfig: { CloudWatchLogGroupName: input.logGroupName, CloudWatchOutputEnabled: true },
-    TimeoutSeconds: 600,
-    Comment: (input.comment ?? 'Proton Beam job').slice(0, 100),
-  }));
-  const id = res.Command?.CommandId;
-  if (!id) throw new FatalError('SendCommand returned no command id');
-  return id;
 }
 
 /** The most recent run of the job document on the instance. */

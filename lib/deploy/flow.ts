@@ -5,7 +5,7 @@ import { FatalError } from '../cli/errors.ts';
 import { isExpiredCredentials, type AwsClients, type Print } from './aws.ts';
 import type { Sleep } from '../net/retry.ts';
 import { createBundle, listBundleFiles, uploadBundle, type Bundle } from './bundle.ts';
-import { followCommand, instanceState, tailOutput, waitForAssociationCommand, waitForSsmRegistration } from './command.ts';
+import { InstanceLostError, followCommand, instanceState, tailOutput, waitForAssociationCommand, waitForSsmRegistration } from './command.ts';
 import { startGroup, waitForGroupInstance } from './group.ts';
 import { resumeLines } from './history.ts';
 import { jobStreamPrefix } from './log-ship.ts';
@@ -74,9 +74,16 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
     const instanceId = await waitForGroupInstance(aws.asg, job.group, {
       print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000, exclude: gone,
     });
-    await waitForSsmRegistration(aws.ssm, aws.ec2, instanceId, {
-      print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
-    });
+    try {
+      await waitForSsmRegistration(aws.ssm, aws.ec2, instanceId, {
+        print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
+      });
+    } catch (err) {
+      if (!(err instanceof InstanceLostError)) throw err;
+      print(`${err.message}: the group replaces it`);
+      gone.add(instanceId);
+      continue;
+    }
     const commandId = await waitForAssociationCommand(aws.ssm, job.association, instanceId, since, {
       print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
     });

@@ -75,8 +75,8 @@ export function planLines(p: PlanInput): string[] {
   const keys = outputKeys(s);
   const bundleKey = `${keys.bundleDir}${p.bundleHash}.tgz`;
   const bundleUrl = bundleHttpsUrl(s.region ?? 'us-east-1', s.outputBucket, bundleKey);
-  lines.push('', 'Run Command (the stack\'s JobDocument on its instance, output to CloudWatch Logs /proton-beam/' + s.stackName + ')');
-  lines.push(...table(Object.entries(commandParameters(s, bundleUrl, '(SHA-256 of the .tgz, computed when make deploy packs it)')).map(([k, v]): [string, string] => [k, v[0]])));
+  lines.push('', 'job document parameters (the stack\'s association runs its JobDocument on each instance of the group; output to CloudWatch Logs /proton-beam/' + s.stackName + ')');
+  lines.push(...table(Object.entries(commandParameters(s, bundleUrl, '(SHA-256 of the .tgz, computed when make deploy packs it)', '(a new one at each make deploy)')).map(([k, v]): [string, string] => [k, v[0]])));
   lines.push('', `code bundle: this working tree as s3://${s.outputBucket}/${bundleKey}`);
   lines.push(`progress:    s3://${s.outputBucket}/${keys.status} (make status)`);
   lines.push(`results:     ${s.outputUrl}`);

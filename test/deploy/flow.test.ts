@@ -500,6 +500,30 @@ test('a spot instance reclaimed mid-job: the group replaces it, make deploy foll
   assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
 });
 
+test('an instance reclaimed before the job started on it: make deploy goes on with the group\'s next one', async () => {
+  const { io, text } = fakeIO();
+  mockEc2(m);
+  // Looked at by make deploy's check of its size, then for its instance; later the replacement.
+  mockGroup(m, [
+    { desired: 1, instances: [[OLD_INSTANCE, 'InService']] },
+    { desired: 1, instances: [[OLD_INSTANCE, 'InService']] },
+    { desired: 1, instances: [[OLD_INSTANCE, 'Terminating'], [NEW_INSTANCE, 'Pending']] },
+  ]);
+  mockAssociation(m, { [NEW_INSTANCE]: COMMAND_ID });
+  m.ec2.on(DescribeInstancesCommand, { InstanceIds: [OLD_INSTANCE] }).resolves({ Reservations: [{ Instances: [{ InstanceId: OLD_INSTANCE, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
+  m.ec2.on(DescribeInstancesCommand, { InstanceIds: [NEW_INSTANCE] }).resolves({ Reservations: [{ Instances: [{ InstanceId: NEW_INSTANCE, State: { Name: 'running' } }] }] });
+  m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
+  m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
+  mockSsmJob(m, 'success');
+  m.ssm.on(DescribeInstanceInformationCommand).callsFake((input: { Filters: { Values: string[] }[] }) => ({
+    InstanceInformationList: input.Filters[0].Values[0] === NEW_INSTANCE ? [{ InstanceId: NEW_INSTANCE, PingStatus: 'Online' }] : [],
+  }));
+  const code = await deploy(settings({ SPOT: 'true' }), m.clients, io, { templateBody, root: ROOT, bundle });
+  assert.equal(code, 0, text());
+  assert.match(text(), /instance i-0123456789abcdef0 is terminated \(Server.SpotInstanceTermination: Spot instance termination\) before the job started on it: the group replaces it/);
+  assert.match(text(), new RegExp(`job started on ${NEW_INSTANCE}: command ${COMMAND_ID}`));
+});
+
 test('every AWS command these flows sent (control plane and S3) is allowed by docs/deployer-policy.json', async () => {
   const { denied, checked } = await deployerDenials({ stack: 'proton-beam', bucket: 'out-bucket', prefix: 'run-1/' }, local.codeRequests());
   assert.ok(checked > 20, `only ${checked} authorizations checked`);
