@@ -240,7 +240,7 @@ test('every resource that can carry tags carries Project, Stack, ManagedBy and C
   // What the instance launches (volumes, network interface, spot request) is tagged too.
   const launched = (resources.InstanceLaunchTemplate.Properties.LaunchTemplateData as any).TagSpecifications;
   const kinds = launched.map((s: any) => s.ResourceType ?? s['Fn::If'][1].ResourceType);
-  assert.deepEqual(kinds.sort(), ['network-interface', 'spot-instances-request', 'volume']);
+  assert.deepEqual(kinds.sort(), ['instance', 'network-interface', 'spot-instances-request', 'volume']);
   for (const s of launched) {
     const tags = s.Tags ?? s['Fn::If'][1].Tags;
     for (const k of REQUIRED_TAGS) assert.ok(tagKeys(tags).includes(k));
