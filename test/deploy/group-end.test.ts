@@ -136,6 +136,34 @@ test('the role may not grow the group, nor touch another one', async () => {
   await deny('autoscaling:TerminateInstanceInAutoScalingGroup', GROUP, {});
 });
 
+test('a converter that fails ends the group; one killed by a signal (the instance going away) leaves it for the next instance', async () => {
+  // A stand-in converter that ends as told, to reach each ending on purpose.
+  const fake = path.join(work, 'ending-converter.ts');
+  fs.writeFileSync(fake, "if (process.env.FAKE_END === 'SIGTERM') process.kill(process.pid, 'SIGTERM'); else process.exit(Number(process.env.FAKE_END));\n");
+  const input = path.join(work, 'input.jsonl');
+  fs.writeFileSync(input, EVENTS);
+  const run = (end: string) => promisify(execFile)(process.execPath, [
+    '--import', 'tsx', 'scripts/job.ts', '--input', input, '--output', 's3://out-bucket/runs/fake/', '--converter', fake,
+    '--work-dir', fs.mkdtempSync(path.join(work, 'fake-')), '--shutdown-when-done', 'false', '--status-interval', '1',
+  ], {
+    cwd: ROOT, timeout: 60_000,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...local.env, AWS_ENDPOINT_URL_AUTO_SCALING: asg.endpoint, PB_IMDS_ENDPOINT: imds.endpoint, PB_AUTOSCALING_GROUP: GROUP, FAKE_END: end },
+  }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+
+  asg.calls.length = 0;
+  const failed = await run('1');
+  assert.equal(failed.code, 1);
+  assert.deepEqual(asg.calls.map((c) => c.Action), ['SetInstanceProtection', 'UpdateAutoScalingGroup'], failed.stdout);
+
+  for (const end of ['SIGTERM', '143']) {
+    asg.calls.length = 0;
+    const r = await run(end);
+    assert.notEqual(r.code, 0);
+    assert.deepEqual(asg.calls, [], `${end}: the group is left alone`);
+    assert.match(r.stdout, /interrupted \(exit code \d+\): group pb-test-job keeps its instance count, so that a new instance resumes the run/);
+  }
+});
+
 test('what ends a run: done or a failure of its own; not a spot notice or a signal (the next instance resumes)', () => {
   assert.equal(endsTheRun(0), true);
   assert.equal(endsTheRun(1, 'converter exited with code 1'), true);
