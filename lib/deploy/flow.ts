@@ -6,12 +6,12 @@ import { isExpiredCredentials, type AwsClients, type Print } from './aws.ts';
 import type { Sleep } from '../net/retry.ts';
 import { createBundle, listBundleFiles, uploadBundle, type Bundle } from './bundle.ts';
 import { InstanceLostError, followCommand, instanceState, tailOutput, waitForAssociationCommand, waitForSsmRegistration } from './command.ts';
-import { startGroup, waitForGroupInstance } from './group.ts';
+import { releaseGroup, startGroup, waitForGroupInstance } from './group.ts';
 import { resumeLines } from './history.ts';
 import { jobStreamPrefix } from './log-ship.ts';
 import { findNetwork } from './network.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
-import { deployStack, destroyStack, stackOutputs } from './stack.ts';
+import { deployStack, describeStack, destroyStack, stackOutputs } from './stack.ts';
 import { summaryLines, writeJobStatus } from './status.ts';
 import { STACK_TAGS, bundleHttpsUrl, newRunId, stackParameters } from './template.ts';
 
@@ -152,6 +152,8 @@ async function follow(s: DeploySettings, aws: AwsClients, io: FlowIO, j: Followe
 
 /** Runs make destroy. The output bucket is not part of the stack and is never touched. */
 export async function destroy(s: DeploySettings, aws: AwsClients, io: FlowIO): Promise<number> {
+  const group = stackOutputs(await describeStack(aws.cfn, s.stackName)).GroupName;
+  if (group) await releaseGroup(aws.asg, group, io.print);
   const existed = await destroyStack(aws.cfn, s.stackName, { print: io.print, sleep: io.sleep, pollMs: io.pollMs });
   if (!existed) io.print(`no stack ${s.stackName} in ${s.region}: nothing to delete`);
   else io.print(`stack ${s.stackName} deleted`);

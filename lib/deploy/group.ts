@@ -103,3 +103,16 @@ export async function endOwnGroup(o: { asg: AutoScalingClient; group: string; im
     return false;
   }
 }
+
+/**
+ * make destroy, before deleting the stack: an instance the job kept from scale-in at its end
+ * (SHUTDOWN_WHEN_DONE=false) gets its protection back off, so that deleting the group terminates
+ * it rather than waiting on it.
+ */
+export async function releaseGroup(asg: AutoScalingClient, name: string, print: Print): Promise<void> {
+  const g = await describeGroup(asg, name).catch(() => undefined);
+  const kept = (g?.instances ?? []).filter((i) => i.protectedFromScaleIn).map((i) => i.id);
+  if (kept.length === 0) return;
+  await asg.send(new SetInstanceProtectionCommand({ AutoScalingGroupName: name, InstanceIds: kept, ProtectedFromScaleIn: false }));
+  print(`group ${name}: scale-in protection removed from ${kept.join(', ')}, so that the deletion terminates ${kept.length === 1 ? 'it' : 'them'}`);
+}

@@ -13,7 +13,7 @@ import {
   DescribeAssociationExecutionTargetsCommand, DescribeAssociationExecutionsCommand,
   DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandInvocationsCommand, SendCommandCommand,
 } from '@aws-sdk/client-ssm';
-import { DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeAutoScalingGroupsCommand, SetInstanceProtectionCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import {
@@ -405,17 +405,27 @@ describe('make deploy', () => {
 });
 
 describe('make destroy', () => {
-  test('deletes the stack, shows its events and keeps the results', async () => {
+  test('deletes the stack, shows its events and keeps the results; an instance the job kept from scale-in is released first', async () => {
     const { io, text } = fakeIO();
-    m.cfn.on(DescribeStacksCommand).resolvesOnce(stack('UPDATE_COMPLETE')).resolvesOnce(stack('DELETE_IN_PROGRESS')).rejects(missingStack());
+    m.cfn.on(DescribeStacksCommand).resolvesOnce(stack('UPDATE_COMPLETE')).resolvesOnce(stack('UPDATE_COMPLETE')).resolvesOnce(stack('DELETE_IN_PROGRESS')).rejects(missingStack());
+    // SHUTDOWN_WHEN_DONE=false: the job set the group to 0 and kept its instance, protected from scale-in.
+    m.asg.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [{
+      AutoScalingGroupName: GROUP, MinSize: 0, MaxSize: 0, DesiredCapacity: 0, DefaultCooldown: 300, AvailabilityZones: ['us-east-1b'], HealthCheckType: 'EC2', CreatedTime: new Date(),
+      Instances: [{ InstanceId: INSTANCE_ID, LifecycleState: 'InService', HealthStatus: 'Healthy', AvailabilityZone: 'us-east-1b', ProtectedFromScaleIn: true }],
+    }] });
+    m.asg.on(SetInstanceProtectionCommand).resolves({});
     mockStackOperation(m, DeleteStackCommand, (token) => [
       stackEvent(token, 1, 'proton-beam', 'AWS::CloudFormation::Stack', 'DELETE_IN_PROGRESS', 'User Initiated'),
-      stackEvent(token, 2, 'Instance', 'AWS::EC2::Instance', 'DELETE_COMPLETE'),
+      stackEvent(token, 2, 'InstanceGroup', 'AWS::AutoScaling::AutoScalingGroup', 'DELETE_COMPLETE'),
       stackEvent(token, 3, 'InstanceRole', 'AWS::IAM::Role', 'DELETE_COMPLETE'),
     ]);
     assert.equal(await destroy(settings(), m.clients, io), 0);
+    assert.deepEqual(m.asg.commandCalls(SetInstanceProtectionCommand).map((c) => c.args[0].input), [
+      { AutoScalingGroupName: GROUP, InstanceIds: [INSTANCE_ID], ProtectedFromScaleIn: false },
+    ]);
+    assert.match(text(), /group proton-beam-job: scale-in protection removed from i-0123456789abcdef0, so that the deletion terminates it/);
     assert.equal(m.cfn.commandCalls(DeleteStackCommand)[0].args[0].input.StackName, STACK_ID);
-    assert.match(text(), /Instance +DELETE_COMPLETE/);
+    assert.match(text(), /InstanceGroup +DELETE_COMPLETE/);
     assert.match(text(), /stack proton-beam deleted/);
     assert.match(text(), /results, bundles and _status.json stay in s3:\/\/out-bucket\/run-1\//);
   });
