@@ -4,7 +4,7 @@
  * setting it to 1/1/1, and the job setting it to 0/0/0 when it ends so that nothing replaces it.
  */
 import {
-  DescribeAutoScalingGroupsCommand, SetInstanceProtectionCommand, UpdateAutoScalingGroupCommand, type AutoScalingClient,
+  DescribeAutoScalingGroupsCommand, DescribeScalingActivitiesCommand, SetInstanceProtectionCommand, UpdateAutoScalingGroupCommand, type AutoScalingClient,
 } from '@aws-sdk/client-auto-scaling';
 import { FatalError } from '../cli/errors.ts';
 import type { Print } from './aws.ts';
@@ -115,4 +115,17 @@ export async function releaseGroup(asg: AutoScalingClient, name: string, print: 
   if (kept.length === 0) return;
   await asg.send(new SetInstanceProtectionCommand({ AutoScalingGroupName: name, InstanceIds: kept, ProtectedFromScaleIn: false }));
   print(`group ${name}: scale-in protection removed from ${kept.join(', ')}, so that the deletion terminates ${kept.length === 1 ? 'it' : 'them'}`);
+}
+
+/**
+ * The group's latest activities, newest first, one line each: launches, terminations and why
+ * (a spot interruption, a failed health check, no capacity for the instance type).
+ */
+export async function activityLines(asg: AutoScalingClient, name: string, max = 3): Promise<string[]> {
+  const res = await asg.send(new DescribeScalingActivitiesCommand({ AutoScalingGroupName: name, MaxRecords: max }));
+  return (res.Activities ?? []).slice(0, max).map((a) => {
+    const when = a.StartTime ? a.StartTime.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '?';
+    const failed = a.StatusCode === 'Failed' || a.StatusCode === 'Cancelled';
+    return `${when}  ${a.Description ?? 'activity'} (${a.StatusCode ?? '?'})${failed && a.StatusMessage ? `: ${a.StatusMessage}` : ''}`;
+  });
 }

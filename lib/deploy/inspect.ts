@@ -10,7 +10,7 @@ import { FatalError } from '../cli/errors.ts';
 import type { AwsClients } from './aws.ts';
 import { sleep as realSleep } from '../net/retry.ts';
 import { associationCommand, commandInvocation, currentPhase, instanceState, latestCommand, tailOutput } from './command.ts';
-import { currentInstance, describeGroup } from './group.ts';
+import { activityLines, currentInstance, describeGroup } from './group.ts';
 import { resumeLines } from './history.ts';
 import { jobStreamPrefix } from './log-ship.ts';
 import type { FlowIO } from './flow.ts';
@@ -44,6 +44,9 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
       const lifecycle = i.lifecycle === 'InService' ? '' : `, ${i.lifecycle} in the group`;
       print(`instance  ${i.id}: ${state}${reason && state !== 'running' ? ` (${reason})` : ''}${ping}${lifecycle}${i === current ? '' : ' (replaced)'}`);
     }
+    const activities = group ? await activityLines(aws.asg, out.GroupName).catch(() => []) : [];
+    if (activities.length > 0) print(`activity  ${activities[0]}`);
+    for (const line of activities.slice(1)) print(`          ${line}`);
     if (current && out.DocumentName) {
       const commandId = await jobCommand(aws, out, current.id);
       if (commandId) {

@@ -10,6 +10,7 @@ import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { ASSOCIATION_ID, DOCUMENT, INSTANCE_ID, fakeIO, missingStack, mockAssociation, mockGroup, mockedClients, stack } from '../helpers/aws.ts';
 import { HISTORY, NEW_INSTANCE, OLD_INSTANCE, putCheckpoint, record } from '../helpers/checkpoint.ts';
 import { DescribeAssociationExecutionTargetsCommand } from '@aws-sdk/client-ssm';
+import { DescribeScalingActivitiesCommand } from '@aws-sdk/client-auto-scaling';
 import { deployerDenials } from '../helpers/deployer.ts';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { logs, sessionTarget, status } from '../../lib/deploy/inspect.ts';
@@ -224,6 +225,15 @@ test('status after a spot reclaim: it follows the group\'s new instance and show
   m.ssm.on(ListCommandInvocationsCommand, { CommandId: COMMAND, InstanceId: NEW_INSTANCE }).resolves({
     CommandInvocations: [{ CommandId: COMMAND, Status: 'InProgress', StatusDetails: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }],
   });
+  m.asg.on(DescribeScalingActivitiesCommand, { AutoScalingGroupName: 'proton-beam-job' }).resolves({ Activities: [
+    { ActivityId: 'a3', AutoScalingGroupName: 'proton-beam-job', StartTime: new Date('2026-01-05T10:14:05Z'), StatusCode: 'Successful', Progress: 100,
+      Description: `Launching a new EC2 instance: ${NEW_INSTANCE}`, Cause: 'At 2026-01-05T10:14:02Z an instance was started in response to a difference between desired and actual capacity, increasing the capacity from 0 to 1.' },
+    { ActivityId: 'a2', AutoScalingGroupName: 'proton-beam-job', StartTime: new Date('2026-01-05T10:13:10Z'), StatusCode: 'Failed', Progress: 100,
+      Description: 'Launching a new EC2 instance.  Status Reason: We currently do not have sufficient c7i.4xlarge capacity in the Availability Zone you requested (us-east-1b).',
+      StatusMessage: 'We currently do not have sufficient c7i.4xlarge capacity in the Availability Zone you requested (us-east-1b).', Cause: 'At 2026-01-05T10:13:09Z ...' },
+    { ActivityId: 'a1', AutoScalingGroupName: 'proton-beam-job', StartTime: new Date('2026-01-05T10:12:12Z'), StatusCode: 'InProgress', Progress: 50,
+      Description: `Terminating EC2 instance: ${OLD_INSTANCE}`, Cause: 'At 2026-01-05T10:12:12Z an instance was taken out of service in response to an EC2 instance status check failure.' },
+  ] });
   await putCheckpoint(local.setup, 'out-bucket', 'run-2/_checkpoint.json', record(HISTORY));
   await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', {
     phase: 'converting', runId: 'r-mk0q9xc0', lines: 4_800_000, events: 4_800_000, host: 'ip-172-31-9-9', updatedAt: new Date(io.now() - 3000).toISOString(),
@@ -232,6 +242,7 @@ test('status after a spot reclaim: it follows the group\'s new instance and show
   const out = text();
   assert.match(out, /instance {2}i-0123456789abcdef0: shutting-down \(Server.SpotInstanceTermination: Spot instance termination\), Terminating in the group \(replaced\)\n/);
   assert.match(out, /instance {2}i-0fedcba9876543210: running, SSM Online\n/);
+  assert.match(out, /activity {2}2026-01-05 10:14:05Z {2}Launching a new EC2 instance: i-0fedcba9876543210 \(Successful\)\n {10}2026-01-05 10:13:10Z {2}Launching a new EC2 instance\. .*\(Failed\): We currently do not have sufficient c7i\.4xlarge capacity.*\n {10}2026-01-05 10:12:12Z {2}Terminating EC2 instance: i-0123456789abcdef0 \(InProgress\)\n/);
   assert.match(out, new RegExp(`command {3}${COMMAND}: InProgress`));
   assert.match(out, /job {7}converting \(run r-mk0q9xc0\)/);
   assert.match(out, /resumes {3}1 interruption, 1 resume, 2 instances: i-0123456789abcdef0, i-0fedcba9876543210\n {10}2026-01-05 10:12:10Z {2}interrupted on i-0123456789abcdef0 \(spot interruption notice\) at line 2,900,001, byte 4,930,000,000 \(4\.6 GiB\)\n {10}2026-01-05 10:21:40Z {2}resumed on i-0fedcba9876543210 from line 2,900,001, byte 4,930,000,000 \(4\.6 GiB\)\n/);

@@ -53,7 +53,7 @@ export function commandAuthorizations(c: { service: string; name: string; input:
       ];
     case 'ssm:DescribeAssociationExecutions': case 'ssm:DescribeAssociationExecutionTargets':
       return [{ action, resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:association/${str(c.input.AssociationId)}`, why }];
-    case 'autoscaling:DescribeAutoScalingGroups':
+    case 'autoscaling:DescribeAutoScalingGroups': case 'autoscaling:DescribeScalingActivities':
       return [{ action, resource: '*', why }];
     case 'autoscaling:UpdateAutoScalingGroup': case 'autoscaling:SetInstanceProtection':
       return [{
