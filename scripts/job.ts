@@ -18,7 +18,7 @@ import { ROOT } from '../lib/paths.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { parseBool, parseIntInRange } from '../lib/cli/flags.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
-import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
+import { endGroupOnWatchdogShutdown, endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
 import { Imds, imdsEndpoint } from '../lib/deploy/spot.ts';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
@@ -147,6 +147,9 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const spotWatch = endpoint ? { endpoint, intervalMs: spotPoll * 1000 } : undefined;
   const maxJobHours = parseIntInRange('max-job-hours', setting(flags['max-job-hours'], 'maxJobHours', '48'), 1, 720);
   await extendWatchdog(maxJobHours, (line) => console.log(line));
+  if (process.env.PB_AUTOSCALING_GROUP) {
+    await endGroupOnWatchdogShutdown(process.env.PB_AUTOSCALING_GROUP, ROOT, process.env.AWS_REGION, (line) => console.log(line));
+  }
 
   // The group's next instance runs the same run (the association's runId): a run that finished
   // (its instance lost before the group was set to 0) is not started again.

@@ -16,6 +16,7 @@ import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { ACCOUNT, REGION, STACK, decide, loadTemplate, rolePolicies, type Authorization } from '../helpers/iam.ts';
 import { groupSizeContext } from '../helpers/deployer.ts';
 import { endsTheRun } from '../../lib/deploy/group.ts';
+import { endGroupOnWatchdogShutdown, extendWatchdog } from '../../lib/deploy/watchdog.ts';
 import { readJobStatus } from '../../lib/deploy/status.ts';
 import { ROOT } from '../../lib/paths.ts';
 
@@ -162,6 +163,47 @@ test('a converter that fails ends the group; one killed by a signal (the instanc
     assert.deepEqual(asg.calls, [], `${end}: the group is left alone`);
     assert.match(r.stdout, /interrupted \(exit code \d+\): group pb-test-job keeps its instance count, so that a new instance resumes the run/);
   }
+});
+
+test('a job that overruns MaxJobHours: the watchdog runs the scale-down the job registered, then shuts down', async () => {
+  // The watchdog as the user data installs it, with a fake clock and a fake shutdown.
+  const userdata = fs.readFileSync(path.join(ROOT, 'userdata', 'prepare-instance.sh'), 'utf8');
+  const bin = path.join(work, 'proton-beam-watchdog');
+  fs.writeFileSync(bin, /<<'WATCHDOG_SCRIPT'\n([^]*?\n)WATCHDOG_SCRIPT\n/.exec(userdata)![1], { mode: 0o755 });
+  const state = fs.mkdtempSync(path.join(work, 'watchdog-'));
+  const fakeBin = fs.mkdtempSync(path.join(work, 'bin-'));
+  const log = path.join(work, 'shutdown.log');
+  for (const tool of ['shutdown', 'logger']) fs.writeFileSync(path.join(fakeBin, tool), `#!/bin/bash\necho "${tool} $*" >>"${log}"\n`, { mode: 0o755 });
+  const wrapper = path.join(work, 'watchdog-wrapper');
+  fs.writeFileSync(wrapper, `#!/bin/bash\nexport PB_WATCHDOG_DIR='${state}'\nexec '${bin}' "$@"\n`, { mode: 0o755 });
+
+  // The job's side: its deadline, and the scale-down of its group before a shutdown of the watchdog's own.
+  process.env.PB_WATCHDOG_BIN = wrapper;
+  const lines: string[] = [];
+  try {
+    await extendWatchdog(1, (l) => lines.push(l));
+    await endGroupOnWatchdogShutdown(GROUP, ROOT, 'us-east-1', (l) => lines.push(l));
+  } finally {
+    delete process.env.PB_WATCHDOG_BIN;
+  }
+  assert.match(lines.join('\n'), /before a shutdown: env -C .* --import tsx scripts\/end-group\.ts --group pb-test-job/);
+
+  // An hour and a minute later, as systemd runs it: no shell between the stored arguments and their run.
+  asg.calls.length = 0;
+  const { stdout } = await promisify(execFile)(bin, ['check'], {
+    timeout: 90_000,
+    env: {
+      PATH: `${fakeBin}:${process.env.PATH}`, PB_WATCHDOG_DIR: state, PB_WATCHDOG_NOW: String(Math.round(Date.now() / 1000) + 3660),
+      ...local.env, AWS_REGION: '', AWS_ENDPOINT_URL_AUTO_SCALING: asg.endpoint, PB_IMDS_ENDPOINT: imds.endpoint,
+    },
+  });
+  assert.match(stdout, /terminate: the job ran past MaxJobHours=1/);
+  assert.match(stdout, /group pb-test-job set to 0 instances: nothing replaces i-0fedcba9876543210 after the end/);
+  assert.deepEqual(asg.calls.map((c) => [c.Action, c.MinSize, c.MaxSize, c.DesiredCapacity]), [
+    ['SetInstanceProtection', undefined, undefined, undefined], ['UpdateAutoScalingGroup', '0', '0', '0'],
+  ]);
+  for (const a of authorizations(asg.calls)) assert.equal(await decide(policies(), a), 'Allowed', a.why);
+  assert.match(fs.readFileSync(log, 'utf8'), /^logger .*\nshutdown -h now proton-beam-watchdog: the job ran past MaxJobHours=1 /m);
 });
 
 test('what ends a run: done or a failure of its own; not a spot notice or a signal (the next instance resumes)', () => {
