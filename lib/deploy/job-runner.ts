@@ -27,6 +27,8 @@ export interface JobOptions {
   kmsKeyArn?: string;
   /** The converter's --checkpoint-every (30s, 5m, 4GiB, off); its own default (5 min) when undefined. */
   checkpointEvery?: string;
+  /** The make deploy run this job belongs to (published in _status.json). */
+  runId?: string;
   /** The converter command: program and leading arguments (INPUT and options are appended). */
   converter: string[];
   statusIntervalMs: number;
@@ -82,6 +84,7 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
     phase: 'converting',
     input: o.input,
     output: o.output,
+    ...(o.runId ? { runId: o.runId } : {}),
     host: os.hostname(),
     startedAt: new Date().toISOString(),
     updatedAt: new Date().toISOString(),
