@@ -10,6 +10,7 @@ import { CheckpointClock, type CheckpointEvery } from './interval.ts';
 import { dayFileSizes, removeLocalCheckpoint, writeLocalCheckpoint } from './local.ts';
 import { resumable } from './identity.ts';
 import { failpoint } from '../failpoints.ts';
+import { openIdLog, type IdLog } from './id-log.ts';
 import { CHECKPOINT_VERSION, type CheckpointHistoryEntry, type CheckpointRecord, type InputIdentity, type InputPosition } from './record.ts';
 
 export interface NewMember { fileName: string; memberOffset: number; memberBytes: number; events: number }
@@ -50,6 +51,8 @@ export class Checkpointer {
   private filesWritten: Set<string>;
   count = 0;
   seconds = 0;
+  /** The ids this conversion stores, for a resume to load (lib/checkpoint/id-log.ts); undefined when not kept. */
+  readonly idLog: IdLog | undefined;
 
   constructor(private o: {
     dir: string;
@@ -64,7 +67,10 @@ export class Checkpointer {
     position: () => InputPosition;
     settle: Settle;
     log: (text: string) => void;
+    /** Keep DIR/_checkpoint.ids from this many bytes on (0: a run beginning in an empty folder); undefined: none. */
+    idLogFrom?: number;
   }) {
+    this.idLog = openIdLog(o.dir, o.idLogFrom);
     this.clock = new CheckpointClock(o.options.every, o.start.offset);
     this.logFrom = o.rejectLogBytes;
     this.last = o.resumed;
@@ -96,7 +102,7 @@ export class Checkpointer {
     await this.o.settle.dayFiles();
     await this.o.settle.index();
     const { bytes } = await this.o.settle.rejectLog();
-    await this.commit(reason, event, bytes);
+    await this.commit(reason, event, bytes, true, this.idLog?.sync());
     const seconds = (performance.now() - started) / 1000;
     this.count++;
     this.seconds += seconds;
@@ -107,10 +113,11 @@ export class Checkpointer {
   /** At the end of the input, everything closed: the hook hears of the last members; the local record goes. */
   async finish(rejectLogBytes: number): Promise<void> {
     if (this.o.options.onCheckpoint) await this.commit('end of input', 'done', rejectLogBytes, false);
+    this.idLog?.close();
     removeLocalCheckpoint(this.o.dir);
   }
 
-  private async commit(reason: string, event: CheckpointHistoryEntry['event'], logBytes: number, writeLocal = true): Promise<void> {
+  private async commit(reason: string, event: CheckpointHistoryEntry['event'], logBytes: number, writeLocal = true, storedIds?: number): Promise<void> {
     const next = this.o.position();
     this.history.push(this.entry(event, next, reason));
     const record: CheckpointRecord = {
@@ -125,6 +132,7 @@ export class Checkpointer {
       dayFiles: dayFileSizes(this.o.dir),
       rejectLogBytes: logBytes,
       filesWritten: [...this.filesWritten].sort(),
+      ...(storedIds !== undefined ? { storedIds } : {}),
     };
     const newMembers = this.newMembers;
     this.newMembers = [];
