@@ -80,7 +80,7 @@ export class Checkpointer {
 
   /** Pass every member the DayWriter writes. */
   onMember(m: WrittenMember): void {
-    this.newMembers.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.events.length });
+    this.newMembers.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.eventCount ?? m.events.length });
     this.filesWritten.add(m.fileName);
   }
 
