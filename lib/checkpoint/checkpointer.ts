@@ -10,6 +10,7 @@ import { CheckpointClock, type CheckpointEvery } from './interval.ts';
 import { dayFileSizes, removeLocalCheckpoint, writeLocalCheckpoint } from './local.ts';
 import { resumable } from './identity.ts';
 import { failpoint } from '../failpoints.ts';
+import { FatalError } from '../cli/errors.ts';
 import { openIdLog, type IdLog } from './id-log.ts';
 import { CHECKPOINT_VERSION, type CheckpointHistoryEntry, type CheckpointRecord, type InputIdentity, type InputPosition } from './record.ts';
 
@@ -99,10 +100,16 @@ export class Checkpointer {
    */
   async take(reason: string, event: 'checkpoint' | 'interrupted' = 'checkpoint'): Promise<number> {
     const started = performance.now();
-    await this.o.settle.dayFiles();
-    await this.o.settle.index();
-    const { bytes } = await this.o.settle.rejectLog();
-    await this.commit(reason, event, bytes, true, this.idLog?.sync());
+    try {
+      await this.o.settle.dayFiles();
+      await this.o.settle.index();
+      const { bytes } = await this.o.settle.rejectLog();
+      await this.commit(reason, event, bytes, true, this.idLog?.sync());
+    } catch (err) {
+      // Named as the checkpoint's failure, not the input's (the reading loop passes FatalErrors on as they are).
+      if (err instanceof FatalError) throw err;
+      throw new FatalError(`checkpoint at line ${this.o.position().line} failed: ${(err as Error).message}`);
+    }
     const seconds = (performance.now() - started) / 1000;
     this.count++;
     this.seconds += seconds;
