@@ -10,6 +10,8 @@ import { CheckpointClock, type CheckpointEvery } from './interval.ts';
 import { dayFileSizes, removeLocalCheckpoint, writeLocalCheckpoint } from './local.ts';
 import { resumable } from './identity.ts';
 import { failpoint } from '../failpoints.ts';
+import { FatalError } from '../cli/errors.ts';
+import { openIdLog, type IdLog } from './id-log.ts';
 import { CHECKPOINT_VERSION, type CheckpointHistoryEntry, type CheckpointRecord, type InputIdentity, type InputPosition } from './record.ts';
 
 export interface NewMember { fileName: string; memberOffset: number; memberBytes: number; events: number }
@@ -50,6 +52,8 @@ export class Checkpointer {
   private filesWritten: Set<string>;
   count = 0;
   seconds = 0;
+  /** The ids this conversion stores, for a resume to load (lib/checkpoint/id-log.ts); undefined when not kept. */
+  readonly idLog: IdLog | undefined;
 
   constructor(private o: {
     dir: string;
@@ -64,7 +68,10 @@ export class Checkpointer {
     position: () => InputPosition;
     settle: Settle;
     log: (text: string) => void;
+    /** Keep DIR/_checkpoint.ids from this many bytes on (0: a run beginning in an empty folder); undefined: none. */
+    idLogFrom?: number;
   }) {
+    this.idLog = openIdLog(o.dir, o.idLogFrom);
     this.clock = new CheckpointClock(o.options.every, o.start.offset);
     this.logFrom = o.rejectLogBytes;
     this.last = o.resumed;
@@ -74,7 +81,7 @@ export class Checkpointer {
 
   /** Pass every member the DayWriter writes. */
   onMember(m: WrittenMember): void {
-    this.newMembers.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.events.length });
+    this.newMembers.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.eventCount ?? m.events.length });
     this.filesWritten.add(m.fileName);
   }
 
@@ -93,10 +100,16 @@ export class Checkpointer {
    */
   async take(reason: string, event: 'checkpoint' | 'interrupted' = 'checkpoint'): Promise<number> {
     const started = performance.now();
-    await this.o.settle.dayFiles();
-    await this.o.settle.index();
-    const { bytes } = await this.o.settle.rejectLog();
-    await this.commit(reason, event, bytes);
+    try {
+      await this.o.settle.dayFiles();
+      await this.o.settle.index();
+      const { bytes } = await this.o.settle.rejectLog();
+      await this.commit(reason, event, bytes, true, this.idLog?.sync());
+    } catch (err) {
+      // Named as the checkpoint's failure, not the input's (the reading loop passes FatalErrors on as they are).
+      if (err instanceof FatalError) throw err;
+      throw new FatalError(`checkpoint at line ${this.o.position().line} failed: ${(err as Error).message}`);
+    }
     const seconds = (performance.now() - started) / 1000;
     this.count++;
     this.seconds += seconds;
@@ -107,10 +120,11 @@ export class Checkpointer {
   /** At the end of the input, everything closed: the hook hears of the last members; the local record goes. */
   async finish(rejectLogBytes: number): Promise<void> {
     if (this.o.options.onCheckpoint) await this.commit('end of input', 'done', rejectLogBytes, false);
+    this.idLog?.close();
     removeLocalCheckpoint(this.o.dir);
   }
 
-  private async commit(reason: string, event: CheckpointHistoryEntry['event'], logBytes: number, writeLocal = true): Promise<void> {
+  private async commit(reason: string, event: CheckpointHistoryEntry['event'], logBytes: number, writeLocal = true, storedIds?: number): Promise<void> {
     const next = this.o.position();
     this.history.push(this.entry(event, next, reason));
     const record: CheckpointRecord = {
@@ -125,6 +139,7 @@ export class Checkpointer {
       dayFiles: dayFileSizes(this.o.dir),
       rejectLogBytes: logBytes,
       filesWritten: [...this.filesWritten].sort(),
+      ...(storedIds !== undefined ? { storedIds } : {}),
     };
     const newMembers = this.newMembers;
     this.newMembers = [];

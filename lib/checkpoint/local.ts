@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { syncDir, writeFileDurably } from '../day-files/durable.ts';
 import { listDayFiles } from '../day-files/names.ts';
+import { idLogPathOf } from './id-log.ts';
 import { CHECKPOINT_NAME, CHECKPOINT_VERSION, type CheckpointRecord } from './record.ts';
 
 export const checkpointPathOf = (dir: string): string => path.join(dir, CHECKPOINT_NAME);
@@ -39,12 +40,15 @@ export function readLocalCheckpoint(dir: string): CheckpointRecord | { unreadabl
   }
 }
 
+/** The record goes first (it is what a rerun looks for), then its id list. */
 export function removeLocalCheckpoint(dir: string): void {
   const p = checkpointPathOf(dir);
-  if (!fs.existsSync(p)) return;
+  const ids = idLogPathOf(dir);
+  if (!fs.existsSync(p) && !fs.existsSync(ids)) return;
   fs.rmSync(p, { force: true });
   fs.rmSync(`${p}.tmp`, { force: true });
   syncDir(dir);
+  fs.rmSync(ids, { force: true });
 }
 
 /** Every day file of DIR and its size: what a checkpoint covers. */

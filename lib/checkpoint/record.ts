@@ -91,4 +91,10 @@ export interface CheckpointRecord {
   rejectLogBytes?: number;
   /** Day files this conversion has written to so far, across resumes (optional; the summary's count). */
   filesWritten?: string[];
+  /**
+   * Local folder (optional): bytes of DIR/_checkpoint.ids (the 32-byte ids of the events this
+   * conversion stored, in order) that the record covers. Set only for a run that began in an
+   * empty folder: a resume then loads the folder's ids from it instead of reading the day files.
+   */
+  storedIds?: number;
 }

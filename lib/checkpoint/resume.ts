@@ -16,6 +16,8 @@ import { checkpointPathOf, readLocalCheckpoint, removeLocalCheckpoint } from './
 import { fileIdentity, identityDifference } from './identity.ts';
 import type { CheckpointRecord, InputIdentity } from './record.ts';
 import type { ConversionCounts } from '../convert/summary.ts';
+import { loadExistingDays, type ExistingDays } from '../convert/existing-days.ts';
+import { ID_LOG_NAME, loadIdLog } from './id-log.ts';
 
 /** The input as a record names it: a local path made absolute, anything else as typed. */
 export function specOf(input: string): string {
@@ -133,6 +135,21 @@ export function carryCounts(counts: ConversionCounts, record: CheckpointRecord):
 
 /** Events the folder must hold when it agrees with `record`: those before the run plus those it stored. */
 export const storedBy = (record: CheckpointRecord): number => record.counts.preexisting + record.counts.valid - record.counts.duplicates;
+
+/**
+ * The ids of the folder into `seen`: from DIR/_checkpoint.ids when resuming a run that began in
+ * an empty folder and the list is as long as the record says (the day files, just cut back to
+ * the record, hold exactly those events), else by reading every day file as always.
+ */
+export async function folderIds(opened: { resume?: CheckpointRecord }, o: { dir: string; seen: IdSet; compressionLevel: number; resumeGiven: boolean; log: (text: string) => void }): Promise<ExistingDays> {
+  const r = opened.resume;
+  const stored = r ? r.counts.valid - r.counts.duplicates : 0;
+  if (r && !o.resumeGiven && r.storedIds !== undefined && r.counts.preexisting === 0 && r.storedIds === 32 * stored && loadIdLog(o.dir, r.storedIds, o.seen)) {
+    o.log(`the ids of the ${stored} events stored so far loaded from ${ID_LOG_NAME} (the day files are not read)`);
+    return { events: stored, repairs: [] };
+  }
+  return loadExistingDays(o.dir, o.seen, o.compressionLevel, o.log);
+}
 
 /** Adds ids kept elsewhere (the S3 side: from the parts or an id list) to the set of stored ids: 32 bytes each. */
 export async function addKnownIds(seen: IdSet, ids: AsyncIterable<Uint8Array>): Promise<number> {

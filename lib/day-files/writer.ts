@@ -35,7 +35,10 @@ export interface WrittenMember {
   /** Byte offset of the member in the day file. */
   memberOffset: number;
   memberBytes: number;
+  /** The events' index fields, when `append` was given them (empty otherwise). */
   events: StoredEvent[];
+  /** Events in the member (known whether or not `events` was filled). */
+  eventCount?: number;
   /** The member's uncompressed bytes (the events' length-delimited messages): the index reads their tags. */
   data?: Buffer;
 }
@@ -56,6 +59,8 @@ interface Day {
   buffer: Buffer;
   length: number;
   events: StoredEvent[];
+  /** Events held, counted with or without their index fields. */
+  count: number;
   /** Size of the file with every member written so far. */
   fileSize: number;
   /** The last queued write: the next one waits for it. */
@@ -98,6 +103,7 @@ export class DayWriter {
       d.buffer = bigger;
     }
     if (stored) d.events.push({ ...stored, offsetInMember: d.length });
+    d.count++;
     d.buffer.set(message, d.length);
     d.length += message.length;
     this.pendingBytes += message.length;
@@ -136,7 +142,7 @@ export class DayWriter {
     } catch {
       // a new file
     }
-    const d: Day = { fileName, buffer: Buffer.allocUnsafe(16 << 10), length: 0, events: [], fileSize, tail: Promise.resolve() };
+    const d: Day = { fileName, buffer: Buffer.allocUnsafe(16 << 10), length: 0, events: [], count: 0, fileSize, tail: Promise.resolve() };
     this.days.set(day, d);
     return d;
   }
@@ -152,6 +158,8 @@ export class DayWriter {
   private flushDay(d: Day): void {
     const data = Buffer.from(d.buffer.subarray(0, d.length));
     const events = d.events;
+    const eventCount = d.count;
+    d.count = 0;
     this.pendingBytes -= d.length;
     d.length = 0;
     d.events = [];
@@ -176,7 +184,7 @@ export class DayWriter {
         this.filesTouched.add(d.fileName);
         this.bytesWritten += member.length;
         this.membersWritten++;
-        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events, data });
+        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events, eventCount, data });
       })
       .catch((err) => {
         this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);

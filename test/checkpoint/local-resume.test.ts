@@ -118,6 +118,7 @@ test('killed at a checkpoint, before its record, or after members written since:
     const again = await run([from, '-o', out, ...FAST, ...EVERY]);
     ok(again, `${what}, run again`);
     assert.match(again.stderr, new RegExp(`resuming from the checkpoint of ${saved.writtenAt} at line ${saved.next.line} \\(JSONL byte ${saved.next.offset}\\)`), what);
+    assert.match(again.stderr, new RegExp(`the ids of the ${saved.counts.valid - saved.counts.duplicates} events stored so far loaded from _checkpoint\\.ids \\(the day files are not read\\)`), what);
     if (from === gzInput) assert.match(again.stderr, /gzip input: decompressed from its start, the first \d+ bytes of JSONL skipped without parsing/);
     else assert.match(again.stderr, new RegExp(`read from byte ${saved.next.offset} on`));
     await checkLikeReference(out, again, what);
@@ -207,6 +208,20 @@ test('a record whose members are not all in the folder: the rerun reads the inpu
   assert.deepEqual(await idsByFile(out), reference.ids, 'every event once, in order');
   assert.deepEqual(indexRows(path.join(out, 'index.db')), await storedRows(out));
   assert.ok(!fs.existsSync(path.join(out, '_checkpoint.json')));
+});
+
+test('an id list shorter than its record: the resume reads the ids from the day files instead, exact all the same', async () => {
+  const out = path.join(root, 'short-ids');
+  const killed = await run([input, '-o', out, ...FAST, ...EVERY], 'checkpoint-written:3');
+  assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+  const saved = record(out);
+  assert.equal(saved.storedIds, 32 * (saved.counts.valid - saved.counts.duplicates), 'the record covers one id per stored event');
+  fs.truncateSync(path.join(out, '_checkpoint.ids'), saved.storedIds! - 32);
+  const again = await run([input, '-o', out, ...FAST]);
+  ok(again, 'rerun');
+  assert.match(again.stderr, /resuming from the checkpoint/);
+  assert.match(again.stderr, /reading the ids of 3 existing day files/);
+  await checkLikeReference(out, again, 'short id list');
 });
 
 test('another input into the same folder does not resume the record: it is dropped, the run reads its own input from the start', async () => {

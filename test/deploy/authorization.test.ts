@@ -33,6 +33,8 @@ before(async () => {
   const put = (Key: string, Body: Buffer) => local.s3.send(new PutObjectCommand({ Bucket: 'in-bucket', Key, Body }));
   await put('dumps/day1.jsonl', EVENTS);
   await put('dumps/secret.jsonl', EVENTS);
+  // 1,500 lines (each event ten times): two batches of the converter, so a checkpoint comes between them.
+  await put('dumps/repeated.jsonl', Buffer.concat(Array.from({ length: 10 }, () => EVENTS)));
   await put('split/part-1.jsonl.gz', zlib.gzipSync(EVENTS.subarray(0, half)));
   await put('split/part-2.jsonl', EVENTS.subarray(half));
 });
@@ -106,19 +108,20 @@ describe('the instance role allows every S3 request of the job, and nothing more
   });
 
   test('checkpoints: a job killed before its record (orphan parts), one killed in the assembly, then one that resumes on an empty machine', async () => {
-    const params = { ...base, OutputPrefix: 'runs/ckpt/' };
+    const params = { ...base, InputUrl: 's3://in-bucket/dumps/repeated.jsonl', InputKey: 'dumps/repeated.jsonl', OutputPrefix: 'runs/ckpt/' };
     const policies = policiesFor(params);
     const output = 's3://out-bucket/runs/ckpt/';
     const requests = [
-      ...await runJob(base.InputUrl, output, [], 'checkpoint-before-remote-record:1'),
-      ...await runJob(base.InputUrl, output, [], 'assembly-part-copied:1'),
-      ...await runJob(base.InputUrl, output),
+      // A checkpoint between the two batches (with its id list), then the last one.
+      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB'], 'checkpoint-before-remote-record:1'),
+      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB'], 'assembly-part-copied:1'),
+      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB']),
     ];
     const sent = (method: string, re: RegExp) => requests.some((r) => r.method === method && re.test(r.url));
     assert.ok(sent('DELETE', /^\/out-bucket\/runs\/ckpt\/_parts\/\d{4}_\d\d_\d\d\/000001\.gz/), 'orphan parts deleted');
     assert.ok(sent('GET', /^\/out-bucket\/runs\/ckpt\/_checkpoint\.json/), 'the record read');
     assert.ok(sent('GET', /^\/out-bucket\/runs\/ckpt\/_parts\/ids\/000001\.bin/), 'stored ids loaded');
-    assert.ok(requests.some((r) => r.method === 'GET' && r.url.startsWith('/in-bucket/dumps/day1.jsonl') && r.headers.range), 'the input read from the saved offset');
+    assert.ok(requests.some((r) => r.method === 'GET' && r.url.startsWith('/in-bucket/dumps/repeated.jsonl') && r.headers.range), 'the input read from the saved offset');
     assert.ok(sent('DELETE', /^\/out-bucket\/runs\/ckpt\/_checkpoint\.json/), 'the record deleted at the end');
     // The parts here are small, so the assembly merges them; a copy of a big part (UploadPartCopy) is sent directly.
     const dir = fs.mkdtempSync(path.join(work, 'copy-'));
