@@ -7,7 +7,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { IdSet } from '../convert/id-set.ts';
+
+const fdatasync = promisify(fs.fdatasync);
 
 export const ID_LOG_NAME = '_checkpoint.ids';
 const BUFFER_BYTES = 1 << 20;
@@ -56,16 +59,17 @@ export class IdLog {
   }
 
   /** Everything added so far written and synced; returns the file's length, or undefined once the list was given up. */
-  sync(): number | undefined {
+  async sync(): Promise<number | undefined> {
     this.write();
+    const bytes = this.bytes;
     if (!this.failed) {
       try {
-        fs.fdatasyncSync(this.fd);
+        await fdatasync(this.fd);
       } catch {
         this.failed = true;
       }
     }
-    return this.failed ? undefined : this.bytes;
+    return this.failed ? undefined : bytes;
   }
 
   /** Idempotent and never throws: after the run's end, or on its failure. */
