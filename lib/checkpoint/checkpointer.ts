@@ -104,7 +104,7 @@ export class Checkpointer {
       await this.o.settle.dayFiles();
       await this.o.settle.index();
       const { bytes } = await this.o.settle.rejectLog();
-      await this.commit(reason, event, bytes, true, this.idLog?.sync());
+      await this.commit(reason, event, bytes, true, await this.idLog?.sync());
     } catch (err) {
       // Named as the checkpoint's failure, not the input's (the reading loop passes FatalErrors on as they are).
       if (err instanceof FatalError) throw err;
@@ -149,7 +149,7 @@ export class Checkpointer {
     // Standard input cannot be resumed: no local record for it (the hook still hears of the members).
     if (writeLocal && resumable(this.o.input)) {
       failpoint('checkpoint-before-record');
-      writeLocalCheckpoint(this.o.dir, kept);
+      await writeLocalCheckpoint(this.o.dir, kept);
       failpoint('checkpoint-written');
     }
     this.clock.reset(next.offset);

@@ -7,7 +7,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { IdSet } from '../convert/id-set.ts';
+
+const fdatasync = promisify(fs.fdatasync);
 
 export const ID_LOG_NAME = '_checkpoint.ids';
 const BUFFER_BYTES = 1 << 20;
@@ -24,6 +27,8 @@ export class IdLog {
   private sourceWords: Uint32Array | undefined;
   /** Bytes of the file with what is held. */
   bytes: number;
+  /** Set when a write failed (a full disk): the list is then given up, never the conversion (a resume reads the day files). */
+  private failed = false;
 
   /** Opens DIR/_checkpoint.ids to append to, cut back to `from` bytes (what the record covers; 0: a new list). */
   constructor(dir: string, from: number) {
@@ -35,6 +40,7 @@ export class IdLog {
 
   add(ids: Uint8Array, offset: number): void {
     if (this.held + 32 > BUFFER_BYTES) this.write();
+    if (this.failed) return;
     if (ids !== this.source) {
       this.source = ids;
       this.sourceWords = (ids.byteOffset & 3) === 0 ? new Uint32Array(ids.buffer, ids.byteOffset, ids.length >> 2) : undefined;
@@ -52,24 +58,43 @@ export class IdLog {
     this.bytes += 32;
   }
 
-  /** Everything added so far written and synced; returns the file's length. */
-  sync(): number {
+  /** Everything added so far written and synced; returns the file's length, or undefined once the list was given up. */
+  async sync(): Promise<number | undefined> {
     this.write();
-    fs.fdatasyncSync(this.fd);
-    return this.bytes;
+    const bytes = this.bytes;
+    if (!this.failed) {
+      try {
+        await fdatasync(this.fd);
+      } catch {
+        this.failed = true;
+      }
+    }
+    return this.failed ? undefined : bytes;
   }
 
-  /** Idempotent: after the run's end, or on a failure. */
+  /** Idempotent and never throws: after the run's end, or on its failure. */
   close(): void {
     if (this.fd < 0) return;
     this.write();
-    fs.closeSync(this.fd);
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // nothing left to lose: the list is only a shortcut
+    }
     this.fd = -1;
   }
 
   private write(): void {
+    if (this.failed || this.held === 0) {
+      this.held = 0;
+      return;
+    }
     const at = this.bytes - this.held;
-    for (let done = 0; done < this.held;) done += fs.writeSync(this.fd, this.buffer, done, this.held - done, at + done);
+    try {
+      for (let done = 0; done < this.held;) done += fs.writeSync(this.fd, this.buffer, done, this.held - done, at + done);
+    } catch {
+      this.failed = true;
+    }
     this.held = 0;
   }
 }

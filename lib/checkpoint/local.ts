@@ -7,15 +7,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { syncDir, writeFileDurably } from '../day-files/durable.ts';
+import { syncDir, writeFileDurablyAsync } from '../day-files/durable.ts';
 import { listDayFiles } from '../day-files/names.ts';
 import { idLogPathOf } from './id-log.ts';
 import { CHECKPOINT_NAME, CHECKPOINT_VERSION, type CheckpointRecord } from './record.ts';
 
 export const checkpointPathOf = (dir: string): string => path.join(dir, CHECKPOINT_NAME);
 
-export function writeLocalCheckpoint(dir: string, record: CheckpointRecord): void {
-  writeFileDurably(checkpointPathOf(dir), Buffer.from(`${JSON.stringify(record, null, 1)}\n`));
+export async function writeLocalCheckpoint(dir: string, record: CheckpointRecord): Promise<void> {
+  await writeFileDurablyAsync(checkpointPathOf(dir), Buffer.from(`${JSON.stringify(record, null, 1)}\n`));
 }
 
 /**

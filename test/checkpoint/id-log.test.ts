@@ -7,7 +7,7 @@ import { IdLog, idLogPathOf, loadIdLog, openIdLog } from '../../lib/checkpoint/i
 import { IdSet } from '../../lib/convert/id-set.ts';
 import { tempDir } from '../helpers/index.ts';
 
-test('ids from aligned and unaligned arrays, over several buffer fills, are written in order; sync gives the length; a reopen cuts back', () => {
+test('ids from aligned and unaligned arrays, over several buffer fills, are written in order; sync gives the length; a reopen cuts back', async () => {
   const dir = tempDir();
   const raw = crypto.randomBytes(32 * 50_000 + 1);
   const unaligned = raw.subarray(1);
@@ -15,7 +15,7 @@ test('ids from aligned and unaligned arrays, over several buffer fills, are writ
   const pick = (i: number) => (i % 3 === 0 ? unaligned : aligned).subarray(i * 32, i * 32 + 32);
   const log = new IdLog(dir, 0);
   for (let i = 0; i < 50_000; i++) log.add(i % 3 === 0 ? unaligned : aligned, i * 32);
-  assert.equal(log.sync(), 32 * 50_000);
+  assert.equal(await log.sync(), 32 * 50_000);
   log.close();
   const expected = Buffer.concat(Array.from({ length: 50_000 }, (_, i) => pick(i)));
   assert.ok(fs.readFileSync(idLogPathOf(dir)).equals(expected));
