@@ -84,7 +84,9 @@ Converts the seeded, signed corpus of make bench (full validation, the index on,
 
     // The ids of the run so far: from the id lists, or from the parts (download, then decode).
     const store = new CheckpointStore(client, `s3://bench/${killed.prefix}/`);
-    const record = (await readS3Checkpoint(store))!;
+    const read = await readS3Checkpoint(store);
+    if (!read || read === 'damaged') throw new Error(`no usable record after the kill: ${String(read)}`);
+    const record = read;
     let t = performance.now();
     let fromList = 0;
     for await (const id of loadStoredIds(store, record)) fromList += id.length / 32;

@@ -36,6 +36,10 @@ export interface CheckpointOptions {
   onCheckpoint?: (c: CheckpointContext) => Promise<CheckpointRecord | void>;
 }
 
+/** Whether checkpoints serve a purpose: an input that can be resumed, or a hook to hear of the members (standard input without one: none). */
+export const checkpointsApply = (input: InputIdentity, options: CheckpointOptions | undefined): options is CheckpointOptions =>
+  options !== undefined && (resumable(input) || options.onCheckpoint !== undefined);
+
 /** What a checkpoint waits for before the record is written. */
 export interface Settle {
   dayFiles(): Promise<void>;

@@ -7,6 +7,7 @@
  * is checked after its upload; anything uploaded after the last record is an orphan, ignored and
  * deleted by a resume (deleteOrphans).
  */
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { FatalError } from '../cli/errors.ts';
 import { LOG_NAME } from '../convert/reject-log.ts';
@@ -195,15 +196,21 @@ export async function writeS3Checkpoint(store: CheckpointStore, record: Checkpoi
   await store.putBuffer(CHECKPOINT_NAME, Buffer.from(JSON.stringify(record, null, 1) + '\n'));
 }
 
-/** OUTPUT/_checkpoint.json, or undefined when there is none. */
-export async function readS3Checkpoint(store: CheckpointStore): Promise<CheckpointRecord | undefined> {
-  const body = await store.exists(CHECKPOINT_NAME) ? await store.get(CHECKPOINT_NAME) : undefined;
-  if (!body) return undefined;
+/**
+ * OUTPUT/_checkpoint.json, or undefined when there is none, or 'damaged' when its bytes are not
+ * those its writer recorded: S3 stores a PUT whole or not at all, but a server that writes as the
+ * bytes come (s3rver) keeps a record cut off by a killed process.
+ */
+export async function readS3Checkpoint(store: CheckpointStore): Promise<CheckpointRecord | 'damaged' | undefined> {
+  const got = await store.exists(CHECKPOINT_NAME) ? await store.getWithSha(CHECKPOINT_NAME) : undefined;
+  if (!got) return undefined;
+  const body = got.body;
+  if (got.sha256 && crypto.createHash('sha256').update(body).digest('hex') !== got.sha256) return 'damaged';
   let record: CheckpointRecord;
   try {
     record = JSON.parse(body.toString('utf8')) as CheckpointRecord;
-  } catch (err) {
-    throw new FatalError(`${store.url(CHECKPOINT_NAME)} is not JSON (${(err as Error).message}); delete it to start the run over`);
+  } catch {
+    return 'damaged'; // only this tool writes it, always whole JSON: cut off
   }
   if (record.version !== CHECKPOINT_VERSION || !Array.isArray(record.parts) || !record.next || !record.input) {
     throw new FatalError(`${store.url(CHECKPOINT_NAME)} is not a checkpoint of version ${CHECKPOINT_VERSION} of this tool; delete it to start the run over`);

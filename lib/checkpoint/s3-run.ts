@@ -54,7 +54,9 @@ export async function startS3Checkpoints(o: {
   restart?: boolean;
 }): Promise<S3Checkpoints> {
   const store = new CheckpointStore(o.client, o.target, o.sseKmsKeyId);
-  let resume = await readS3Checkpoint(store);
+  const read = await readS3Checkpoint(store);
+  if (read === 'damaged') o.log(`${store.url(CHECKPOINT_NAME)} is cut off (its write was interrupted): the run starts from the beginning`);
+  let resume = read === 'damaged' ? undefined : read;
   if (resume && o.restart) {
     o.log(`--restart: deleting ${store.url(CHECKPOINT_NAME)} (of ${resume.writtenAt}) and its parts`);
     await store.delete([CHECKPOINT_NAME]);

@@ -103,9 +103,14 @@ export class CheckpointStore {
 
   /** The bytes of OUTPUT/`rel`, or undefined when there is no such object. */
   async get(rel: string): Promise<Buffer | undefined> {
+    return (await this.getWithSha(rel))?.body;
+  }
+
+  /** The bytes of OUTPUT/`rel` and the SHA-256 its writer recorded (x-amz-meta-sha256), or undefined when there is no such object. */
+  async getWithSha(rel: string): Promise<{ body: Buffer; sha256?: string } | undefined> {
     try {
       const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + rel }));
-      return Buffer.from(await res.Body!.transformToByteArray());
+      return { body: Buffer.from(await res.Body!.transformToByteArray()), sha256: res.Metadata?.sha256 };
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;

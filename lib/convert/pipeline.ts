@@ -33,7 +33,7 @@ import { mainThreadCpuSeconds } from '../workers/thread-cpu.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { libModule } from '../paths.ts';
 import type { CheckpointRecord } from '../checkpoint/record.ts';
-import { Checkpointer, type CheckpointOptions } from '../checkpoint/checkpointer.ts';
+import { Checkpointer, checkpointsApply, type CheckpointOptions } from '../checkpoint/checkpointer.ts';
 import { checkFolderAgrees, openAtCheckpoint } from '../checkpoint/open-at.ts';
 import { addKnownIds, carryCounts, folderIds } from '../checkpoint/resume.ts';
 import { removeLocalCheckpoint } from '../checkpoint/local.ts';
@@ -129,10 +129,10 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
   // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
   let processedBytes = opened.resume?.next.offset ?? 0;
-  const checkpoints: Checkpointer | undefined = opts.checkpoint && new Checkpointer({
+  const checkpoints: Checkpointer | undefined = checkpointsApply(input.identity, opts.checkpoint) ? new Checkpointer({
     dir: opts.outputDir,
     input: input.identity,
-    options: opts.checkpoint,
+    options: opts.checkpoint!,
     resumed: opened.resume,
     start: input.positionOf(processedBytes, counts.lines + 1),
     rejectLogBytes: rejectLog.bytes,
@@ -146,7 +146,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     log,
     // The ids this run stores, kept for a resume when the folder began empty (it then describes the folder).
     idLogFrom: opts.resume ? undefined : opened.resume ? opened.resume.storedIds : counts.preexisting === 0 && existing.repairs.length === 0 ? 0 : undefined,
-  });
+  }) : undefined;
   const idLog = checkpoints?.idLog;
   const onMember: OnMember | undefined = checkpoints ? bothOnMember(onStoredMember, (m) => checkpoints.onMember(m)) : onStoredMember;
   const writer = new DayWriter(opts.outputDir, {

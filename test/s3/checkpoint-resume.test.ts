@@ -59,8 +59,14 @@ async function get(key: string): Promise<Buffer> {
   return Buffer.from(await res.Body!.transformToByteArray());
 }
 
+/** The record under the prefix; undefined when there is none, or when a killed PUT left it cut off (s3rver writes as bytes come; S3 would not). */
 async function record(prefix: string): Promise<CheckpointRecord | undefined> {
-  return (await keys(prefix)).includes('_checkpoint.json') ? JSON.parse((await get(`${prefix}/_checkpoint.json`)).toString()) as CheckpointRecord : undefined;
+  if (!(await keys(prefix)).includes('_checkpoint.json')) return undefined;
+  try {
+    return JSON.parse((await get(`${prefix}/_checkpoint.json`)).toString()) as CheckpointRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Output { names: string[]; days: Map<string, Buffer>; ids: Record<string, string[]>; counts: Record<string, unknown> }
@@ -127,8 +133,17 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
         const [prefix, failpoint] = c;
         const first = argsFor(prefix);
         killed(await run(first, failpoint), failpoint);
+        // Uploads run in the background: a kill in the converter's own work can cut the record's
+        // PUT, which s3rver keeps cut off (S3 would keep the record before); the resume then
+        // starts over, and the output must be exact all the same.
         const saved = await record(prefix);
-        assert.ok(saved, `${failpoint}: a checkpoint was written before the kill`);
+        if (!saved) {
+          const resumed = await run(argsFor(prefix));
+          ok(resumed, `${failpoint}, run again after a cut-off record`);
+          assert.match(resumed.stderr, /_checkpoint\.json is cut off \(its write was interrupted\): the run starts from the beginning/);
+          await assertSameAsReference(prefix, true);
+          continue;
+        }
         assert.equal(saved.parts.reduce((n, p) => n + p.events, 0), saved.counts.valid - saved.counts.duplicates, `${failpoint}: the parts hold every event the record counts (${JSON.stringify({ next: saved.next, parts: saved.parts.map((p) => [p.key, p.events, p.offsetInFile, p.bytes]) })})`);
         const listed = await keys(prefix);
         const referenced = new Set([...saved.parts.map((p) => p.key), ...saved.logParts, ...(saved.idParts ?? []).map((p) => p.key)]);

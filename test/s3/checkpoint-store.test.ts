@@ -166,7 +166,9 @@ describe('checkpoints in S3', () => {
     for (const key of ['_parts/2025_01_01/000002.gz', '_parts/ids/000002.bin', '_parts/log/000001.log']) {
       await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: `run2/${key}`, Body: 'left by a crash' }));
     }
-    const orphans = await deleteOrphans(store, await readS3Checkpoint(store));
+    const saved = await readS3Checkpoint(store);
+    assert.ok(saved && saved !== 'damaged');
+    const orphans = await deleteOrphans(store, saved);
     assert.deepEqual(orphans.sort(), ['_parts/2025_01_01/000002.gz', '_parts/ids/000002.bin', '_parts/log/000001.log']);
     assert.deepEqual((await store.list('_parts/')).sort(), [...record.parts.map((p) => p.key), ...record.idParts!.map((p) => p.key)].sort());
     // With no record at all, everything under _parts/ is an orphan.
@@ -197,5 +199,8 @@ describe('checkpoints in S3', () => {
     assert.equal(await readS3Checkpoint(store), undefined);
     await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: 'none/_checkpoint.json', Body: '{"version": 99}' }));
     await assert.rejects(readS3Checkpoint(store), /is not a checkpoint of version 1 of this tool; delete it/);
+    // A record whose bytes are not what its writer recorded (cut off on a server that writes as bytes come).
+    await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: 'none/_checkpoint.json', Body: '{"version": 1, "par', Metadata: { sha256: '0'.repeat(64) } }));
+    assert.equal(await readS3Checkpoint(store), 'damaged');
   });
 });
