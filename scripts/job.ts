@@ -80,9 +80,14 @@ async function publishStartFailure(message: string): Promise<void> {
 
 // Started by the stack's association (no CloudWatch output of its own): run as a child whose
 // output goes to CloudWatch Logs as well (lib/deploy/log-ship.ts).
-if (process.env.PB_LOG_GROUP && process.env.PB_LOG_SHIPPING !== 'child') {
+/** This EC2 instance's id from the instance metadata (IMDSv2); undefined off EC2. */
+async function ownInstanceId(): Promise<string | undefined> {
   const endpoint = imdsEndpoint();
-  const instanceId = (endpoint && await new Imds(endpoint).get('instance-id').catch(() => undefined)) || os.hostname();
+  return endpoint ? await new Imds(endpoint).get('instance-id').catch(() => undefined) : undefined;
+}
+
+if (process.env.PB_LOG_GROUP && process.env.PB_LOG_SHIPPING !== 'child') {
+  const instanceId = (await ownInstanceId()) || os.hostname();
   process.exit(await runShippingOutput({
     logs: new CloudWatchLogsClient({}),
     group: process.env.PB_LOG_GROUP,
@@ -167,8 +172,11 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     }
   }
 
+  // The checkpoint's history names the instance of each start, stop and resume (lib/checkpoint).
+  const instanceId = await ownInstanceId();
   const { exitCode, status: final } = await runJob({
     runId,
+    env: instanceId ? { ...process.env, PROTON_BEAM_INSTANCE_ID: instanceId } : undefined,
     input: isUrl ? input : path.resolve(input),
     output,
     workDir: path.resolve(flags['work-dir']),

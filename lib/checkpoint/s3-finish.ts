@@ -7,7 +7,8 @@
  *    rebuilding from the whole files is exact and reuses tested code, where a merge would need
  *    new code to shift offsets);
  * 2. each day file is assembled in S3 from its parts (s3-assemble.ts), checked;
- * 3. index.db and proton-beam.log are uploaded, and manifest.json last (lib/s3/output.ts);
+ * 3. index.db and proton-beam.log are uploaded, and manifest.json last (lib/s3/output.ts), with the
+ *    record's history;
  * 4. then _checkpoint.json, and after it every object under _parts/, are deleted: a crash in
  *    between leaves only parts that no record lists, orphans that the next run deletes.
  * A crash before 4 leaves the record: the next run resumes at the end of the input and does
@@ -72,8 +73,10 @@ export async function finishS3Output(o: FinishOptions): Promise<UploadReport> {
     log(`assembled ${o.store.url(fileName)} from ${parts.length} parts`);
     failpoint('assembly-file-done');
   }
+  // The record is deleted below: the manifest keeps the run's starts, stops and resumes (make status).
   const report = await uploadResults({
-    ...o.upload, dir: o.dir, target: `s3://${o.store.bucket}/${o.store.prefix}`, client: o.store.s3, assembled,
+    ...o.upload, manifest: { ...o.upload.manifest, history: o.record.history },
+    dir: o.dir, target: `s3://${o.store.bucket}/${o.store.prefix}`, client: o.store.s3, assembled,
   });
   await o.store.delete([CHECKPOINT_NAME]);
   await o.store.delete(await o.store.list(PARTS_DIR));

@@ -1,21 +1,25 @@
 /**
  * Interruptions and resumes of a run, for make status and make deploy: the `history` of
  * OUTPUT/_checkpoint.json (lib/checkpoint/record.ts), which the converter appends to at its
- * start, at each checkpoint, on a spot notice or SIGTERM, on a resume and at the end.
+ * start, at each checkpoint, on a spot notice or SIGTERM, on a resume and at the end, and which
+ * manifest.json keeps once the run is finished and the record deleted.
  */
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { CheckpointHistoryEntry, CheckpointRecord } from '../checkpoint/record.ts';
 import { formatBytes } from '../cli/format.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
 
-/** OUTPUT/_checkpoint.json, or undefined when there is none (a run without checkpoints, or assembled and removed). */
-export async function readCheckpoint(s3: S3Client, bucket: string, key: string): Promise<CheckpointRecord | undefined> {
+/** A JSON object of the output, or undefined when there is none. */
+async function readJsonObject<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
   // Existence by listing, as for _status.json: a GET of a missing key is a 403 to a prefix-limited caller.
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
   if (!(listed.Contents ?? []).some((o) => o.Key === key)) return undefined;
   const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return JSON.parse(await res.Body!.transformToString()) as CheckpointRecord;
+  return JSON.parse(await res.Body!.transformToString()) as T;
 }
+
+/** OUTPUT/_checkpoint.json, or undefined when there is none (a run without checkpoints, or assembled and removed). */
+export const readCheckpoint = (s3: S3Client, bucket: string, key: string) => readJsonObject<CheckpointRecord>(s3, bucket, key);
 
 export interface RunHistory {
   /** Stops the converter saw coming (spot notice, SIGTERM): an `interrupted` entry. */
@@ -54,8 +58,14 @@ export function historyLines(history: CheckpointHistoryEntry[]): string[] {
   return lines;
 }
 
-/** The run's interruptions and resumes, read from OUTPUT/_checkpoint.json; none when it has no record. */
+/**
+ * The run's interruptions and resumes, read from OUTPUT/_checkpoint.json while the run goes on, and
+ * from manifest.json once it is finished (the record is deleted then; the manifest keeps its history).
+ */
 export async function resumeLines(s3: S3Client, s: Pick<DeploySettings, 'outputBucket' | 'outputPrefix'>): Promise<string[]> {
-  const record = await readCheckpoint(s3, s.outputBucket, outputKeys(s).checkpoint).catch(() => undefined);
-  return record?.history ? historyLines(record.history) : [];
+  const keys = outputKeys(s);
+  const record = await readCheckpoint(s3, s.outputBucket, keys.checkpoint).catch(() => undefined);
+  const history = record?.history
+    ?? (await readJsonObject<{ history?: CheckpointHistoryEntry[] }>(s3, s.outputBucket, keys.manifest).catch(() => undefined))?.history;
+  return history ? historyLines(history) : [];
 }

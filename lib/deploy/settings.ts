@@ -356,6 +356,7 @@ export function outputKeys(settings: Pick<DeploySettings, 'outputPrefix'>) {
   return {
     status: `${settings.outputPrefix}_status.json`,
     checkpoint: `${settings.outputPrefix}_checkpoint.json`,
+    manifest: `${settings.outputPrefix}manifest.json`,
     bundleDir: `${settings.outputPrefix}_deploy/`,
   };
 }

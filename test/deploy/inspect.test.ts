@@ -5,7 +5,7 @@ import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, ListCommandInvocationsCommand, ListCommandsCommand } from '@aws-sdk/client-ssm';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { ASSOCIATION_ID, DOCUMENT, INSTANCE_ID, fakeIO, missingStack, mockAssociation, mockGroup, mockedClients, stack } from '../helpers/aws.ts';
 import { HISTORY, NEW_INSTANCE, OLD_INSTANCE, putCheckpoint, record } from '../helpers/checkpoint.ts';
@@ -257,6 +257,18 @@ test('status after a spot reclaim: it follows the group\'s new instance and show
   assert.equal(await status(settings, m.clients, again.io), 0);
   assert.match(again.text(), /resumes {3}0 interruptions, 1 resume, 2 instances/);
   assert.match(again.text(), /the group replaces the instance and the job resumes from its checkpoint/);
+
+  // Finished: the record is gone (deleted after the assembly); manifest.json keeps the history.
+  await local.setup.send(new DeleteObjectCommand({ Bucket: 'out-bucket', Key: 'run-2/_checkpoint.json' }));
+  await local.setup.send(new PutObjectCommand({ Bucket: 'out-bucket', Key: 'run-2/manifest.json', Body: JSON.stringify({ manifestVersion: 1, files: [], history: HISTORY }) }));
+  await writeJobStatus(local.setup, 'out-bucket', 'run-2/_status.json', { phase: 'done', updatedAt: new Date(io.now()).toISOString() });
+  try {
+    const done = fakeIO();
+    await status(settings, m.clients, done.io);
+    assert.match(done.text(), /resumes {3}1 interruption, 1 resume, 2 instances: i-0123456789abcdef0, i-0fedcba9876543210\n/);
+  } finally {
+    await local.setup.send(new DeleteObjectCommand({ Bucket: 'out-bucket', Key: 'run-2/manifest.json' }));
+  }
 });
 
 test('every AWS command these flows sent (control plane and S3) is allowed by docs/deployer-policy.json', async () => {

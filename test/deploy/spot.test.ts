@@ -33,6 +33,7 @@ async function fakeImds() {
     }
     if (req.headers['x-aws-ec2-metadata-token'] !== `token-${state.tokens}`) { res.writeHead(401).end(); return; }
     if (req.url === '/latest/meta-data/spot/instance-action' && state.notice) { res.end(state.notice); return; }
+    if (req.url === '/latest/meta-data/instance-id') { res.end('i-0spotted0000000a'); return; }
     res.writeHead(404).end('Not Found');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -92,7 +93,10 @@ test('a spot notice mid-job: the converter stops reading, the complete files are
     assert.ok(err, 'the job exits non-zero');
     assert.equal(err.code, 3, err.stderr);
     assert.match(err.stdout, /spot interruption notice \(terminate at 2026-01-05T10:02:00Z\): stopping the conversion/);
-    assert.ok(imds.state.seen[0] === 'PUT /latest/api/token' && imds.state.seen.slice(1).every((r) => r === 'GET /latest/meta-data/spot/instance-action'), imds.state.seen.join(', '));
+    // The job asks its instance id once (for the checkpoint's history), then the watcher polls.
+    const seen = imds.state.seen;
+    assert.deepEqual(seen.slice(0, 3), ['PUT /latest/api/token', 'GET /latest/meta-data/instance-id', 'PUT /latest/api/token'], seen.join(', '));
+    assert.ok(seen.slice(3).every((r) => r === 'GET /latest/meta-data/spot/instance-action'), seen.join(', '));
 
     const status = (await readJobStatus(local.s3, 'spot-bucket', 'runs/r1/_status.json'))!;
     assert.equal(status.phase, 'interrupted');
@@ -109,6 +113,7 @@ test('a spot notice mid-job: the converter stops reading, the complete files are
     assert.equal(checkpoint.next.line, status.lines! + 1);
     assert.equal(checkpoint.next.offset, end);
     assert.equal(checkpoint.history.at(-1).event, 'interrupted');
+    assert.equal(checkpoint.history.at(-1).instanceId, 'i-0spotted0000000a', 'the history names the instance (from IMDS)');
     assert.equal(checkpoint.input.spec, 's3://spot-bucket/dumps/big.jsonl');
     assert.equal(status.uploadedFiles, 3, 'one day file (every event has one day), index.db, proton-beam.log');
 
@@ -124,7 +129,6 @@ test('a spot notice mid-job: the converter stops reading, the complete files are
       fs.writeFileSync(file, await obj.Body!.transformToByteArray());
       for await (const batch of readDayFileEvents(file)) events += batch.length;
     }
-    console.log(fs.readFileSync(path.join(work, "out", "proton-beam.log"), "utf8").slice(0, 3000)); console.log(err.stdout);
     assert.equal(events, 150);
 
     const lines = summaryLines(status).join('\n');

@@ -155,6 +155,9 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
         if (orphans.length) assert.match(resumed.stderr, new RegExp(`deleted ${orphans.length} objects under s3://ckpt/${prefix}/_parts/ that no checkpoint lists`));
         assert.match(resumed.stderr, /resuming from s3:\/\/ckpt\/.*\/_checkpoint\.json/);
         await assertSameAsReference(prefix, true);
+        const history = JSON.parse((await get(`${prefix}/manifest.json`)).toString()).history as { event: string; line: number }[];
+        assert.deepEqual([history[0].event, history.at(-1)!.event], ['start', 'done'], `${prefix}: the manifest keeps the run's history`);
+        assert.ok(history.some((e) => e.event === 'resume' && e.line === saved.next.line), `${prefix}: the resume from line ${saved.next.line} is in it`);
       }
     }));
   });
