@@ -5,21 +5,17 @@
  * Results are taken in input order whatever the number of workers, and the first copy of an
  * event wins, so any -j gives the same day files.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
-import { dayOf } from '../day-files/names.ts';
-import { DayWriter, type WrittenMember } from '../day-files/writer.ts';
 import { prepareOutputFolder } from '../day-files/folder.ts';
-import { FatalError, InputDamagedError, InterruptedError, describeFsError } from '../cli/errors.ts';
-import { loadExistingDays } from './existing-days.ts';
+import { FatalError, InputDamagedError, InterruptedError } from '../cli/errors.ts';
+import { finishStoppedRepairs } from './existing-days.ts';
 import { exitCodeOf } from '../cli/interrupt.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
 import { resolveVerifier, type VerifierChoice } from '../nostr/verifier.ts';
 import type { WorkerOptions } from './worker.ts';
-import { IdSet } from './id-set.ts';
 import { startIndexing, type IndexingSummary } from '../index/writer.ts';
 import { openInput } from '../input/open.ts';
 import { lineBatches, type LineBatch } from './line-batches.ts';
@@ -27,12 +23,14 @@ import { OrderedConsumer } from './ordered-consumer.ts';
 import { ProgressBar } from '../cli/progress.ts';
 import { LOG_NAME, RejectLog } from './reject-log.ts';
 import { StatusFile } from './status-file.ts';
-import { storedIdHints, takeStoredCopies } from './duplicates.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
 import { movableBuffers } from '../workers/transfer.ts';
 import { mainThreadCpuSeconds } from '../workers/thread-cpu.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { libModule } from '../paths.ts';
+import { PARTITION_PENDING_BUDGET, defaultWriters } from './partitions.ts';
+import { newRecentIds } from './recent-ids.ts';
+import { WriterThreads, type BatchOutcome } from './writer-threads.ts';
 
 export interface ConvertOptions extends CheckOptions {
   input: string;
@@ -46,8 +44,10 @@ export interface ConvertOptions extends CheckOptions {
   /** Longest line accepted; longer lines are rejected without being held in memory. */
   maxLineBytes?: number;
   memberBytes?: number;
-  /** Receives each gzip member once written, with the events it holds (for the index). */
-  onMember?: (member: WrittenMember) => unknown;
+  /** Writer threads (each owns some of the day partitions, lib/convert/partitions.ts); default: 3 per 4 workers. */
+  writers?: number;
+  /** Bytes each day partition may hold before its largest days are written early (tests make it small). */
+  pendingBudget?: number;
   /** Build or add to DIR/index.db as the day files are written (lib/index/writer.ts). */
   index?: boolean;
   /**
@@ -66,6 +66,8 @@ export interface ConvertOptions extends CheckOptions {
 
 export const DEFAULT_MAX_LINE_BYTES = 16 << 20;
 const MAX_BATCH_BYTES = 4 << 20;
+/** Batches whose rejections wait for their writers' word before the reading waits too. */
+const MAX_LOGS_PENDING = 64;
 const WORKER_SCRIPT = libModule('convert/worker.ts');
 
 export const defaultParallelism = (): number => Math.max(1, os.availableParallelism());
@@ -89,83 +91,112 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   if (verifier?.note) (opts.notice ?? ((text: string) => process.stderr.write(`${text}\n`)))(verifier.note);
   const input = await openInput(opts.input);
 
-  const seen = new IdSet();
   // Reading a large folder first takes a while: say so on a terminal even without --verbose.
   const folderLog = opts.log ?? (opts.progress ? (text: string) => process.stderr.write(`${text}\n`) : log);
-  const existing = await loadExistingDays(opts.outputDir, seen, opts.compressionLevel, folderLog);
-  const rewritten = existing.repairs.flatMap((r) => (r.rewritten ? [r.rewritten] : []));
-  counts.preexisting = existing.events + rewritten.reduce((n, m) => n + m.events.length, 0);
-  counts.repaired = existing.repairs.length;
-
-  // The index: started once the existing events are counted, finished after the day files.
-  // It should hold the events of the complete members; those of repaired files' new members are added.
-  const drops = existing.repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }));
-  const indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags }) : undefined;
-  const onMember = bothOnMember(opts.onMember, indexing?.onMember);
-  for (const member of rewritten) await onMember?.(member);
-  let index: IndexingSummary | undefined;
-
-  const rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
-  if (input.objects) rejectLog.info(`${input.label}: ${input.objects.length} objects, read in this order (line numbers run on across them): ${input.objects.join(' ')}`);
-  rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'})`);
-  if (verifier?.note) rejectLog.info(verifier.note);
-  const writer = new DayWriter(opts.outputDir, {
+  const journalRepairs = finishStoppedRepairs(opts.outputDir, folderLog);
+  // The writer threads read the ids of their days' files first (in parallel), then write.
+  let indexing: Awaited<ReturnType<typeof startIndexing>> | undefined;
+  const recent = opts.validateSignatures ? newRecentIds() : undefined;
+  const writers = new WriterThreads(opts.writers ?? defaultWriters(opts.parallel), {
+    dir: opts.outputDir,
     compressionLevel: opts.compressionLevel,
     memberBytes: opts.memberBytes,
-    onMember,
-  });
-  for (const r of existing.repairs) {
-    rejectLog.info(`${r.fileName}: cut back to byte ${r.cutAt}, where its last complete gzip member ends (a write had not finished); ${r.rewritten?.events.length ?? 0} whole events of the cut member written again`);
-  }
-  const pool = new WorkerPool<BatchTask, BatchResult>(WORKER_SCRIPT, opts.parallel, {
-    validateIds: opts.validateIds,
-    validateSignatures: opts.validateSignatures,
-    verifier: verifier?.kind ?? 'wasm',
-  } satisfies WorkerOptions);
-
-  // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
-  // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
-  let processedBytes = 0;
-  const batchBytes: number[] = [];
-  const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
-  const progress = opts.progress ? new ProgressBar(snapshot) : undefined;
-  const status = opts.statusFile ? new StatusFile(opts.statusFile, () => ({ ...statusOf(counts, snapshot(), started), processedBytes, ...(input.current ? { object: input.current() } : {}) })) : undefined;
-
-  const takeResult = async (r: BatchResult): Promise<void> => {
-    processedBytes += batchBytes.shift() ?? 0;
-    counts.lines += r.lines;
-    const { rejects, copies } = takeStoredCopies(r.rejects, seen);
-    await recordRejections(rejects, counts, rejectLog);
-    counts.valid += r.count + r.duplicates + copies;
-    counts.duplicates += r.duplicates + copies;
-    counts.duplicatesUnverified += r.duplicates;
-    let start = 0;
-    for (let i = 0; i < r.count; i++) {
-      const end = r.messageEnds[i];
-      if (seen.add(r.ids, i * 32)) {
-        const stored = onMember && {
-          id: Buffer.from(r.ids.buffer, r.ids.byteOffset + i * 32, 32).toString('hex'),
-          pubkey: Buffer.from(r.pubkeys.buffer, r.pubkeys.byteOffset + i * 32, 32).toString('hex'),
-          kind: r.kinds[i],
-          createdAt: r.createdAt[i],
-        };
-        writer.append(dayOf(r.createdAt[i]), r.messages.subarray(start, end), stored);
-      } else {
-        counts.duplicates++;
-      }
-      start = end;
-    }
-    await writer.capacity();
-  };
-
-  const taskOf = ({ seq, firstLine, bytes }: LineBatch): BatchTask => ({
-    seq, firstLine, bytes, stored: opts.validateSignatures ? storedIdHints(bytes, seen) : undefined,
-  });
-
-  // The main thread's CPU per line is taken over the loop alone: start-up (loading modules,
-  // bundling and starting threads, reading the folder) is paid once a run, not per line.
-  const cpuAtStart = mainThreadCpuSeconds();
+    pendingBudget: opts.pendingBudget ?? PARTITION_PENDING_BUDGET,
+    index: Boolean(opts.index),
+    memberData: Boolean(opts.index),
+    shareStored: Boolean(opts.validateSignatures),
+    recent,
+  }, (member) => indexing?.onMember?.(member), folderLog);
+  let pool: WorkerPool<BatchTask, BatchResult> | undefined;
+  let rejectLog: RejectLog | undefined;
+  let index: IndexingSummary | undefined;
+  let status: StatusFile | undefined;
+  let progress: ProgressBar | undefined;
   try {
+    const existing = await writers.loaded();
+    const repairs = [...journalRepairs, ...existing.repairs];
+    const rewritten = repairs.flatMap((r) => (r.rewritten ? [r.rewritten] : []));
+    counts.preexisting = existing.events + rewritten.reduce((n, m) => n + m.events.length, 0);
+    counts.repaired = repairs.length;
+
+    // The index: started once the existing events are counted, finished after the day files.
+    // It should hold the events of the complete members; those of repaired files' new members are added.
+    const drops = repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }));
+    indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags }) : undefined;
+    for (const member of rewritten) await indexing?.onMember?.(member);
+
+    rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
+    const rejects = rejectLog;
+    if (input.objects) rejectLog.info(`${input.label}: ${input.objects.length} objects, read in this order (line numbers run on across them): ${input.objects.join(' ')}`);
+    rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'})`);
+    if (verifier?.note) rejectLog.info(verifier.note);
+    for (const r of repairs) {
+      rejectLog.info(`${r.fileName}: cut back to byte ${r.cutAt}, where its last complete gzip member ends (a write had not finished); ${r.rewritten?.events.length ?? 0} whole events of the cut member written again`);
+    }
+    pool = new WorkerPool<BatchTask, BatchResult>(WORKER_SCRIPT, opts.parallel, {
+      validateIds: opts.validateIds,
+      validateSignatures: opts.validateSignatures,
+      verifier: verifier?.kind ?? 'wasm',
+      stored: existing.stored,
+      recent,
+    } satisfies WorkerOptions);
+    const workers = pool;
+
+    // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
+    // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
+    let processedBytes = 0;
+    const batchBytes: number[] = [];
+    const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
+    progress = opts.progress ? new ProgressBar(snapshot) : undefined;
+    status = opts.statusFile ? new StatusFile(opts.statusFile, () => ({ ...statusOf(counts, snapshot(), started), processedBytes, ...(input.current ? { object: input.current() } : {}) })) : undefined;
+
+    // Rejections are logged in line order, each batch's once its writers said which of its
+    // bad-signature lines name a stored event (those count as duplicates, lib/convert/duplicates.ts).
+    let logged: Promise<void> = Promise.resolve();
+    let logsPending = 0;
+    // Per batch, the main thread only sums counts and moves the parts on: no per-event work.
+    const takeResult = async (r: BatchResult): Promise<void> => {
+      processedBytes += batchBytes.shift() ?? 0;
+      counts.lines += r.lines;
+      counts.valid += r.count + r.duplicates;
+      counts.duplicates += r.duplicates;
+      counts.duplicatesUnverified += r.duplicates;
+      // (before the parts are sent: their buffers move to the writer threads)
+      const hasBad = r.parts.some((p) => p.badLines.length > 0);
+      let outcome: Promise<BatchOutcome> | undefined;
+      if (r.parts.length > 0) {
+        outcome = writers.send(r.parts);
+        outcome.then((o) => {
+          counts.valid += o.copies.size;
+          counts.duplicates += o.duplicates + o.copies.size;
+        }, () => {}); // a failure is thrown by capacity()
+      }
+      if (r.rejects.length > 0) {
+        logsPending++;
+        logged = logged.then(async () => {
+          const copies = hasBad ? (await outcome!).copies : undefined;
+          await recordRejections(copies ? r.rejects.filter((x) => !(x.reason === 'bad_signature' && copies.has(x.line))) : r.rejects, counts, rejects);
+          logsPending--;
+        });
+        logged.catch(() => {}); // thrown where it is awaited
+        if (logsPending > MAX_LOGS_PENDING) await logged;
+      }
+      await writers.capacity();
+    };
+    /**
+     * The barrier for checkpoints: once it resolves, every result taken so far is in complete,
+     * fsynced gzip members on disk (index rows sent), its rejections logged and counted; it
+     * returns the members each day file gained since the last barrier.
+     */
+    const flushToDisk = async () => {
+      await logged;
+      return writers.flushToDisk();
+    };
+    void flushToDisk; // the checkpoint hook (issue 14) calls it at a batch boundary
+
+    // The main thread's CPU per line is taken over the loop alone: start-up (loading modules,
+    // bundling and starting threads, reading the folder) is paid once a run, not per line.
+    const cpuAtStart = mainThreadCpuSeconds();
     const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
       maxLines: opts.batchSize,
@@ -179,7 +210,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     try {
       for await (const batch of batches) {
         batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : batch.bytes.length);
-        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : pool.run(taskOf(batch), movableBuffers([batch.bytes]));
+        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : workers.run({ seq: batch.seq, firstLine: batch.firstLine, bytes: batch.bytes }, movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
         await results.add(result);
       }
@@ -197,16 +228,17 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
       opts.signal?.removeEventListener('abort', stopReading);
     }
     await results.drain();
+    await logged;
     counts.mainThreadCpuSeconds = mainThreadCpuSeconds() - cpuAtStart;
     if (progress) progress.phase = 'finishing day files';
-    await writer.close();
+    const written = await writers.close();
     if (progress && indexing) progress.phase = 'finishing the index';
     index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();
     if (input.compression && input.compression !== 'none') counts.jsonlBytes = processedBytes; // every batch was taken
     if (input.objects) counts.inputObjects = input.objects.length;
-    counts.bytesOut = writer.bytesWritten;
-    counts.files = writer.filesTouched.size;
+    counts.bytesOut = written.bytesWritten;
+    counts.files = written.files.size;
     counts.seconds = (Date.now() - started) / 1000;
     if (inputDamage) throw new InputDamagedError(`${inputDamage.message}; the ${counts.lines} lines before it are converted`);
     if (opts.signal?.aborted) {
@@ -219,27 +251,21 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   } catch (err) {
     status?.stop('failed');
     await indexing?.abort();
-    if (err instanceof FatalError && !(err instanceof InterruptedError)) rejectLog.info(`error: ${err.message}`);
+    if (err instanceof FatalError && !(err instanceof InterruptedError)) rejectLog?.info(`error: ${err.message}`);
     throw err;
   } finally {
     progress?.stop();
-    await pool.close();
-    await rejectLog.close().catch(() => {});
+    await pool?.close();
+    await writers.terminate();
+    await rejectLog?.close().catch(() => {});
   }
   return { ...counts, index };
-}
-
-type OnMember = (m: WrittenMember) => unknown;
-function bothOnMember(a?: OnMember, b?: OnMember): OnMember | undefined {
-  return a && b ? async (m) => { await Promise.all([a(m), b(m)]); } : a ?? b;
 }
 
 function tooLongResult(batch: LineBatch): BatchResult {
   const detail = `line of ${batch.tooLongBytes} bytes is longer than the limit`;
   return {
-    seq: batch.seq, lines: 1, rejects: [{ line: batch.firstLine, reason: 'line_too_long', detail }], duplicates: 0, count: 0,
-    ids: new Uint8Array(0), pubkeys: new Uint8Array(0), createdAt: new Float64Array(0), kinds: new Int32Array(0),
-    messageEnds: new Uint32Array(0), messages: new Uint8Array(0),
+    seq: batch.seq, lines: 1, rejects: [{ line: batch.firstLine, reason: 'line_too_long', detail }], duplicates: 0, count: 0, parts: [],
   };
 }
 

@@ -1,0 +1,162 @@
+/**
+ * A writer thread: owns the day partitions given to it (lib/convert/partitions.ts), each through
+ * a DayWriter of its own, and the exact id set of their days. It first reads the ids of its days'
+ * files already in the folder (repairing a cut-off last member), then takes the parts of each
+ * batch in input order: dedups, appends, compresses (zlib sync, on this thread) and writes the
+ * members durably, and posts each member (packed index rows) back once it is on disk.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { dayOf, dayOfFileName } from '../day-files/names.ts';
+import { AppendQueue, DayWriter, type WrittenMember } from '../day-files/writer.ts';
+import { packedRowsBuffers } from '../day-files/packed-rows.ts';
+import { FatalError } from '../cli/errors.ts';
+import { IdSet } from './id-set.ts';
+import { loadExistingDays, type Repair } from './existing-days.ts';
+import { partitionOfDay, type PartitionPart } from './partitions.ts';
+import { RecentIds } from './recent-ids.ts';
+import { buildSharedIdSet, type SharedIdSet } from './shared-id-set.ts';
+
+export interface WriterThreadOptions {
+  dir: string;
+  compressionLevel: number;
+  memberBytes?: number;
+  /** Bytes a partition may hold before its largest days are written early (bounds memory). */
+  pendingBudget: number;
+  partitions: number[];
+  /** Build the members' index rows (packed) and send them; `memberData`: their bytes too (the tags table). */
+  index: boolean;
+  memberData: boolean;
+  /** Share the ids stored before the run with the validating workers (they skip those copies' signatures). */
+  shareStored: boolean;
+  /** Where to note each id stored, for the workers (lib/convert/recent-ids.ts). */
+  recent?: SharedArrayBuffer;
+}
+
+export type WriterThreadRequest =
+  | { type: 'parts'; parts: PartitionPart[] }
+  | { type: 'flush' }
+  | { type: 'close' }
+  /** Stop: nothing more is written, and members being written are finished (none left torn). */
+  | { type: 'stop' };
+
+/** A member a day file gained, as a checkpoint records it. */
+export interface FlushedMember {
+  fileName: string;
+  memberOffset: number;
+  memberBytes: number;
+  events: number;
+}
+
+export type WriterThreadReply =
+  | { type: 'log'; text: string }
+  | { type: 'loaded'; events: number; repairs: Repair[]; stored?: SharedIdSet }
+  | { type: 'member'; member: WrittenMember }
+  | { type: 'ack'; duplicates: number; copies: number[] }
+  | { type: 'flushed'; members: FlushedMember[] }
+  | { type: 'closed'; bytesWritten: number; files: string[]; members: number }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string; fatal: boolean };
+
+const o = workerData.data as WriterThreadOptions;
+const port = parentPort!;
+const post = (reply: WriterThreadReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
+
+const owned = new Set(o.partitions);
+const seen = new IdSet();
+const recent = o.recent && new RecentIds(o.recent);
+let flushed: FlushedMember[] = [];
+
+function onMember(m: WrittenMember): void {
+  flushed.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.rows?.count ?? m.events.length });
+  const member: WrittenMember = { ...m, data: o.memberData ? m.data : undefined };
+  const transfer = m.rows ? packedRowsBuffers(m.rows) : [];
+  if (member.data && member.data.buffer.byteLength === member.data.byteLength) transfer.push(member.data.buffer as ArrayBuffer);
+  post({ type: 'member', member }, transfer);
+}
+
+const writers = new Map<number, DayWriter>();
+const appends = new AppendQueue();
+for (const p of o.partitions) {
+  writers.set(p, new DayWriter(o.dir, { compressionLevel: o.compressionLevel, memberBytes: o.memberBytes, pendingBudget: o.pendingBudget, syncCompression: true, appends, onMember }));
+}
+
+async function load(): Promise<void> {
+  const existing = await loadExistingDays(o.dir, seen, o.compressionLevel, (text) => post({ type: 'log', text }), (name) => owned.has(partitionOfDay(dayOfFileName(name))));
+  const stored = o.shareStored && seen.size > 0 ? buildSharedIdSet(seen.size, (visit) => seen.forEach(visit)) : undefined;
+  post({ type: 'loaded', events: existing.events, repairs: existing.repairs, stored });
+}
+
+async function write(parts: PartitionPart[]): Promise<void> {
+  let duplicates = 0;
+  const copies: number[] = [];
+  const touched: DayWriter[] = [];
+  for (const part of parts) {
+    const writer = writers.get(part.partition)!;
+    touched.push(writer);
+    let bad = 0;
+    let start = 0;
+    for (let i = 0; ; i++) {
+      // A bad-signature line naming an event stored before it, in input order, is a duplicate.
+      for (; bad < part.badLines.length && part.badBefore[bad] === i; bad++) {
+        if (seen.has(part.badIds, 32 * bad)) copies.push(part.badLines[bad]);
+      }
+      if (i === part.count) break;
+      const end = part.messageEnds[i];
+      if (seen.add(part.ids, 32 * i)) {
+        recent?.add(part.ids, 32 * i);
+        const message = part.messages.subarray(start, end);
+        const day = dayOf(part.createdAt[i]);
+        if (o.index) writer.appendRow(day, message, part.ids, part.pubkeys, i, part.kinds[i], part.createdAt[i]);
+        else writer.append(day, message);
+      } else {
+        duplicates++;
+      }
+      start = end;
+    }
+  }
+  for (const writer of touched) await writer.capacity();
+  post({ type: 'ack', duplicates, copies });
+}
+
+/** Members being written are finished before a failure is reported: the thread may be stopped then. */
+const settled = () => Promise.all([...writers.values()].map((w) => w.settled()));
+
+async function flushAll(): Promise<void> {
+  const results = await Promise.allSettled([...writers.values()].map((w) => w.flush()));
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  const members = flushed;
+  flushed = [];
+  post({ type: 'flushed', members });
+}
+
+async function handle(m: WriterThreadRequest): Promise<void> {
+  if (m.type === 'parts') return write(m.parts);
+  await flushAll();
+  if (m.type === 'close') {
+    const all = [...writers.values()];
+    post({
+      type: 'closed',
+      bytesWritten: all.reduce((n, w) => n + w.bytesWritten, 0),
+      files: [...new Set(all.flatMap((w) => [...w.filesTouched]))],
+      members: all.reduce((n, w) => n + w.membersWritten, 0),
+    });
+  }
+}
+
+// Requests are handled one after the other, in the order sent: appends stay in input order.
+let failed = false;
+const fail = async (err: unknown) => {
+  if (failed) return;
+  failed = true;
+  await settled();
+  post({ type: 'error', message: String((err as Error)?.message ?? err), fatal: err instanceof FatalError });
+};
+let queue = load().catch(fail);
+port.on('message', (m: WriterThreadRequest) => {
+  if (m.type === 'stop') {
+    failed = true;
+    void settled().then(() => post({ type: 'stopped' }));
+    return;
+  }
+  queue = queue.then(() => (failed ? undefined : handle(m))).catch(fail);
+});
