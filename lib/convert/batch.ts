@@ -12,10 +12,11 @@ import type { Verifier } from '../nostr/verifier-types.ts';
 import { wasmVerifier } from '../nostr/verify-wasm.ts';
 import { PARTITIONS, partitionOfCreatedAt, type PartitionPart } from './partitions.ts';
 
-/** What the main thread sends a worker: whole lines. */
+/** What the main thread sends a worker: whole lines (head, when given, then bytes). */
 export interface BatchTask {
   seq: number;
   firstLine: number;
+  head?: Uint8Array;
   bytes: Uint8Array;
 }
 

@@ -209,8 +209,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
-        batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : batch.bytes.length);
-        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : workers.run({ seq: batch.seq, firstLine: batch.firstLine, bytes: batch.bytes }, movableBuffers([batch.bytes]));
+        batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : (batch.head?.length ?? 0) + batch.bytes.length);
+        const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : workers.run({ seq: batch.seq, firstLine: batch.firstLine, head: batch.head, bytes: batch.bytes }, movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
         await results.add(result);
       }

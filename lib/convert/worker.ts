@@ -25,7 +25,8 @@ const stored: StoredIdProbe | undefined = readers?.length || recent
   : undefined;
 
 parentPort!.on('message', (task: BatchTask) => {
-  const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+  const view = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
+  const bytes = task.head ? Buffer.concat([task.head, view]) : view;
   const r = processBatch(task.seq, task.firstLine, bytes, options, stored, verifier);
   parentPort!.postMessage(r, r.parts.flatMap(partBuffers));
 });
