@@ -88,7 +88,9 @@ async function openFile(path: string, label: string): Promise<InputSource> {
     throw new FatalError(`cannot read input ${describeFsError(err, label)}`);
   }
   if (stat.isDirectory()) throw new FatalError(`cannot read input ${label}: is a directory`);
-  const stream = fs.createReadStream(path, { highWaterMark: 1 << 20 });
+  // 4 MiB reads: a batch is cut at the end of each chunk, and each batch costs the main thread
+  // ~0.5 ms whatever its size (docs/BENCHMARKS.md), so larger chunks make fewer batches.
+  const stream = fs.createReadStream(path, { highWaterMark: 4 << 20 });
   const source = fromStream(label, stream);
   if (stat.isFile()) source.totalBytes = stat.size;
   return withDecompression(source, path);
