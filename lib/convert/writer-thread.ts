@@ -2,10 +2,12 @@
  * A writer thread: owns the day partitions given to it (lib/convert/partitions.ts), each through
  * a DayWriter of its own, and the exact id set of their days. It first reads the ids of its days'
  * files already in the folder (repairing a cut-off last member), then takes the parts of each
- * batch in input order: dedups, appends, compresses (zlib sync, on this thread) and writes the
- * members durably, and posts each member (packed index rows) back once it is on disk.
+ * batch in input order: dedups, appends, has them compressed (on the shared compressor threads) and
+ * writes the members durably, and posts each member (packed index rows) back once it is on disk.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import zlib from 'node:zlib';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { CompressReply, CompressRequest } from './compressor.ts';
 import { dayOf, dayOfFileName } from '../day-files/names.ts';
 import { AppendQueue, DayWriter, type WrittenMember } from '../day-files/writer.ts';
 import { packedRowsBuffers } from '../day-files/packed-rows.ts';
@@ -28,6 +30,8 @@ export interface WriterThreadOptions {
   memberData: boolean;
   /** Share the ids stored before the run with the validating workers (they skip those copies' signatures). */
   shareStored: boolean;
+  /** Writer threads of the run (each shares at most its part of MAX_SHARED_IDS). */
+  writers: number;
   /** Where to note each id stored, for the workers (lib/convert/recent-ids.ts). */
   recent?: SharedArrayBuffer;
 }
@@ -37,7 +41,9 @@ export type WriterThreadRequest =
   | { type: 'flush' }
   | { type: 'close' }
   /** Stop: nothing more is written, and members being written are finished (none left torn). */
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /** Ports to the compressor threads (lib/convert/compressor.ts), sent before any parts. */
+  | { type: 'compressors'; ports: MessagePort[] };
 
 /** A member a day file gained, as a checkpoint records it. */
 export interface FlushedMember {
@@ -57,6 +63,9 @@ export type WriterThreadReply =
   | { type: 'stopped' }
   | { type: 'error'; message: string; fatal: boolean };
 
+/** Ids stored before the run shared with the workers, over all writer threads: ~640 MB at most. */
+const MAX_SHARED_IDS = 16_000_000;
+
 const o = workerData.data as WriterThreadOptions;
 const port = parentPort!;
 const post = (reply: WriterThreadReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
@@ -74,15 +83,41 @@ function onMember(m: WrittenMember): void {
   post({ type: 'member', member }, transfer);
 }
 
+// Members go round-robin to the compressor threads when there are any, else are gzip'd here.
+let compressors: MessagePort[] = [];
+let nextCompressor = 0;
+let nextRequest = 0;
+const compressing = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+function compress(data: Buffer, level: number): Promise<Buffer> {
+  if (compressors.length === 0) return Promise.resolve(zlib.gzipSync(data, { level, memLevel: 9 }));
+  const id = nextRequest++;
+  const port = compressors[nextCompressor++ % compressors.length];
+  return new Promise<Buffer>((resolve, reject) => {
+    compressing.set(id, { resolve, reject });
+    // The data is moved unless the index wants it back (its tags table).
+    const movable = !o.memberData && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    port.postMessage({ id, data, level } satisfies CompressRequest, movable ? [data.buffer as ArrayBuffer] : []);
+  });
+}
+function takeCompressed({ id, member, error }: CompressReply): void {
+  const waiting = compressing.get(id);
+  compressing.delete(id);
+  if (error !== undefined || !member) waiting?.reject(new FatalError(`compressing a member failed: ${error}`));
+  else waiting?.resolve(Buffer.from(member.buffer, member.byteOffset, member.byteLength));
+}
+
 const writers = new Map<number, DayWriter>();
 const appends = new AppendQueue();
 for (const p of o.partitions) {
-  writers.set(p, new DayWriter(o.dir, { compressionLevel: o.compressionLevel, memberBytes: o.memberBytes, pendingBudget: o.pendingBudget, syncCompression: true, appends, onMember }));
+  writers.set(p, new DayWriter(o.dir, { compressionLevel: o.compressionLevel, memberBytes: o.memberBytes, pendingBudget: o.pendingBudget, compress, appends, onMember }));
 }
 
 async function load(): Promise<void> {
   const existing = await loadExistingDays(o.dir, seen, o.compressionLevel, (text) => post({ type: 'log', text }), (name) => owned.has(partitionOfDay(dayOfFileName(name))));
-  const stored = o.shareStored && seen.size > 0 ? buildSharedIdSet(seen.size, (visit) => seen.forEach(visit)) : undefined;
+  // A copy of the ids (36 to 40 bytes each) on top of the id set: past a bound, the copies of old
+  // events are verified again rather than the memory doubled (the recent ids still catch near copies).
+  const share = o.shareStored && seen.size > 0 && seen.size <= MAX_SHARED_IDS / o.writers;
+  const stored = share ? buildSharedIdSet(seen.size, (visit) => seen.forEach(visit)) : undefined;
   post({ type: 'loaded', events: existing.events, repairs: existing.repairs, stored });
 }
 
@@ -153,6 +188,11 @@ const fail = async (err: unknown) => {
 };
 let queue = load().catch(fail);
 port.on('message', (m: WriterThreadRequest) => {
+  if (m.type === 'compressors') {
+    compressors = m.ports;
+    for (const port of compressors) port.on('message', takeCompressed);
+    return;
+  }
   if (m.type === 'stop') {
     failed = true;
     void settled().then(() => post({ type: 'stopped' }));

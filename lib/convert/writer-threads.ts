@@ -5,7 +5,7 @@
  * write (packed index rows) to the index; and offers flushToDisk, a barrier after which every
  * part sent is in complete, fsynced gzip members on disk with its index rows sent.
  */
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { FatalError } from '../cli/errors.ts';
 import type { WrittenMember } from '../day-files/writer.ts';
 import { startWorker } from '../workers/start.ts';
@@ -16,6 +16,7 @@ import type { SharedIdSet } from './shared-id-set.ts';
 import type { FlushedMember, WriterThreadOptions, WriterThreadReply, WriterThreadRequest } from './writer-thread.ts';
 
 const WORKER_SCRIPT = libModule('convert/writer-thread.ts');
+const COMPRESSOR_SCRIPT = libModule('convert/compressor.ts');
 /** Batches sent to one writer and not yet written; past it, the main thread waits. */
 const MAX_QUEUED = 8;
 /** How long a stopping writer thread may take to finish the members it is writing. */
@@ -45,6 +46,7 @@ type Waiter<T> = { resolve: (v: T) => void; reject: (e: Error) => void };
 
 export class WriterThreads {
   private workers: Worker[] = [];
+  private compressors: Worker[] = [];
   private acks: Waiter<WriterThreadReply & { type: 'ack' }>[][] = [];
   private loads: Waiter<WriterThreadReply & { type: 'loaded' }>[] = [];
   private flushes: Waiter<WriterThreadReply & { type: 'flushed' }>[][] = [];
@@ -58,10 +60,10 @@ export class WriterThreads {
   private closed = false;
 
   /** `onMember`: each member once on disk, per day file in file order. */
-  constructor(readonly count: number, options: Omit<WriterThreadOptions, 'partitions'>, onMember: (m: WrittenMember) => unknown, log: (text: string) => void) {
+  constructor(readonly count: number, options: Omit<WriterThreadOptions, 'partitions' | 'writers'>, onMember: (m: WrittenMember) => unknown, log: (text: string) => void) {
     for (let w = 0; w < count; w++) {
       const partitions = [...Array(PARTITIONS).keys()].filter((p) => writerOfPartition(p, count) === w);
-      const worker = startWorker(WORKER_SCRIPT, { ...options, partitions } satisfies WriterThreadOptions);
+      const worker = startWorker(WORKER_SCRIPT, { ...options, partitions, writers: count } satisfies WriterThreadOptions);
       this.acks.push([]);
       this.flushes.push([]);
       worker.on('message', (reply: WriterThreadReply) => {
@@ -86,6 +88,23 @@ export class WriterThreads {
         if (!this.stopping) this.fail(new FatalError(`a writer thread stopped (exit code ${code})`));
       });
       this.workers.push(worker);
+    }
+    // The compressor threads, shared by every writer (a port for each pair): as many as writers.
+    for (let c = 0; c < count; c++) {
+      const compressor = startWorker(COMPRESSOR_SCRIPT, {});
+      compressor.on('error', (err) => this.fail(err));
+      compressor.on('exit', (code) => {
+        if (!this.stopping) this.fail(new FatalError(`a compressor thread stopped (exit code ${code})`));
+      });
+      this.compressors.push(compressor);
+    }
+    for (const worker of this.workers) {
+      const ports = this.compressors.map((compressor) => {
+        const { port1, port2 } = new MessageChannel();
+        compressor.postMessage({ port: port2 }, [port2]);
+        return port1;
+      });
+      worker.postMessage({ type: 'compressors', ports } satisfies WriterThreadRequest, ports);
     }
   }
 
@@ -182,6 +201,7 @@ export class WriterThreads {
       }
       await worker.terminate();
     }));
+    await Promise.all(this.compressors.map((c) => c.terminate()));
   }
 
   private expect<T>(register: (waiter: Waiter<T>) => void): Promise<T> {

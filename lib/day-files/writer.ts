@@ -57,6 +57,8 @@ export interface DayWriterOptions {
    * process would cap a large machine: for writer threads, each compressing its own members.
    */
   syncCompression?: boolean;
+  /** Compress elsewhere (the writer threads' compressor threads); takes precedence over syncCompression. */
+  compress?: (data: Buffer, level: number) => Promise<Buffer>;
   /**
    * Shared by the DayWriters of one thread: their appends run one at a time, and after one
    * fails no other starts (on a full disk, the members written so far stay whole and no more
@@ -196,7 +198,8 @@ export class DayWriter {
     if (d.buffer.length > this.memberBytes * 2) d.buffer = Buffer.allocUnsafe(16 << 10);
     this.inFlight++;
     const gzipOptions = { level: this.options.compressionLevel, memLevel: 9 };
-    const compressed = this.options.syncCompression ? syncGzip(data, gzipOptions) : gzip(data, gzipOptions);
+    const compressed = this.options.compress ? this.options.compress(data, gzipOptions.level)
+      : this.options.syncCompression ? syncGzip(data, gzipOptions) : gzip(data, gzipOptions);
     compressed.catch(() => {}); // reported through the write below
     const filePath = path.join(this.dir, d.fileName);
     let appendingAt: number | undefined;

@@ -1,0 +1,60 @@
+/**
+ * The writer threads on their own (lib/convert/writer-threads.ts): parts of batches in, day
+ * files out; flushToDisk is the checkpoints' barrier: when it resolves, every part sent is in
+ * complete, fsynced gzip members on disk, and it lists the members each file gained since the
+ * last barrier (file, offset, size, events), which add up to the files.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'node:test';
+import { processBatch } from '../../lib/convert/batch.ts';
+import { WriterThreads } from '../../lib/convert/writer-threads.ts';
+import type { WrittenMember } from '../../lib/day-files/writer.ts';
+import { readDayDir } from '../helpers/common.ts';
+import { randomSample, tempDir } from '../helpers/index.ts';
+
+const OFF = { validateIds: false, validateSignatures: false };
+
+test('flushToDisk: all sent is on disk, and the members since the last barrier are listed exactly', async () => {
+  const dir = tempDir();
+  const events = randomSample(600, 51, 20);
+  const batch = (from: number, to: number, seq: number) =>
+    processBatch(seq, from + 1, Buffer.from(events.slice(from, to).map((e) => JSON.stringify(e)).join('\n') + '\n'), OFF);
+  const members: WrittenMember[] = [];
+  const writers = new WriterThreads(2, { dir, compressionLevel: 6, memberBytes: 3000, pendingBudget: 1 << 20, index: true, memberData: false, shareStored: false }, (m) => { members.push(m); }, () => {});
+  try {
+    assert.deepEqual(await writers.loaded(), { events: 0, repairs: [], stored: [] });
+    const first = await writers.send(batch(0, 300, 0).parts);
+    assert.equal(first.duplicates, 0);
+    const barrier1 = await writers.flushToDisk();
+    const sizes = () => Object.fromEntries(fs.readdirSync(dir).map((n) => [n, fs.statSync(path.join(dir, n)).size]));
+    const after1 = sizes();
+    // Each file is exactly its listed members, back to back from byte 0.
+    const ends = (list: typeof barrier1, from: Record<string, number> = {}) => {
+      const end: Record<string, number> = { ...from };
+      for (const m of list) {
+        assert.equal(m.memberOffset, end[m.fileName] ?? 0, `${m.fileName}: members back to back`);
+        end[m.fileName] = m.memberOffset + m.memberBytes;
+      }
+      return end;
+    };
+    assert.deepEqual(ends(barrier1), after1);
+    assert.equal(barrier1.reduce((n, m) => n + m.events, 0), 300);
+    assert.equal(members.length, barrier1.length, 'every member was handed on (index rows) before the barrier resolved');
+
+    // The second half, its first 100 events again: the barrier lists only what was added since.
+    const second = await writers.send(batch(200, 600, 1).parts);
+    assert.equal(second.duplicates, 100);
+    const barrier2 = await writers.flushToDisk();
+    assert.deepEqual(ends(barrier2, after1), sizes());
+    assert.equal(barrier2.reduce((n, m) => n + m.events, 0), 300);
+    assert.deepEqual(await writers.flushToDisk(), [], 'nothing new, nothing listed');
+    const closed = await writers.close();
+    assert.equal(closed.bytesWritten, Object.values(sizes()).reduce((a, b) => a + b, 0));
+  } finally {
+    await writers.terminate();
+  }
+  const stored = [...(await readDayDir(dir)).values()].flat().map((e) => e.id).sort();
+  assert.deepEqual(stored, events.map((e) => e.id).sort());
+});
