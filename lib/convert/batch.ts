@@ -171,7 +171,7 @@ interface AllEvents {
   messages: Uint8Array;
 }
 
-/** The batch's events and bad-signature lines, part by part (fresh arrays, each movable to another thread). */
+/** The batch's events and bad-signature lines, part by part (each part in a buffer of its own, movable to another thread). */
 function splitByPartition(all: AllEvents, partitionOf: Uint8Array, partCounts: Uint32Array, bad: { line: number; partition: number; id: string; before: number }[]): PartitionPart[] {
   const badCounts = new Uint32Array(PARTITIONS);
   for (const b of bad) badCounts[b.partition]++;
@@ -186,11 +186,24 @@ function splitByPartition(all: AllEvents, partitionOf: Uint8Array, partCounts: U
     const n = partCounts[p];
     const nb = badCounts[p];
     if (n === 0 && nb === 0) continue;
+    // One ArrayBuffer per part (8-byte columns first, then 4-byte, then bytes): a shuffled batch
+    // has a part in every partition, and each buffer moved between threads has a cost of its own.
+    const buffer = new ArrayBuffer(8 * (n + nb) + 4 * (2 * n + nb) + 32 * (2 * n + nb) + messageBytes[p]);
+    let at = 0;
+    const take = <T>(make: (b: ArrayBuffer, offset: number, length: number) => T, length: number, size: number): T => {
+      const view = make(buffer, at, length);
+      at += length * size;
+      return view;
+    };
+    const f64 = (b: ArrayBuffer, o: number, l: number) => new Float64Array(b, o, l);
+    const u32 = (b: ArrayBuffer, o: number, l: number) => new Uint32Array(b, o, l);
+    const i32 = (b: ArrayBuffer, o: number, l: number) => new Int32Array(b, o, l);
+    const u8 = (b: ArrayBuffer, o: number, l: number) => new Uint8Array(b, o, l);
     const part: PartitionPart = {
       partition: p, count: 0,
-      ids: new Uint8Array(32 * n), pubkeys: new Uint8Array(32 * n), createdAt: new Float64Array(n), kinds: new Int32Array(n),
-      messageEnds: new Uint32Array(n), messages: new Uint8Array(messageBytes[p]),
-      badLines: new Float64Array(nb), badIds: new Uint8Array(32 * nb), badBefore: new Uint32Array(nb),
+      createdAt: take(f64, n, 8), badLines: take(f64, nb, 8),
+      kinds: take(i32, n, 4), messageEnds: take(u32, n, 4), badBefore: take(u32, nb, 4),
+      ids: take(u8, 32 * n, 1), pubkeys: take(u8, 32 * n, 1), badIds: take(u8, 32 * nb, 1), messages: take(u8, messageBytes[p], 1),
     };
     byPartition[p] = part;
     parts.push(part);
