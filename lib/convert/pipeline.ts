@@ -1,9 +1,11 @@
 /**
- * The conversion pipeline: input bytes -> line batches -> workers (parse, validate, encode)
- * -> back in input order on the main thread -> dedup -> day files.
+ * The conversion pipeline: input bytes -> line batches -> workers (parse, validate, encode, split
+ * by day partition) -> back in input order on the main thread, which only sums counts and moves
+ * each partition's part on -> writer threads (dedup, day files; lib/convert/writer-threads.ts).
  *
- * Results are taken in input order whatever the number of workers, and the first copy of an
- * event wins, so any -j gives the same day files.
+ * Results are taken in input order whatever the number of workers, each partition's events reach
+ * its writer in that order, and the first copy of an event wins, so any -j and any number of
+ * writer threads give the same day files.
  */
 import os from 'node:os';
 import path from 'node:path';

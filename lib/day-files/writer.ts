@@ -2,11 +2,12 @@
  * Appends events to their day files as a sequence of bounded gzip members.
  *
  * Each day collects its events' length-delimited messages in memory until about
- * `memberBytes`; then they are gzip'd as one member (on libuv's thread pool, so members of
- * different days compress in parallel) and appended to YYYY_MM_DD.pb.gz. Appends to one file
- * happen in order, so the output does not depend on timing. When the days together hold more
- * than `pendingBudget` bytes, the largest are flushed early, which bounds memory for dumps
- * that span thousands of days.
+ * `memberBytes`; then they are gzip'd as one member (on libuv's thread pool, on the calling
+ * thread, or by `compress`: the converter's writer threads hand them to compressor threads) and
+ * appended to YYYY_MM_DD.pb.gz. Appends to one file happen in order, so the output does not
+ * depend on timing. When the days together hold more than `pendingBudget` bytes, the largest
+ * are flushed early, which bounds memory for dumps that span thousands of days (the converter
+ * has one DayWriter per day partition, so that this depends on the partition's events alone).
  */
 import fs from 'node:fs';
 import path from 'node:path';
