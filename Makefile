@@ -5,7 +5,7 @@
 # npx, npx to tsx, besides the group's own). bash runs a recipe's one command in its own place
 # (exec): no shell in between that dies at once on SIGTERM as dash does.
 SHELL := /bin/bash
-.PHONY: help convert test test-s3 bench bench-index plan deploy status logs ssm destroy run-local userdata shellcheck
+.PHONY: help convert test test-s3 bench bench-checkpoint bench-s3-checkpoint bench-index plan deploy status logs ssm destroy run-local userdata shellcheck
 
 INPUT ?= sample/events.jsonl
 OUTPUT_DIR ?= ./pb_data
@@ -30,6 +30,14 @@ bench: ## the converter's, the index's and start-up benchmarks (docs/BENCHMARKS.
 	npx tsx scripts/bench.ts $(ARGS)
 	npx tsx scripts/bench-index.ts
 	npx tsx scripts/bench-startup.ts
+	npx tsx scripts/bench-checkpoint.ts
+	npx tsx scripts/bench-s3-checkpoint.ts
+
+bench-s3-checkpoint: ## checkpoints in S3 against a local s3rver: their cost, the resume on an empty machine, id lists
+	npx tsx scripts/bench-s3-checkpoint.ts $(ARGS)
+
+bench-checkpoint: ## checkpoints alone: their cost, and the rerun after a kill at 60 %
+	npx tsx scripts/bench-checkpoint.ts $(ARGS)
 
 # The index alone: rebuild of 1M events, lookups by id, convert with and without the index.
 bench-index: ## the index's benchmark alone

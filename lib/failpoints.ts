@@ -20,6 +20,13 @@ export const FAILPOINTS = [
   'rebuild-rename-before', // rebuild: new index complete, not yet renamed over the old one
   'rebuild-rename-after', // rebuild: renamed
   'upload-object', // S3 output: an object uploaded, manifest.json not yet written
+  'checkpoint-before-record', // checkpoint: members, index rows and log synced (and the hook run), _checkpoint.json not yet written
+  'checkpoint-written', // checkpoint: _checkpoint.json written
+  'checkpoint-part-uploaded', // S3 checkpoint: a part object uploaded and checked, the record not yet written
+  'checkpoint-before-remote-record', // S3 checkpoint: every part, id list and log segment uploaded, OUTPUT/_checkpoint.json not yet
+  'checkpoint-remote-written', // S3 checkpoint: OUTPUT/_checkpoint.json written (its upload runs while converting goes on)
+  'assembly-part-copied', // S3 assembly: a part of a day file's multipart upload sent, the upload not completed
+  'assembly-file-done', // S3 assembly: a day file assembled and checked, the next not yet
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

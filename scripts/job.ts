@@ -6,20 +6,26 @@
 // Settings come from flags or, on the instance, from the document's parameters, which the SSM
 // agent passes as environment variables (SSM_inputUrl, SSM_outputUrl, ...): never through a shell.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import { FatalError, UsageError } from '../lib/cli/errors.ts';
 import { createS3Client } from '../lib/s3/client.ts';
 import { inputUrlProblem, outputUrlProblem } from '../lib/deploy/settings.ts';
 import { splitS3Url } from '../lib/s3/url.ts';
-import { writeJobStatus } from '../lib/deploy/status.ts';
+import { readJobStatus, writeJobStatus } from '../lib/deploy/status.ts';
 import { ROOT } from '../lib/paths.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { parseBool, parseIntInRange } from '../lib/cli/flags.ts';
+import { parseCheckpointEvery } from '../lib/checkpoint/interval.ts';
 import { runJob } from '../lib/deploy/job-runner.ts';
-import { endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
-import { imdsEndpoint } from '../lib/deploy/spot.ts';
+import { endGroupOnWatchdogShutdown, endWatchdog, extendWatchdog } from '../lib/deploy/watchdog.ts';
+import { Imds, imdsEndpoint } from '../lib/deploy/spot.ts';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { jobStreamPrefix, runShippingOutput } from '../lib/deploy/log-ship.ts';
+import { endOwnGroup, endsTheRun } from '../lib/deploy/group.ts';
 
 /** SSM_<name>, matched without regard to case (the agent's spelling of the prefix varies). */
 function ssmParam(name: string): string | undefined {
@@ -32,8 +38,26 @@ function ssmParam(name: string): string | undefined {
 /** A flag, else the document parameter's environment variable, else the fallback. */
 const setting = (flag: string | undefined, param: string, fallback: string) => flag ?? ssmParam(param) ?? fallback;
 
+/** Why the converter ended, when it failed (the exit code alone does not say it was killed by a signal). */
+let lastError: string | undefined;
+
 // Until the flags are parsed, the document parameter decides (a job that cannot start still stops billing).
 let shutdownAsked = ssmParam('shutdownWhenDone') === 'true';
+
+/**
+ * On the instance, the runJob step names the stack's Auto Scaling group: when the run ends (not
+ * when it is interrupted), the group goes to 0/0/0 so that nothing replaces the instance.
+ */
+async function endGroupIfTheRunEnded(code: number, error?: string): Promise<void> {
+  const group = process.env.PB_AUTOSCALING_GROUP;
+  if (!group) return;
+  if (!endsTheRun(code, error)) {
+    console.log(`job: interrupted (exit code ${code}): group ${group} keeps its instance count, so that a new instance resumes the run`);
+    return;
+  }
+  const endpoint = imdsEndpoint();
+  await endOwnGroup({ asg: new AutoScalingClient({}), group, imds: endpoint ? new Imds(endpoint) : undefined, print: (line) => console.log(line) });
+}
 
 /** The launch template says terminate on shutdown: the instance and its volumes go away. */
 async function shutdownIfAsked(): Promise<void> {
@@ -54,6 +78,20 @@ async function publishStartFailure(message: string): Promise<void> {
   }).catch(() => undefined);
 }
 
+// Started by the stack's association (no CloudWatch output of its own): run as a child whose
+// output goes to CloudWatch Logs as well (lib/deploy/log-ship.ts).
+if (process.env.PB_LOG_GROUP && process.env.PB_LOG_SHIPPING !== 'child') {
+  const endpoint = imdsEndpoint();
+  const instanceId = (endpoint && await new Imds(endpoint).get('instance-id').catch(() => undefined)) || os.hostname();
+  process.exit(await runShippingOutput({
+    logs: new CloudWatchLogsClient({}),
+    group: process.env.PB_LOG_GROUP,
+    prefix: jobStreamPrefix(instanceId, ssmParam('runId') ?? ''),
+    argv: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    childEnv: { ...process.env, PB_LOG_SHIPPING: 'child' },
+  }));
+}
+
 await runScript({
   command: 'npx tsx scripts/job.ts',
   synopsis: '[options]',
@@ -70,16 +108,19 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     'validate-event-ids': { kind: 'string', value: 'BOOL', defaultText: 'true', help: 'check event ids (SSM_validateIds)' },
     'compression-level': { kind: 'string', value: 'N', defaultText: '6', help: 'gzip level 0..9 (SSM_compressionLevel)' },
     'kms-key-arn': { kind: 'string', value: 'ARN', help: 'SSE-KMS key for the uploads (SSM_kmsKeyArn)' },
+    'checkpoint-every': { kind: 'string', value: 'TIME|SIZE|off', defaultText: "the converter's, 5m", help: 'how often the converter checkpoints (30s, 5m, 4GiB, off; SSM_checkpointEvery)' },
     'shutdown-when-done': { kind: 'string', value: 'BOOL', defaultText: 'false', help: 'shut the instance down at the end (SSM_shutdownWhenDone)' },
     converter: { kind: 'string', value: 'SCRIPT', help: 'the converter script (default scripts/convert.ts; tests use a fake)' },
     'status-interval': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often _status.json is written' },
     'progress-every': { kind: 'string', value: 'SECONDS', default: '15', help: 'how often the output gets a progress line' },
     'spot-poll-seconds': { kind: 'string', value: 'SECONDS', default: '5', help: 'how often the instance metadata is asked for a spot interruption notice' },
     'max-job-hours': { kind: 'string', value: 'HOURS', defaultText: '48', help: 'the instance watchdog shuts the instance down if the job still runs after HOURS (SSM_maxJobHours)' },
+    'run-id': { kind: 'string', value: 'ID', help: 'the make deploy run (SSM_runId): a run whose _status.json says done is not started again' },
   },
   exitWhenDone: true,
-  finally: async (_code, error) => {
+  finally: async (code, error) => {
     if (error !== undefined) await publishStartFailure(error);
+    await endGroupIfTheRunEnded(code, error ?? lastError);
     await endWatchdog((line) => console.log(line));
     await shutdownIfAsked();
   },
@@ -99,6 +140,8 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const progressEvery = Number(flags['progress-every']);
   if (!(progressEvery > 0)) throw new UsageError(`--progress-every takes a positive number of seconds, not '${flags['progress-every']}'`);
   const kmsKeyArn = setting(flags['kms-key-arn'], 'kmsKeyArn', '');
+  const checkpointEvery = setting(flags['checkpoint-every'], 'checkpointEvery', '');
+  if (checkpointEvery) parseCheckpointEvery(checkpointEvery); // a usage error before anything starts
   const converterScript = path.resolve(flags.converter ?? process.env.PB_CONVERTER ?? path.join(ROOT, 'scripts', 'convert.ts'));
   if (!fs.existsSync(converterScript)) throw new FatalError(`converter ${converterScript} not found`);
 
@@ -108,8 +151,24 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
   const spotWatch = endpoint ? { endpoint, intervalMs: spotPoll * 1000 } : undefined;
   const maxJobHours = parseIntInRange('max-job-hours', setting(flags['max-job-hours'], 'maxJobHours', '48'), 1, 720);
   await extendWatchdog(maxJobHours, (line) => console.log(line));
+  if (process.env.PB_AUTOSCALING_GROUP) {
+    await endGroupOnWatchdogShutdown(process.env.PB_AUTOSCALING_GROUP, ROOT, process.env.AWS_REGION, (line) => console.log(line));
+  }
 
-  const { exitCode } = await runJob({
+  // The group's next instance runs the same run (the association's runId): a run that finished
+  // (its instance lost before the group was set to 0) is not started again.
+  const runId = setting(flags['run-id'], 'runId', '') || undefined;
+  if (runId) {
+    const { bucket, key } = splitS3Url(output)!;
+    const last = await readJobStatus(createS3Client(), bucket, `${key}_status.json`).catch(() => undefined);
+    if (last?.runId === runId && last.phase === 'done') {
+      console.log(`job: run ${runId} already finished at ${last.finishedAt ?? last.updatedAt}: not started again (results in ${output})`);
+      return 0;
+    }
+  }
+
+  const { exitCode, status: final } = await runJob({
+    runId,
     input: isUrl ? input : path.resolve(input),
     output,
     workDir: path.resolve(flags['work-dir']),
@@ -117,6 +176,7 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     validateIds: parseBool('validate-event-ids', setting(flags['validate-event-ids'], 'validateIds', 'true')),
     compressionLevel: level,
     kmsKeyArn: kmsKeyArn || undefined,
+    checkpointEvery: checkpointEvery || undefined,
     converter: [process.execPath, '--import', 'tsx', converterScript],
     statusIntervalMs: interval * 1000,
     progressLineMs: progressEvery * 1000,
@@ -128,5 +188,6 @@ parameter's environment variable (SSM_inputUrl, SSM_outputUrl, ...).`,
     s3: createS3Client(),
     print: (line) => console.log(line),
   });
+  lastError = final.error;
   return exitCode;
 });

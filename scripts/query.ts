@@ -30,11 +30,12 @@ Finds events through PB_DIR/index.db (PB_DIR defaults to ./pb_data), reads only 
 newest first (as NIP-01 relays answer a filter; --order oldest for the reverse). Repeat --id,
 --author, --kind or --tag with the same letter to match any of several values; different
 options must all match (as in a NIP-01 filter), and so must a --filter given beside them.
-Ids and pubkeys are 64 hex characters or NIP-19 note1.../npub1... .`,
+Ids and pubkeys are 64 hex characters or NIP-19 note1.../nevent1... and npub1.../nprofile1...
+(relay hints in them are ignored).`,
   positionals: { name: 'PB_DIR', min: 0, max: 1 },
   flags: {
-    id: { kind: 'list', value: 'ID', help: 'event id (hex or note1...)' },
-    author: { kind: 'list', value: 'PUBKEY', help: "author's public key (hex or npub1...)" },
+    id: { kind: 'list', value: 'ID', help: 'event id (hex, note1... or nevent1...)' },
+    author: { kind: 'list', value: 'PUBKEY', help: "author's public key (hex, npub1... or nprofile1...)" },
     kind: { kind: 'list', value: 'K', help: 'event kind' },
     tag: { kind: 'list', value: 'L=V', help: 'a tag with letter L and first value V (e=ID, p=PUBKEY, t=topic, ...)' },
     since: { kind: 'string', value: 'T', help: 'created_at >= T: Unix seconds or ISO date (2025-01-03, 2025-01-03T12:00:00Z; UTC if no zone)' },

@@ -139,6 +139,9 @@ install_watchdog() {
 #   extend SECONDS WHY   the deadline becomes now + SECONDS (the job sets start + MaxJobHours)
 #   end              the job has finished: nothing more to enforce (until the next extend)
 #   status           print the decision without acting
+#   on-shutdown CMD ARGS...   run CMD (60 s at most) before a shutdown of its own: the job registers
+#                    the scale-down of its Auto Scaling group, so that the group does not replace
+#                    an instance the watchdog ended
 # Without a deadline set by a job, the deadline is boot + 30 minutes. The state lives in
 # PB_WATCHDOG_DIR. Tests: PB_WATCHDOG_NOW and PB_WATCHDOG_BOOT (a fake clock, epoch seconds),
 # PB_WATCHDOG_DRY_RUN=1 (print instead of shutting down).
@@ -178,6 +181,11 @@ case "${1:-}" in
     if [ "$verdict" = terminate ] && [ "$1" = check ]; then
       if [ "${PB_WATCHDOG_DRY_RUN:-}" = 1 ]; then say "dry run: would shut down now"; exit 0; fi
       logger -t proton-beam-watchdog "shutting down: $reason" || true
+      if [ -s "$dir/on-shutdown" ]; then
+        mapfile -t hook <"$dir/on-shutdown"
+        say "before shutting down: ${hook[*]}"
+        timeout 60 "${hook[@]}" || say "that failed (exit $?); shutting down anyway"
+      fi
       shutdown -h now "proton-beam-watchdog: $reason"
     fi
     ;;
@@ -195,8 +203,15 @@ case "${1:-}" in
     touch "$dir/ended"
     say "the job finished; the watchdog stands down"
     ;;
+  on-shutdown)
+    [ $# -ge 2 ] || { say "usage: on-shutdown CMD ARGS..."; exit 2; }
+    mkdir -p "$dir"
+    shift
+    printf '%s\n' "$@" >"$dir/on-shutdown.tmp" && mv "$dir/on-shutdown.tmp" "$dir/on-shutdown"
+    say "before a shutdown: $*"
+    ;;
   *)
-    say "usage: proton-beam-watchdog check|status|extend SECONDS WHY|end"
+    say "usage: proton-beam-watchdog check|status|extend SECONDS WHY|end|on-shutdown CMD ARGS..."
     exit 2
     ;;
 esac

@@ -7,7 +7,8 @@
 import type { ConversionCounts } from '../convert/summary.ts';
 
 export const CHECKPOINT_NAME = '_checkpoint.json';
-export const CHECKPOINT_VERSION = 1;
+/** 2: the id lists hold id records (id and day, 36 bytes each) since dedup is per day partition; 1 had bare 32-byte ids. */
+export const CHECKPOINT_VERSION = 2;
 
 /** What tells one input from another, and one version of it from the next. */
 export interface InputIdentity {
@@ -22,6 +23,9 @@ export interface InputIdentity {
   validator?: string;
   /** s3://bucket/prefix/: every object read, in order, each with its size and ETag. */
   objects?: { key: string; size: number; etag: string }[];
+  /** How the raw input was compressed (added by the local checkpoints, optional): a resume of a
+   *  compressed input decompresses from the start and skips to the offset; of a plain one, seeks. */
+  compression?: 'none' | 'gzip' | 'zstd';
 }
 
 /** Where the next line starts. Offsets count decompressed (JSONL) bytes. */
@@ -44,6 +48,8 @@ export interface CheckpointPart {
   offsetInFile: number;
   bytes: number;
   sha256: string;
+  /** Hex MD5 of the part (optional, added by the S3 side): the assembly checks S3's multipart ETag with it. */
+  md5?: string;
   events: number;
 }
 
@@ -68,7 +74,29 @@ export interface CheckpointRecord {
   parts: CheckpointPart[];
   /** S3 output: the reject-log segments uploaded so far (keys relative to OUTPUT), in order. */
   logParts: string[];
+  /**
+   * S3 output (optional, added by the S3 side): the ids of the events in the parts, each with its
+   * day (id records, 36 bytes each, lib/checkpoint/id-records.ts),
+   * one object per checkpoint, in order: what a resume on an empty machine deduplicates against.
+   */
+  idParts?: { key: string; bytes: number; sha256: string; events: number }[];
   history: CheckpointHistoryEntry[];
   /** ISO time of this record. */
   writtenAt: string;
+  /**
+   * Local folder (optional, added by the local checkpoints): every day file of the folder and its
+   * size at this checkpoint, which is what the record covers. A resume cuts longer files back to it
+   * (members written after the checkpoint are read again) and removes day files not listed.
+   */
+  dayFiles?: { fileName: string; bytes: number }[];
+  /** Local folder (optional): size of DIR/proton-beam.log at this checkpoint (cut back to it on resume). */
+  rejectLogBytes?: number;
+  /** Day files this conversion has written to so far, across resumes (optional; the summary's count). */
+  filesWritten?: string[];
+  /**
+   * Local folder (optional): bytes of DIR/_checkpoint.ids (the id records, id and day, of the
+   * events this conversion stored) that the record covers. Set only for a run that began in an
+   * empty folder: a resume then loads the folder's ids from it instead of reading the day files.
+   */
+  storedIds?: number;
 }

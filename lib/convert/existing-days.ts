@@ -50,6 +50,8 @@ export function finishStoppedRepairs(dir: string, log: (text: string) => void): 
   return repairs;
 }
 
+export const readingFolderNote = (files: number, dir: string): string => `reading the ids of ${files} existing day files in ${dir} (new events are added, none twice)`;
+
 /**
  * Reads the ids of the day files in `dir` that `owns` picks (all when it is not given) into
  * `seen`, repairing a file that ends in a cut-off member. With `owns`, the caller has run
@@ -58,7 +60,8 @@ export function finishStoppedRepairs(dir: string, log: (text: string) => void): 
 export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void, owns?: (fileName: string) => boolean): Promise<ExistingDays> {
   const result: ExistingDays = { events: 0, repairs: owns ? [] : finishStoppedRepairs(dir, log) };
   const files = listDayFiles(dir).filter((name) => !owns || owns(name));
-  if (files.length > 0) log(`reading the ids of ${files.length} existing day files in ${dir} (new events are added, none twice)`);
+  // (the writer threads' callers say it once for the whole folder: readingFolderNote)
+  if (files.length > 0 && !owns) log(readingFolderNote(files.length, dir));
   for (const name of files) {
     const filePath = path.join(dir, name);
     if (fs.statSync(filePath).size === 0) continue; // created, never written: no events

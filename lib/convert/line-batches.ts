@@ -27,6 +27,8 @@ export interface LineBatch {
 }
 
 export interface BatchLimits {
+  /** Number of the stream's first line (a resumed run goes on from its checkpoint's); default 1. */
+  firstLine?: number;
   maxLines: number;
   maxBytes: number;
   maxLineBytes: number;
@@ -39,7 +41,7 @@ export const batchBytes = (b: LineBatch): Buffer => (b.head ? Buffer.concat([b.h
 
 export async function* lineBatches(stream: Readable, limits: BatchLimits): AsyncGenerator<LineBatch> {
   let seq = 0;
-  let nextLine = 1; // number of the line that starts next
+  let nextLine = limits.firstLine ?? 1; // number of the line that starts next
   let partial: Buffer[] = []; // the unfinished line, copied out of earlier chunks
   let partialBytes = 0; // its length so far (also while skipping it)
   let skipping = false;

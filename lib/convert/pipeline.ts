@@ -12,14 +12,14 @@ import path from 'node:path';
 import type { BatchResult, BatchTask, LineRejection } from './batch.ts';
 import { prepareOutputFolder } from '../day-files/folder.ts';
 import { FatalError, InputDamagedError, InterruptedError } from '../cli/errors.ts';
-import { finishStoppedRepairs } from './existing-days.ts';
+import { finishStoppedRepairs, readingFolderNote } from './existing-days.ts';
+import { listDayFiles } from '../day-files/names.ts';
 import { exitCodeOf } from '../cli/interrupt.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
 import { resolveVerifier, type VerifierChoice } from '../nostr/verifier.ts';
 import type { WorkerOptions } from './worker.ts';
 import { startIndexing, type IndexingSummary } from '../index/writer.ts';
-import { openInput } from '../input/open.ts';
 import { lineBatches, type LineBatch } from './line-batches.ts';
 import { OrderedConsumer } from './ordered-consumer.ts';
 import { ProgressBar } from '../cli/progress.ts';
@@ -33,6 +33,12 @@ import { libModule } from '../paths.ts';
 import { PARTITION_PENDING_BUDGET, defaultWriters } from './partitions.ts';
 import { newRecentIds } from './recent-ids.ts';
 import { WriterThreads, type BatchOutcome } from './writer-threads.ts';
+import type { CheckpointRecord } from '../checkpoint/record.ts';
+import { Checkpointer, type CheckpointOptions } from '../checkpoint/checkpointer.ts';
+import { checkFolderAgrees, openAtCheckpoint } from '../checkpoint/open-at.ts';
+import { carryCounts, idLogResume } from '../checkpoint/resume.ts';
+import { removeLocalCheckpoint } from '../checkpoint/local.ts';
+import { ID_LOG_NAME } from '../checkpoint/id-log.ts';
 
 export interface ConvertOptions extends CheckOptions {
   input: string;
@@ -62,8 +68,20 @@ export interface ConvertOptions extends CheckOptions {
   verifier?: VerifierChoice;
   /** Lines every run should show (auto falling back to WASM); default: standard error. */
   notice?: (text: string) => void;
-  /** Stops reading input; what was read is written out, then an InterruptedError is thrown. */
+  /** Stops reading input; what was read is written out (and checkpointed), then an InterruptedError is thrown. */
   signal?: AbortSignal;
+  /** Checkpoints (lib/checkpoint/checkpointer.ts): DIR/_checkpoint.json, and the S3 side's hook. Off when undefined. */
+  checkpoint?: CheckpointOptions;
+  /** Start at record.next with record.counts (the S3 side's record, for an empty folder); else DIR/_checkpoint.json is used when it fits. */
+  resume?: CheckpointRecord;
+  /**
+   * Ids stored before this run that are not in the folder, as id records (an id and its day, 36
+   * bytes each, lib/checkpoint/id-records.ts: each goes to the writer thread of its day); the S3
+   * side feeds them from its id lists.
+   */
+  knownIds?: AsyncIterable<Uint8Array>;
+  /** Ignore (and remove) DIR/_checkpoint.json: read the input from its start. */
+  restart?: boolean;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 16 << 20;
@@ -91,11 +109,18 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   const verifier = opts.validateSignatures ? resolveVerifier(opts.verifier ?? 'auto') : undefined;
   counts.verifier = verifier?.label ?? 'off';
   if (verifier?.note) (opts.notice ?? ((text: string) => process.stderr.write(`${text}\n`)))(verifier.note);
-  const input = await openInput(opts.input);
 
   // Reading a large folder first takes a while: say so on a terminal even without --verbose.
   const folderLog = opts.log ?? (opts.progress ? (text: string) => process.stderr.write(`${text}\n`) : log);
+  // A checkpoint to go on from: the input opened at its position, the day files cut back to it.
+  let opened = await openAtCheckpoint({ dir: opts.outputDir, input: opts.input, resume: opts.resume, restart: opts.restart, log: folderLog });
+  const resumeGiven = opts.resume !== undefined;
   const journalRepairs = finishStoppedRepairs(opts.outputDir, folderLog);
+  // The folder's ids from DIR/_checkpoint.ids rather than its day files, when the record allows.
+  const fromIdList = journalRepairs.length === 0 ? idLogResume(opened, { dir: opts.outputDir, resumeGiven }) : undefined;
+  // The ids this run stores, kept for a resume when the folder began empty (it then describes the folder);
+  // decided once the folder is read, but the writer threads must be told now whether to send them.
+  const mayKeepIds = Boolean(opts.checkpoint) && !resumeGiven;
   // The writer threads read the ids of their days' files first (in parallel), then write.
   let indexing: Awaited<ReturnType<typeof startIndexing>> | undefined;
   const recent = opts.validateSignatures ? newRecentIds() : undefined;
@@ -108,22 +133,33 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     memberData: Boolean(opts.index),
     shareStored: Boolean(opts.validateSignatures),
     recent,
+    idRecords: mayKeepIds,
+    ...(fromIdList ? { idLog: fromIdList } : {}),
   }, (member) => indexing?.onMember?.(member), folderLog);
   let pool: WorkerPool<BatchTask, BatchResult> | undefined;
   let rejectLog: RejectLog | undefined;
   let index: IndexingSummary | undefined;
   let status: StatusFile | undefined;
   let progress: ProgressBar | undefined;
+  let checkpoints: Checkpointer | undefined;
   try {
+    const dayFiles = fromIdList ? 0 : listDayFiles(opts.outputDir).length;
+    if (dayFiles > 0) folderLog(readingFolderNote(dayFiles, opts.outputDir));
+    if (opts.knownIds) for await (const records of opts.knownIds) writers.addKnown(records);
     const existing = await writers.loaded();
+    if (fromIdList) folderLog(`the ids of the ${existing.events} events stored so far loaded from ${ID_LOG_NAME} (the day files are not read)`);
+    if (opts.knownIds) log(`${existing.known} ids stored before this run added from outside the folder`);
     const repairs = [...journalRepairs, ...existing.repairs];
     const rewritten = repairs.flatMap((r) => (r.rewritten ? [r.rewritten] : []));
     counts.preexisting = existing.events + rewritten.reduce((n, m) => n + m.events.length, 0);
     counts.repaired = repairs.length;
+    opened = await checkFolderAgrees(opened, { dir: opts.outputDir, input: opts.input, resumeGiven, folderEvents: counts.preexisting, log: folderLog });
+    const input = opened.input;
+    if (opened.resume) carryCounts(counts, opened.resume);
 
     // The index: started once the existing events are counted, finished after the day files.
     // It should hold the events of the complete members; those of repaired files' new members are added.
-    const drops = repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }));
+    const drops = [...opened.cuts, ...repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }))];
     indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags }) : undefined;
     for (const member of rewritten) await indexing?.onMember?.(member);
 
@@ -132,6 +168,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     if (input.objects) rejectLog.info(`${input.label}: ${input.objects.length} objects, read in this order (line numbers run on across them): ${input.objects.join(' ')}`);
     rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'})`);
     if (verifier?.note) rejectLog.info(verifier.note);
+    if (opened.resume) rejectLog.info(`resumed at line ${opened.resume.next.line} (JSONL byte ${opened.resume.next.offset}) from the checkpoint of ${opened.resume.writtenAt}; lines before it were converted by the run that wrote it`);
     for (const r of repairs) {
       rejectLog.info(`${r.fileName}: cut back to byte ${r.cutAt}, where its last complete gzip member ends (a write had not finished); ${r.rewritten?.events.length ?? 0} whole events of the cut member written again`);
     }
@@ -146,7 +183,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
 
     // Bytes (of the decompressed input) of the lines whose results were taken, in input order: where
     // a stopped run really stopped (bytesRead is ahead of it by what was buffered).
-    let processedBytes = 0;
+    let processedBytes = opened.resume?.next.offset ?? 0;
+    let handedOut = processedBytes; // bytes of the batches given to the workers
     const batchBytes: number[] = [];
     const snapshot = () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes, events: counts.valid });
     progress = opts.progress ? new ProgressBar(snapshot) : undefined;
@@ -194,13 +232,41 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
       await logged;
       return writers.flushToDisk();
     };
-    void flushToDisk; // the checkpoint hook (issue 14) calls it at a batch boundary
+    let bytesWritten = 0; // by the writer threads, known at their close
+    // Bytes of the members the checkpoints were told of (the writer threads report theirs at close).
+    let newBytes = 0;
+    const ckpt = opts.checkpoint && new Checkpointer({
+      dir: opts.outputDir,
+      input: input.identity,
+      options: opts.checkpoint,
+      resumed: opened.resume,
+      start: input.positionOf(processedBytes, counts.lines + 1),
+      rejectLogBytes: rejects.bytes,
+      counts: (): ConversionCounts => ({ ...counts, bytesIn: input.bytesRead(), bytesOut: (opened.resume?.counts.bytesOut ?? 0) + bytesWritten + newBytes }),
+      position: () => input.positionOf(processedBytes, counts.lines + 1),
+      settle: {
+        dayFiles: async () => {
+          const members = await flushToDisk();
+          for (const m of members) newBytes += m.memberBytes;
+          ckpt!.addMembers(members);
+        },
+        index: async () => { await indexing?.commit(); },
+        rejectLog: async () => { await rejects.sync(); return { bytes: rejects.bytes }; },
+      },
+      log,
+      // The ids this run stores (id records from the writer threads), kept for a resume when the folder began empty.
+      idLogFrom: !mayKeepIds ? undefined : opened.resume ? opened.resume.storedIds : counts.preexisting === 0 && repairs.length === 0 ? 0 : undefined,
+    });
+    checkpoints = ckpt || undefined;
+    const idLog = checkpoints?.idLog;
+    if (idLog) writers.onStored = (records) => idLog.addRecords(records);
 
     // The main thread's CPU per line is taken over the loop alone: start-up (loading modules,
     // bundling and starting threads, reading the folder) is paid once a run, not per line.
     const cpuAtStart = mainThreadCpuSeconds();
     const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
+      firstLine: counts.lines + 1,
       maxLines: opts.batchSize,
       maxBytes: MAX_BATCH_BYTES,
       maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
@@ -211,7 +277,15 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     opts.signal?.addEventListener('abort', stopReading, { once: true });
     try {
       for await (const batch of batches) {
-        batchBytes.push(batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : (batch.head?.length ?? 0) + batch.bytes.length);
+        // Due by the bytes handed out (taken results lag them by the batches in flight); taken at
+        // the batch boundary once every result is in, where processedBytes has caught up.
+        if (checkpoints?.due(handedOut)) {
+          await results.drain();
+          await checkpoints.take(everyText(opts.checkpoint!));
+        }
+        const size = batch.tooLongBytes !== undefined ? batch.tooLongBytes + 1 : (batch.head?.length ?? 0) + batch.bytes.length;
+        handedOut += size;
+        batchBytes.push(size);
         const result = batch.tooLongBytes !== undefined ? Promise.resolve(tooLongResult(batch)) : workers.run({ seq: batch.seq, firstLine: batch.firstLine, head: batch.head, bytes: batch.bytes }, movableBuffers([batch.bytes]));
         result.catch(() => {}); // a failure is thrown where the result is taken, in order
         await results.add(result);
@@ -231,24 +305,37 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     }
     await results.drain();
     await logged;
+    if (opts.signal?.aborted && !inputDamage) await checkpoints?.take(String(opts.signal.reason ?? 'interrupted'), 'interrupted');
     counts.mainThreadCpuSeconds = mainThreadCpuSeconds() - cpuAtStart;
     if (progress) progress.phase = 'finishing day files';
     const written = await writers.close();
+    checkpoints?.addMembers(written.flushed);
     if (progress && indexing) progress.phase = 'finishing the index';
     index = await indexing?.finish();
     counts.bytesIn = input.bytesRead();
     if (input.compression && input.compression !== 'none') counts.jsonlBytes = processedBytes; // every batch was taken
     if (input.objects) counts.inputObjects = input.objects.length;
-    counts.bytesOut = written.bytesWritten;
-    counts.files = written.files.size;
+    bytesWritten = written.bytesWritten;
+    newBytes = 0;
+    counts.bytesOut = (opened.resume?.counts.bytesOut ?? 0) + written.bytesWritten;
+    counts.files = checkpoints?.filesTouched ?? written.files.size;
+    if (checkpoints) counts.checkpoints = { count: checkpoints.count, seconds: checkpoints.seconds };
     counts.seconds = (Date.now() - started) / 1000;
     if (inputDamage) throw new InputDamagedError(`${inputDamage.message}; the ${counts.lines} lines before it are converted`);
     if (opts.signal?.aborted) {
-      const message = `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
+      const message = checkpoints
+        ? `interrupted after line ${counts.lines}: the day files hold every valid event up to it and ${opts.outputDir}/_checkpoint.json records where it stopped; converting the same input again into ${opts.outputDir} goes on from there`
+        : `interrupted after line ${counts.lines}: the day files hold every valid event up to it; converting the same input again into ${opts.outputDir} skips what is there`;
       rejectLog.info(message);
       throw new InterruptedError(message, exitCodeOf(opts.signal.reason));
     }
     rejectLog.info(`done: ${counts.lines} lines, ${counts.valid} valid, ${counts.duplicates} duplicates, ${counts.rejected} rejected`);
+    if (checkpoints) {
+      await rejectLog.sync();
+      await checkpoints.finish(rejectLog.bytes);
+    } else {
+      removeLocalCheckpoint(opts.outputDir); // one this run resumed from, now done
+    }
     status?.stop('done');
   } catch (err) {
     status?.stop('failed');
@@ -257,12 +344,15 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     throw err;
   } finally {
     progress?.stop();
+    checkpoints?.idLog?.close();
     await pool?.close();
     await writers.terminate();
     await rejectLog?.close().catch(() => {});
   }
   return { ...counts, index };
 }
+
+const everyText = (c: CheckpointOptions): string => (c.every.ms !== undefined ? `every ${c.every.ms / 1000} s` : `every ${c.every.bytes} bytes of input`);
 
 function tooLongResult(batch: LineBatch): BatchResult {
   const detail = `line of ${batch.tooLongBytes} bytes is longer than the limit`;

@@ -31,6 +31,8 @@ export interface ConversionCounts {
   mainThreadCpuSeconds: number;
   /** For an s3://bucket/prefix/ input: how many objects were read. */
   inputObjects?: number;
+  /** Checkpoints this run took, and the time reading waited for them (lib/checkpoint). */
+  checkpoints?: { count: number; seconds: number };
 }
 
 export const emptyCounts = (): ConversionCounts => ({
@@ -59,6 +61,7 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
     `  bytes in / out    ${formatBytes(c.bytesIn)}${c.jsonlBytes !== undefined ? ` compressed (${formatBytes(c.jsonlBytes)} of JSONL)` : ''} / ${formatBytes(c.bytesOut)}`,
     `  time              ${formatDuration(c.seconds)} (${n(Math.round(perSecond(c.lines)))} lines/s, ${formatBytes(perSecond(c.bytesIn))}/s)`,
   );
+  if (c.checkpoints?.count) lines.push(`  checkpoints       ${n(c.checkpoints.count)}  (${c.checkpoints.seconds.toFixed(2)} s of waiting in all)`);
   if (c.lines > 0 && c.mainThreadCpuSeconds > 0) {
     const perLine = c.mainThreadCpuSeconds / c.lines;
     lines.push(`  main thread       ${(perLine * 1e6).toFixed(2)} us of CPU per line (caps the rate at ${n(Math.round(1 / perLine))} lines/s)`);

@@ -17,6 +17,8 @@ import { loadExistingDays, type Repair } from './existing-days.ts';
 import { partitionOfDay, type PartitionPart } from './partitions.ts';
 import { RecentIds } from './recent-ids.ts';
 import { buildSharedIdSet, type SharedIdSet } from './shared-id-set.ts';
+import { ID_RECORD_BYTES, addIdRecords } from '../checkpoint/id-records.ts';
+import { loadIdLog } from '../checkpoint/id-log.ts';
 
 export interface WriterThreadOptions {
   dir: string;
@@ -34,10 +36,18 @@ export interface WriterThreadOptions {
   writers: number;
   /** Where to note each id stored, for the workers (lib/convert/recent-ids.ts). */
   recent?: SharedArrayBuffer;
+  /** Send the ids stored, with their days, in each batch's ack (the checkpoint's id list, lib/checkpoint/id-log.ts). */
+  idRecords?: boolean;
+  /** Read the ids of the folder from the first `bytes` of DIR/_checkpoint.ids (its records of this thread's days) instead of its day files. */
+  idLog?: { bytes: number };
 }
 
 export type WriterThreadRequest =
   | { type: 'parts'; parts: PartitionPart[] }
+  /** Ids stored before the run that are not in the folder (lib/checkpoint/id-records.ts): this thread keeps those of its days. */
+  | { type: 'known'; records: Uint8Array }
+  /** Every id known: reply 'loaded' (with the ids shared with the workers). */
+  | { type: 'share' }
   | { type: 'flush' }
   | { type: 'close' }
   /** Stop: nothing more is written, and members being written are finished (none left torn). */
@@ -55,11 +65,13 @@ export interface FlushedMember {
 
 export type WriterThreadReply =
   | { type: 'log'; text: string }
-  | { type: 'loaded'; events: number; repairs: Repair[]; stored?: SharedIdSet }
+  /** `known`: ids of 'known' records of this thread's days that were not in the folder. */
+  | { type: 'loaded'; events: number; repairs: Repair[]; stored?: SharedIdSet; known: number }
   | { type: 'member'; member: WrittenMember }
-  | { type: 'ack'; duplicates: number; copies: number[] }
+  /** `stored`: the ids the batch stored, with their days (when idRecords). */
+  | { type: 'ack'; duplicates: number; copies: number[]; stored?: Uint8Array }
   | { type: 'flushed'; members: FlushedMember[] }
-  | { type: 'closed'; bytesWritten: number; files: string[]; members: number }
+  | { type: 'closed'; bytesWritten: number; files: string[]; members: number; flushed: FlushedMember[] }
   | { type: 'stopped' }
   | { type: 'error'; message: string; fatal: boolean };
 
@@ -76,7 +88,7 @@ const recent = o.recent && new RecentIds(o.recent);
 let flushed: FlushedMember[] = [];
 
 function onMember(m: WrittenMember): void {
-  flushed.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.rows?.count ?? m.events.length });
+  flushed.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.eventCount ?? m.rows?.count ?? m.events.length });
   const member: WrittenMember = { ...m, data: o.memberData ? m.data : undefined };
   const transfer = m.rows ? packedRowsBuffers(m.rows) : [];
   if (member.data && member.data.buffer.byteLength === member.data.byteLength) transfer.push(member.data.buffer as ArrayBuffer);
@@ -112,19 +124,30 @@ for (const p of o.partitions) {
   writers.set(p, new DayWriter(o.dir, { compressionLevel: o.compressionLevel, memberBytes: o.memberBytes, pendingBudget: o.pendingBudget, compress, appends, onMember }));
 }
 
+const ownsDay = (day: number) => owned.has(partitionOfDay(day));
+let existing: { events: number; repairs: Repair[] } = { events: 0, repairs: [] };
+let known = 0;
+
 async function load(): Promise<void> {
-  const existing = await loadExistingDays(o.dir, seen, o.compressionLevel, (text) => post({ type: 'log', text }), (name) => owned.has(partitionOfDay(dayOfFileName(name))));
+  const fromList = o.idLog ? loadIdLog(o.dir, o.idLog.bytes, seen, ownsDay) : undefined;
+  existing = fromList !== undefined ? { events: fromList, repairs: [] } : await loadExistingDays(o.dir, seen, o.compressionLevel, (text) => post({ type: 'log', text }), (name) => ownsDay(dayOfFileName(name)));
+}
+
+function share(): void {
   // A copy of the ids (36 to 40 bytes each) on top of the id set: past a bound, the copies of old
   // events are verified again rather than the memory doubled (the recent ids still catch near copies).
   const share = o.shareStored && seen.size > 0 && seen.size <= MAX_SHARED_IDS / o.writers;
   const stored = share ? buildSharedIdSet(seen.size, (visit) => seen.forEach(visit)) : undefined;
-  post({ type: 'loaded', events: existing.events, repairs: existing.repairs, stored });
+  post({ type: 'loaded', events: existing.events, repairs: existing.repairs, stored, known });
 }
 
 async function write(parts: PartitionPart[]): Promise<void> {
   let duplicates = 0;
   const copies: number[] = [];
   const touched: DayWriter[] = [];
+  const stored = o.idRecords ? new Uint8Array(ID_RECORD_BYTES * parts.reduce((n, p) => n + p.count, 0)) : undefined;
+  const storedView = stored && new DataView(stored.buffer);
+  let storedBytes = 0;
   for (const part of parts) {
     const writer = writers.get(part.partition)!;
     touched.push(writer);
@@ -141,6 +164,11 @@ async function write(parts: PartitionPart[]): Promise<void> {
         recent?.add(part.ids, 32 * i);
         const message = part.messages.subarray(start, end);
         const day = dayOf(part.createdAt[i]);
+        if (stored) {
+          stored.set(part.ids.subarray(32 * i, 32 * i + 32), storedBytes);
+          storedView!.setInt32(storedBytes + 32, day, true);
+          storedBytes += ID_RECORD_BYTES;
+        }
         if (o.index) writer.appendRow(day, message, part.ids, part.pubkeys, i, part.kinds[i], part.createdAt[i]);
         else writer.append(day, message);
       } else {
@@ -150,27 +178,35 @@ async function write(parts: PartitionPart[]): Promise<void> {
     }
   }
   for (const writer of touched) await writer.capacity();
-  post({ type: 'ack', duplicates, copies });
+  if (stored) post({ type: 'ack', duplicates, copies, stored: stored.subarray(0, storedBytes) }, [stored.buffer]);
+  else post({ type: 'ack', duplicates, copies });
 }
 
 /** Members being written are finished before a failure is reported: the thread may be stopped then. */
 const settled = () => Promise.all([...writers.values()].map((w) => w.settled()));
 
-async function flushAll(): Promise<void> {
+async function flushAll(): Promise<FlushedMember[]> {
   const results = await Promise.allSettled([...writers.values()].map((w) => w.flush()));
   for (const r of results) if (r.status === 'rejected') throw r.reason;
   const members = flushed;
   flushed = [];
-  post({ type: 'flushed', members });
+  return members;
 }
 
 async function handle(m: WriterThreadRequest): Promise<void> {
   if (m.type === 'parts') return write(m.parts);
-  await flushAll();
+  if (m.type === 'known') {
+    known += addIdRecords(seen, m.records, ownsDay);
+    return;
+  }
+  if (m.type === 'share') return share();
+  const members = await flushAll();
+  if (m.type === 'flush') post({ type: 'flushed', members });
   if (m.type === 'close') {
     const all = [...writers.values()];
     post({
       type: 'closed',
+      flushed: members,
       bytesWritten: all.reduce((n, w) => n + w.bytesWritten, 0),
       files: [...new Set(all.flatMap((w) => [...w.filesTouched]))],
       members: all.reduce((n, w) => n + w.membersWritten, 0),

@@ -28,6 +28,8 @@ export interface WritersLoaded {
   repairs: Repair[];
   /** Per writer thread, the ids stored before the run (when asked for and any). */
   stored: SharedIdSet[];
+  /** Ids given by addKnown that were not in the folder. */
+  known: number;
 }
 
 /** What the writers made of one batch's parts: in-run duplicates, and the bad-signature lines that name a stored event. */
@@ -40,6 +42,8 @@ export interface WritersClosed {
   bytesWritten: number;
   files: Set<string>;
   members: number;
+  /** The members written since the last flushToDisk (for the last checkpoint). */
+  flushed: FlushedMember[];
 }
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: Error) => void };
@@ -58,6 +62,8 @@ export class WriterThreads {
   private stopping = false;
   private stops: (() => void)[] = [];
   private closed = false;
+  /** Given the ids each batch stored, with their days (when the threads were asked for them: idRecords). */
+  onStored: ((records: Uint8Array) => void) | undefined;
 
   /** `onMember`: each member once on disk, per day file in file order. */
   constructor(readonly count: number, options: Omit<WriterThreadOptions, 'partitions' | 'writers'>, onMember: (m: WrittenMember) => unknown, log: (text: string) => void) {
@@ -75,7 +81,10 @@ export class WriterThreads {
             if (wait instanceof Promise) this.memberWait = wait;
             break;
           }
-          case 'ack': this.acks[w].shift()?.resolve(reply); break;
+          case 'ack':
+            if (reply.stored) this.onStored?.(reply.stored);
+            this.acks[w].shift()?.resolve(reply);
+            break;
           case 'flushed': this.flushes[w].shift()?.resolve(reply); break;
           case 'closed': this.closes[w]?.resolve(reply); break;
           case 'stopped': this.stops[w]?.(); break;
@@ -108,10 +117,20 @@ export class WriterThreads {
     }
   }
 
-  /** Waits for every thread to have read its days' ids from the folder. */
+  /** Ids stored before the run that are not in the folder (id records): each thread keeps those of its days. Before loaded(). */
+  addKnown(records: Uint8Array): void {
+    for (const worker of this.workers) worker.postMessage({ type: 'known', records } satisfies WriterThreadRequest);
+  }
+
+  /** Waits for every thread to have read its days' ids from the folder (and taken the known ids). */
   async loaded(): Promise<WritersLoaded> {
-    const replies = await Promise.all(this.workers.map((_, w) => this.expect<WriterThreadReply & { type: 'loaded' }>((waiter) => (this.loads[w] = waiter))));
+    const replies = await Promise.all(this.workers.map((worker, w) => {
+      const reply = this.expect<WriterThreadReply & { type: 'loaded' }>((waiter) => (this.loads[w] = waiter));
+      worker.postMessage({ type: 'share' } satisfies WriterThreadRequest);
+      return reply;
+    }));
     return {
+      known: replies.reduce((n, r) => n + r.known, 0),
       events: replies.reduce((n, r) => n + r.events, 0),
       repairs: replies.flatMap((r) => r.repairs),
       stored: replies.flatMap((r) => (r.stored ? [r.stored] : [])),
@@ -180,6 +199,7 @@ export class WriterThreads {
       bytesWritten: replies.reduce((n, r) => n + r.bytesWritten, 0),
       files: new Set(replies.flatMap((r) => r.files)),
       members: replies.reduce((n, r) => n + r.members, 0),
+      flushed: replies.flatMap((r) => r.flushed),
     };
   }
 

@@ -37,9 +37,12 @@ export interface WrittenMember {
   /** Byte offset of the member in the day file. */
   memberOffset: number;
   memberBytes: number;
+  /** The events' index fields, when `append` was given them (empty otherwise). */
   events: StoredEvent[];
   /** The same rows in packed form, from appendRow (writer threads), instead of `events`. */
   rows?: PackedRows;
+  /** Events in the member (known whether or not `events` or `rows` was filled). */
+  eventCount?: number;
   /** The member's uncompressed bytes (the events' length-delimited messages): the index reads their tags. */
   data?: Buffer;
 }
@@ -85,6 +88,8 @@ interface Day {
   length: number;
   events: StoredEvent[];
   rows?: PackedRowsBuilder;
+  /** Events held, counted with or without their index fields. */
+  count: number;
   /** Size of the file with every member written so far. */
   fileSize: number;
   /** The last queued write: the next one waits for it. */
@@ -127,6 +132,7 @@ export class DayWriter {
       d.buffer = bigger;
     }
     if (stored) d.events.push({ ...stored, offsetInMember: d.length });
+    d.count++;
     d.buffer.set(message, d.length);
     d.length += message.length;
     this.pendingBytes += message.length;
@@ -152,13 +158,17 @@ export class DayWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** Writes everything still held and waits until it is on disk (and onMember was called). */
+  /**
+   * Writes every day's held events as a member and waits until all are on disk (synced) and
+   * `onMember` has returned for each: a checkpoint's boundary. Appending may go on afterwards.
+   */
   async flush(): Promise<void> {
     for (const d of this.days.values()) if (d.length > 0) this.flushDay(d);
     await Promise.all([...this.days.values()].map((d) => d.tail));
     if (this.failure) throw this.failure;
   }
 
+  /** Writes everything still held and waits until it is on disk. */
   close(): Promise<void> {
     return this.flush();
   }
@@ -176,7 +186,7 @@ export class DayWriter {
     } catch {
       // a new file
     }
-    const d: Day = { fileName, buffer: Buffer.allocUnsafe(16 << 10), length: 0, events: [], fileSize, tail: Promise.resolve() };
+    const d: Day = { fileName, buffer: Buffer.allocUnsafe(16 << 10), length: 0, events: [], count: 0, fileSize, tail: Promise.resolve() };
     this.days.set(day, d);
     return d;
   }
@@ -193,6 +203,8 @@ export class DayWriter {
     const data = Buffer.from(d.buffer.subarray(0, d.length));
     const events = d.events;
     const rows = d.rows?.take();
+    const eventCount = d.count;
+    d.count = 0;
     this.pendingBytes -= d.length;
     d.length = 0;
     d.events = [];
@@ -224,7 +236,7 @@ export class DayWriter {
         this.filesTouched.add(d.fileName);
         this.bytesWritten += member.length;
         this.membersWritten++;
-        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events, rows, data });
+        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events, rows, eventCount, data });
       })
       .catch((err) => {
         this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);

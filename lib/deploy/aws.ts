@@ -2,6 +2,7 @@
  * The AWS clients the deploy scripts use, made in one place so that tests can swap them for
  * aws-sdk-client-mock instances; the S3 client is the one lib/s3/client.ts makes for everything.
  */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -17,6 +18,7 @@ export interface AwsClients {
   s3: S3Client;
   logs: CloudWatchLogsClient;
   cw: CloudWatchClient;
+  asg: AutoScalingClient;
 }
 
 export function makeClients(region: string): AwsClients {
@@ -27,6 +29,7 @@ export function makeClients(region: string): AwsClients {
     s3: createS3Client({ region }),
     logs: new CloudWatchLogsClient({ region }),
     cw: new CloudWatchClient({ region }),
+    asg: new AutoScalingClient({ region }),
   };
 }
 

@@ -7,6 +7,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
 import { $ } from 'zx';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { FatalError } from '../cli/errors.ts';
@@ -14,6 +17,8 @@ import type { Print } from './aws.ts';
 
 /** Files above this size are left out (with a warning): data has no place in the code bundle. */
 export const MAX_FILE_BYTES = 20 * 1024 * 1024;
+/** Every entry's time: a date, not the files' own, so that the archive depends on content alone. */
+const FIXED_TIME = new Date('2000-01-01T00:00:00Z');
 const ALWAYS_EXCLUDED = /(^|\/)(node_modules|\.git)(\/|$)|^deploy\.env$/;
 
 /** Lists the files to ship, relative to root, sorted. */
@@ -78,18 +83,30 @@ export interface Bundle {
   sha256: string;
 }
 
-/** Writes the .tgz of `files` into a temporary directory. */
+/**
+ * Writes the .tgz of `files` into a temporary directory. The archive is reproducible: entries in
+ * the given (sorted) order, a fixed time, owner and group 0, mode 644 or 755, no gzip time; so the
+ * same tree gives the same bytes, whose SHA-256 the reuse check in uploadBundle compares.
+ */
 export async function createBundle(root: string, files: string[]): Promise<Bundle> {
   if (!files.includes('package.json') || !files.includes('package-lock.json')) {
     throw new FatalError(`${root} has no package.json and package-lock.json: the bundle needs both (npm ci)`);
   }
   const hash = hashFiles(root, files);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bundle-'));
-  const list = path.join(dir, 'files.txt');
-  fs.writeFileSync(list, files.join('\n') + '\n');
   const file = path.join(dir, `${hash}.tgz`);
-  // COPYFILE_DISABLE keeps macOS tar from adding ._ metadata files.
-  await $({ cwd: root, quiet: true, env: { ...process.env, COPYFILE_DISABLE: '1' } })`tar -czf ${file} -T ${list}`;
+  const pack = tar.pack();
+  const written = pipeline(pack, zlib.createGzip({ level: 9 }), fs.createWriteStream(file));
+  for (const f of files) {
+    const full = path.join(root, f);
+    const executable = (fs.statSync(full).mode & 0o111) !== 0;
+    const body = fs.readFileSync(full);
+    await new Promise<void>((resolve, reject) => {
+      pack.entry({ name: f, size: body.length, mode: executable ? 0o755 : 0o644, mtime: FIXED_TIME, uid: 0, gid: 0, uname: '', gname: '' }, body, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  pack.finalize();
+  await written;
   const sha256 = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
   return { hash, file, files: files.length, bytes: fs.statSync(file).size, sha256 };
 }

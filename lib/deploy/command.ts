@@ -1,11 +1,13 @@
 /**
- * SSM Run Command: wait for the instance to register, send the job, follow it to the end with
- * the progress from OUTPUT/_status.json, and fetch the tail of its output from CloudWatch Logs.
+ * The job's command on the instance: wait for the instance to register with SSM, find the command
+ * the stack's association started, follow it to the end with the progress from
+ * OUTPUT/_status.json, and fetch the tail of its output from CloudWatch Logs.
  */
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import {
+  DescribeAssociationExecutionTargetsCommand, DescribeAssociationExecutionsCommand,
   DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand,
-  SendCommandCommand, type Command, type CommandInvocation, type SSMClient,
+  type Command, type CommandInvocation, type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { DescribeLogStreamsCommand, GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -35,6 +37,9 @@ export async function instanceState(ec2: EC2Client, instanceId: string): Promise
   return { state: instance.State?.Name ?? 'unknown', reason: instance.StateReason?.Message };
 }
 
+/** The instance went away while make deploy waited for it: its group replaces it. */
+export class InstanceLostError extends FatalError {}
+
 export interface SsmWaitOptions { print: Print; sleep?: Sleep; pollMs?: number; timeoutMs: number; now?: () => number }
 
 /** Waits until the instance's SSM agent is Online. Throws with advice when it never is. */
@@ -55,7 +60,7 @@ export async function waitForSsmRegistration(ssm: SSMClient, ec2: EC2Client, ins
     }
     const { state, reason } = await instanceState(ec2, instanceId);
     if (state === 'shutting-down' || isTerminated(state) || state === 'stopped' || state === 'stopping') {
-      throw new FatalError(`instance ${instanceId} is ${state}${reason ? ` (${reason})` : ''}: a finished job shuts it down, so run make destroy, then make deploy for a fresh instance`);
+      throw new InstanceLostError(`instance ${instanceId} is ${state}${reason ? ` (${reason})` : ''} before the job started on it`);
     }
     if (!announced) {
       opts.print(`waiting for instance ${instanceId} (${state}) to register with SSM`);
@@ -77,28 +82,6 @@ export async function waitForSsmRegistration(ssm: SSMClient, ec2: EC2Client, ins
   }
 }
 
-export interface SendJobInput {
-  instanceId: string;
-  documentName: string;
-  parameters: Record<string, string[]>;
-  logGroupName: string;
-  comment?: string;
-}
-
-export async function sendJob(ssm: SSMClient, input: SendJobInput): Promise<string> {
-  const res = await ssm.send(new SendCommandCommand({
-    DocumentName: input.documentName,
-    InstanceIds: [input.instanceId],
-    Parameters: input.parameters,
-    CloudWatchOutputConfig: { CloudWatchLogGroupName: input.logGroupName, CloudWatchOutputEnabled: true },
-    TimeoutSeconds: 600,
-    Comment: (input.comment ?? 'Proton Beam job').slice(0, 100),
-  }));
-  const id = res.Command?.CommandId;
-  if (!id) throw new FatalError('SendCommand returned no command id');
-  return id;
-}
-
 /** The most recent run of the job document on the instance. */
 export async function latestCommand(ssm: SSMClient, instanceId: string, documentName: string): Promise<Command | undefined> {
   const res = await ssm.send(new ListCommandsCommand({
@@ -109,6 +92,46 @@ export async function latestCommand(ssm: SSMClient, instanceId: string, document
   const commands = [...(res.Commands ?? [])];
   commands.sort((a, b) => (b.RequestedDateTime?.getTime() ?? 0) - (a.RequestedDateTime?.getTime() ?? 0));
   return commands[0];
+}
+
+/**
+ * The Run Command that the stack's association started on the instance (State Manager runs a
+ * Command document as a command: the execution target's output source), the newest one created
+ * at or after `since`.
+ */
+export async function associationCommand(ssm: SSMClient, associationId: string, instanceId: string, since = new Date(0)): Promise<string | undefined> {
+  const res = await ssm.send(new DescribeAssociationExecutionsCommand({ AssociationId: associationId, MaxResults: 50 }));
+  const executions = (res.AssociationExecutions ?? [])
+    .filter((e) => e.ExecutionId && (e.CreatedTime?.getTime() ?? 0) >= since.getTime())
+    .sort((a, b) => (b.CreatedTime?.getTime() ?? 0) - (a.CreatedTime?.getTime() ?? 0));
+  for (const e of executions) {
+    const targets = await ssm.send(new DescribeAssociationExecutionTargetsCommand({
+      AssociationId: associationId, ExecutionId: e.ExecutionId, Filters: [{ Key: 'ResourceId', Value: instanceId }],
+    }));
+    const target = targets.AssociationExecutionTargets?.find((x) => x.ResourceId === instanceId && x.OutputSource?.OutputSourceType === 'RunCommand');
+    if (target?.OutputSource?.OutputSourceId) return target.OutputSource.OutputSourceId;
+  }
+  return undefined;
+}
+
+/** Waits until the association has started its command on the instance. */
+export async function waitForAssociationCommand(ssm: SSMClient, associationId: string, instanceId: string, since: Date, opts: SsmWaitOptions): Promise<string> {
+  const sleep = opts.sleep ?? realSleep;
+  const now = opts.now ?? Date.now;
+  const deadline = now() + opts.timeoutMs;
+  let announced = false;
+  for (;;) {
+    const id = await associationCommand(ssm, associationId, instanceId, since);
+    if (id) return id;
+    if (!announced) {
+      opts.print(`waiting for association ${associationId} to start the job on ${instanceId}`);
+      announced = true;
+    }
+    if (now() >= deadline) {
+      throw new FatalError(`association ${associationId} started no job on ${instanceId} within ${Math.round(opts.timeoutMs / 60000)} min: aws ssm describe-association-executions --association-id ${associationId} says why; then make deploy again, or make destroy`);
+    }
+    await sleep(opts.pollMs ?? 10_000);
+  }
 }
 
 export async function commandInvocation(ssm: SSMClient, commandId: string, instanceId: string): Promise<CommandInvocation | undefined> {
@@ -203,11 +226,13 @@ Promise<{ invocation: CommandInvocation | undefined; status: JobStatus | undefin
   }
 }
 
-/** The last `lines` lines of the job's output: CloudWatch Logs first, else what SSM kept. */
+/** The last `lines` lines of the job's output: CloudWatch Logs first, else what SSM kept (the first 24,000 characters of each step). */
 export async function tailOutput(logs: CloudWatchLogsClient, ssm: SSMClient, input: {
   logGroupName: string; commandId: string; instanceId: string; lines: number;
+  /** The streams' common prefix: the job's own (lib/deploy/log-ship.ts) when the association started it; else Run Command's. */
+  streamPrefix?: string;
 }): Promise<string[]> {
-  const prefix = `${input.commandId}/${input.instanceId}/`;
+  const prefix = input.streamPrefix ?? `${input.commandId}/${input.instanceId}/`;
   const events: { timestamp: number; message: string; order: number }[] = [];
   try {
     const streams = await logs.send(new DescribeLogStreamsCommand({

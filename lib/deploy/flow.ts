@@ -5,12 +5,15 @@ import { FatalError } from '../cli/errors.ts';
 import { isExpiredCredentials, type AwsClients, type Print } from './aws.ts';
 import type { Sleep } from '../net/retry.ts';
 import { createBundle, listBundleFiles, uploadBundle, type Bundle } from './bundle.ts';
-import { followCommand, instanceState, isTerminated, sendJob, tailOutput, waitForSsmRegistration } from './command.ts';
+import { InstanceLostError, followCommand, instanceState, tailOutput, waitForAssociationCommand, waitForSsmRegistration } from './command.ts';
+import { releaseGroup, startGroup, waitForGroupInstance } from './group.ts';
+import { resumeLines } from './history.ts';
+import { jobStreamPrefix } from './log-ship.ts';
 import { findNetwork } from './network.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
-import { deployStack, destroyStack, stackOutputs } from './stack.ts';
-import { readJobStatus, summaryLines, writeJobStatus } from './status.ts';
-import { STACK_TAGS, bundleHttpsUrl, commandParameters, stackParameters } from './template.ts';
+import { deployStack, describeStack, destroyStack, stackOutputs } from './stack.ts';
+import { summaryLines, writeJobStatus } from './status.ts';
+import { STACK_TAGS, bundleHttpsUrl, newRunId, stackParameters } from './template.ts';
 
 export interface FlowIO {
   print: Print;
@@ -35,6 +38,7 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   const { print } = io;
   const region = s.region!;
   const keys = outputKeys(s);
+  const now = io.now ?? Date.now;
 
   const network = await findNetwork(aws.ec2, { vpcId: s.vpcId, subnetId: s.subnetId, instanceType: s.instanceType }, print);
   print(`network: ${network.vpcId}, ${network.subnetId}`);
@@ -42,49 +46,65 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   const bundle = opts.bundle ?? await createBundle(opts.root, await listBundleFiles(opts.root, print));
   const bundleKey = await uploadBundle(aws.s3, s.outputBucket, keys.bundleDir, bundle, print);
 
+  // The run's name goes to the association with the bundle: each instance of the group runs it,
+  // a replacement resumes it, and a run that finished is not started again (scripts/job.ts).
+  const runId = newRunId(now());
+  const since = new Date(now());
+  await writeJobStatus(aws.s3, s.outputBucket, keys.status, {
+    phase: 'starting', input: s.inputUrl, output: s.outputUrl, runId, updatedAt: since.toISOString(),
+  });
   const { stack } = await deployStack(aws.cfn, {
     stackName: s.stackName,
     templateBody: opts.templateBody,
-    parameters: stackParameters(s, network),
+    parameters: stackParameters(s, network, { bundleUrl: bundleHttpsUrl(region, s.outputBucket, bundleKey), bundleSha256: bundle.sha256, runId }),
     tags: STACK_TAGS(s),
   }, { print, sleep: io.sleep, pollMs: io.pollMs });
   const out = stackOutputs(stack);
-  if (!out.InstanceId || !out.DocumentName || !out.LogGroupName) {
-    throw new FatalError(`stack ${s.stackName} has no InstanceId, DocumentName or LogGroupName output: is it a Proton Beam stack?`);
+  if (!out.GroupName || !out.AssociationId || !out.DocumentName || !out.LogGroupName) {
+    throw new FatalError(`stack ${s.stackName} has no GroupName, AssociationId, DocumentName or LogGroupName output: is it a Proton Beam stack?`);
   }
-  print(`instance ${out.InstanceId}, document ${out.DocumentName}, logs ${out.LogGroupName}`);
+  const job = { group: out.GroupName, association: out.AssociationId, logGroupName: out.LogGroupName };
+  print(`group ${job.group}, association ${job.association}, logs ${job.logGroupName}`);
+  await startGroup(aws.asg, job.group, print);
+  print(`run ${runId}: the association starts the job on the group's instance. Ctrl-C stops following, not the job (make status, make logs)`);
 
-  // A finished job terminated the stack's instance: report its last status instead of waiting.
-  const before = await instanceState(aws.ec2, out.InstanceId);
-  if (isTerminated(before.state) || before.state === 'shutting-down') {
-    print(`instance ${out.InstanceId}: ${before.state}${before.reason ? ` (${before.reason})` : ''}`);
-    await printLastStatus(aws, s, print);
-    print('its stack outlives it: run make destroy, then make deploy for a fresh instance');
-    return 1;
+  // One pass per instance: a reclaimed one is replaced by the group, and the job resumes there.
+  const gone = new Set<string>();
+  for (;;) {
+    const instanceId = await waitForGroupInstance(aws.asg, job.group, {
+      print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000, exclude: gone,
+    });
+    try {
+      await waitForSsmRegistration(aws.ssm, aws.ec2, instanceId, {
+        print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
+      });
+    } catch (err) {
+      if (!(err instanceof InstanceLostError)) throw err;
+      print(`${err.message}: the group replaces it`);
+      gone.add(instanceId);
+      continue;
+    }
+    const commandId = await waitForAssociationCommand(aws.ssm, job.association, instanceId, since, {
+      print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
+    });
+    print(`job started on ${instanceId}: command ${commandId}`);
+    const result = await follow(s, aws, io, { ...job, instanceId, commandId, since, runId, tailLines: opts.tailLines ?? 40 });
+    if (result !== 'replaced') return result;
+    gone.add(instanceId);
   }
+}
 
-  await waitForSsmRegistration(aws.ssm, aws.ec2, out.InstanceId, {
-    print, sleep: io.sleep, pollMs: io.pollMs, now: io.now, timeoutMs: s.ssmWaitMinutes * 60_000,
-  });
+interface Followed { group: string; logGroupName: string; instanceId: string; commandId: string; since: Date; runId: string; tailLines: number }
 
-  const since = new Date((io.now ?? Date.now)());
-  await writeJobStatus(aws.s3, s.outputBucket, keys.status, {
-    phase: 'starting', input: s.inputUrl, output: s.outputUrl, updatedAt: since.toISOString(),
-  });
-  const commandId = await sendJob(aws.ssm, {
-    instanceId: out.InstanceId,
-    documentName: out.DocumentName,
-    parameters: commandParameters(s, bundleHttpsUrl(region, s.outputBucket, bundleKey), bundle.sha256),
-    logGroupName: out.LogGroupName,
-    comment: `Proton Beam ${s.stackName}`,
-  });
-  print(`job sent: command ${commandId}. Ctrl-C stops following, not the job (make status, make logs)`);
-
+/** Follows the job on one instance: its exit code, or 'replaced' when the instance was lost mid-run. */
+async function follow(s: DeploySettings, aws: AwsClients, io: FlowIO, j: Followed): Promise<number | 'replaced'> {
+  const { print } = io;
+  const keys = outputKeys(s);
   let followed: Awaited<ReturnType<typeof followCommand>>;
   try {
-    followed = await followCommand(aws.ssm, aws.s3, commandId, out.InstanceId, {
+    followed = await followCommand(aws.ssm, aws.s3, j.commandId, j.instanceId, {
       print, sleep: io.sleep, pollMs: io.pollMs, now: io.now,
-      statusBucket: s.outputBucket, statusKey: keys.status, since, ec2: aws.ec2,
+      statusBucket: s.outputBucket, statusKey: keys.status, since: j.since, ec2: aws.ec2,
     });
   } catch (err) {
     if (!isExpiredCredentials(err)) throw err;
@@ -94,22 +114,21 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
     ].join('\n'));
   }
   const { invocation, status, lostInstance } = followed;
-  if (lostInstance) {
+  if (lostInstance && status?.phase !== 'done') {
     print('');
     print(lostInstance);
-    if (status) for (const line of summaryLines(status)) print(line);
-    print(s.spot ? 'AWS may have reclaimed the spot instance: run make destroy, then make deploy (SPOT=false avoids this)'
-      : 'run make destroy, then make deploy to start again');
-    return 1;
+    print(`the group ${j.group} replaces it; the job resumes there from ${s.outputUrl}_checkpoint.json`);
+    return 'replaced';
   }
 
-  if (invocation?.Status === 'Success' && (!status || status.phase === 'done')) {
+  if ((invocation?.Status === 'Success' || lostInstance) && (!status || status.phase === 'done')) {
     print('');
     print(`results: ${s.outputUrl}`);
     if (status) for (const line of summaryLines(status)) print(line);
+    for (const line of await resumeLines(aws.s3, s)) print(line);
     print(s.shutdownWhenDone
-      ? 'the instance is shutting itself down; make destroy removes the stack (the results stay)'
-      : 'the instance is still running (SHUTDOWN_WHEN_DONE=false): make destroy when you are done');
+      ? `the job set group ${j.group} to 0 instances and the instance is shutting itself down; make destroy removes the stack (the results stay)`
+      : `the job set group ${j.group} to 0 instances; the instance is still running (SHUTDOWN_WHEN_DONE=false): make destroy when you are done`);
     return 0;
   }
 
@@ -119,31 +138,22 @@ export async function deploy(s: DeploySettings, aws: AwsClients, io: FlowIO, opt
   const failedStep = invocation?.CommandPlugins?.find((p) => p.Status && p.Status !== 'Success' && p.Status !== 'Pending');
   if (failedStep) print(`failed step: ${failedStep.Name} (${failedStep.Status}${failedStep.ResponseCode !== undefined ? `, exit code ${failedStep.ResponseCode}` : ''})`);
   const tail = await tailOutput(aws.logs, aws.ssm, {
-    logGroupName: out.LogGroupName, commandId, instanceId: out.InstanceId, lines: opts.tailLines ?? 40,
+    logGroupName: j.logGroupName, commandId: j.commandId, instanceId: j.instanceId, lines: j.tailLines, streamPrefix: jobStreamPrefix(j.instanceId, j.runId),
   });
   if (tail.length > 0) {
     print('last lines of the job output:');
     for (const line of tail) print(`  ${line}`);
   }
-  const { state } = await instanceState(aws.ec2, out.InstanceId);
+  const { state } = await instanceState(aws.ec2, j.instanceId);
   print(state === 'running' ? 'the instance is still running: make ssm to look around, make destroy when done'
     : `the instance is ${state}; make destroy removes the stack (the results stay)`);
   return 1;
 }
 
-/** The job's last status from S3 (the instance may be long gone), or a line saying there is none. */
-async function printLastStatus(aws: AwsClients, s: DeploySettings, print: (line: string) => void): Promise<void> {
-  const last = await readJobStatus(aws.s3, s.outputBucket, outputKeys(s).status).catch(() => undefined);
-  if (!last) {
-    print(`no ${s.outputUrl}_status.json: the job never reported`);
-    return;
-  }
-  print(`last job status (${last.updatedAt}):`);
-  for (const line of summaryLines(last)) print(`  ${line}`);
-}
-
 /** Runs make destroy. The output bucket is not part of the stack and is never touched. */
 export async function destroy(s: DeploySettings, aws: AwsClients, io: FlowIO): Promise<number> {
+  const group = stackOutputs(await describeStack(aws.cfn, s.stackName)).GroupName;
+  if (group) await releaseGroup(aws.asg, group, io.print);
   const existed = await destroyStack(aws.cfn, s.stackName, { print: io.print, sleep: io.sleep, pollMs: io.pollMs });
   if (!existed) io.print(`no stack ${s.stackName} in ${s.region}: nothing to delete`);
   else io.print(`stack ${s.stackName} deleted`);

@@ -1,5 +1,7 @@
 /**
  * `make status`, `make logs` and the instance lookup of `make ssm`: read-only views of a stack.
+ * The job's instance is the current one of the stack's Auto Scaling group (its id changes when
+ * the group replaces it).
  */
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
@@ -7,7 +9,10 @@ import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-
 import { FatalError } from '../cli/errors.ts';
 import type { AwsClients } from './aws.ts';
 import { sleep as realSleep } from '../net/retry.ts';
-import { commandInvocation, currentPhase, instanceState, latestCommand, tailOutput } from './command.ts';
+import { associationCommand, commandInvocation, currentPhase, instanceState, latestCommand, tailOutput } from './command.ts';
+import { activityLines, currentInstance, describeGroup } from './group.ts';
+import { resumeLines } from './history.ts';
+import { jobStreamPrefix } from './log-ship.ts';
 import type { FlowIO } from './flow.ts';
 import { outputKeys, type DeploySettings } from './settings.ts';
 import { describeStack, stackOutputs, type StackOutputs } from './stack.ts';
@@ -19,7 +24,7 @@ async function ssmPing(aws: AwsClients, instanceId: string): Promise<string> {
   return res.InstanceInformationList?.[0]?.PingStatus ?? 'not registered';
 }
 
-/** Prints stack, instance, job phase and progress. Exit code 0 unless the job failed. */
+/** Prints stack, group, instance, job phase and progress, and the run's interruptions. Exit code 0 unless the job failed. */
 export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Promise<number> {
   const { print } = io;
   const stack = await describeStack(aws.cfn, s.stackName);
@@ -27,18 +32,29 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
   print(`stack     ${s.stackName}: ${stack ? stack.StackStatus : `none in ${s.region}`}`);
   const job = s.outputBucket ? await readJobStatus(aws.s3, s.outputBucket, outputKeys(s).status) : undefined;
   let phase: string | undefined;
-  if (out.InstanceId) {
-    const { state, reason } = await instanceState(aws.ec2, out.InstanceId);
-    const ping = state === 'running' ? `, SSM ${await ssmPing(aws, out.InstanceId)}` : '';
-    print(`instance  ${out.InstanceId}: ${state}${reason && state !== 'running' ? ` (${reason})` : ''}${ping}`);
-    if (out.DocumentName) {
-      const command = await latestCommand(aws.ssm, out.InstanceId, out.DocumentName);
-      if (command?.CommandId) {
-        const inv = await commandInvocation(aws.ssm, command.CommandId, out.InstanceId);
+  let groupWants = 0;
+  if (out.GroupName) {
+    const group = await describeGroup(aws.asg, out.GroupName);
+    groupWants = group?.desired ?? 0;
+    const current = currentInstance(group);
+    print(`group     ${out.GroupName}: ${group ? `${group.desired} instance${group.desired === 1 ? '' : 's'} wanted${group.desired === 0 ? ' (the job ended, or make deploy has not started one)' : ''}` : 'gone'}`);
+    for (const i of group?.instances ?? []) {
+      const { state, reason } = await instanceState(aws.ec2, i.id);
+      const ping = state === 'running' ? `, SSM ${await ssmPing(aws, i.id)}` : '';
+      const lifecycle = i.lifecycle === 'InService' ? '' : `, ${i.lifecycle} in the group`;
+      print(`instance  ${i.id}: ${state}${reason && state !== 'running' ? ` (${reason})` : ''}${ping}${lifecycle}${i === current ? '' : ' (replaced)'}`);
+    }
+    const activities = group ? await activityLines(aws.asg, out.GroupName).catch(() => []) : [];
+    if (activities.length > 0) print(`activity  ${activities[0]}`);
+    for (const line of activities.slice(1)) print(`          ${line}`);
+    if (current && out.DocumentName) {
+      const commandId = await jobCommand(aws, out, current.id);
+      if (commandId) {
+        const inv = await commandInvocation(aws.ssm, commandId, current.id);
         phase = currentPhase(inv, job);
-        print(`command   ${command.CommandId}: ${inv?.StatusDetails ?? command.Status} (sent ${command.RequestedDateTime?.toISOString() ?? '?'})`);
+        print(`command   ${commandId}: ${inv?.StatusDetails ?? inv?.Status ?? 'unknown'}`);
       } else {
-        print('command   none sent yet (make deploy sends it)');
+        print('command   none started yet on this instance (the association starts it once the instance is online)');
       }
     }
   }
@@ -55,7 +71,7 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
     print(`job       no ${s.outputUrl}_status.json yet`);
     return 0;
   }
-  print(`job       ${phase ?? job.phase}`);
+  print(`job       ${phase ?? job.phase}${job.runId ? ` (run ${job.runId})` : ''}`);
   const progress = progressLine(job);
   if (progress) print(`          ${progress}`);
   const age = ageSeconds(job, (io.now ?? Date.now)());
@@ -66,18 +82,43 @@ export async function status(s: DeploySettings, aws: AwsClients, io: FlowIO): Pr
   if (job.phase === 'done' || job.phase === 'failed' || job.phase === 'interrupted') {
     for (const line of summaryLines(job)) print(`          ${line}`);
   }
+  const resumes = await resumeLines(aws.s3, s);
+  if (resumes.length > 0) {
+    print(`resumes   ${resumes[0]}`);
+    for (const line of resumes.slice(1)) print(`          ${line}`);
+  }
   print(`results   ${s.outputUrl}`);
-  return job.phase === 'failed' || job.phase === 'interrupted' ? 1 : 0;
+  if (job.phase === 'interrupted' && groupWants > 0) print('          the group replaces the instance and the job resumes from its checkpoint');
+  // An interrupted job on a group that still wants an instance resumes on its own: not a failure.
+  return job.phase === 'failed' || (job.phase === 'interrupted' && groupWants === 0) ? 1 : 0;
 }
 
-async function requireJob(s: DeploySettings, aws: AwsClients): Promise<Required<Pick<StackOutputs, 'InstanceId' | 'DocumentName' | 'LogGroupName'>>> {
+/** The job's command on the instance: the association's, else (a job sent by hand) the latest run of the document. */
+async function jobCommand(aws: AwsClients, out: StackOutputs, instanceId: string): Promise<string | undefined> {
+  if (out.AssociationId) {
+    const id = await associationCommand(aws.ssm, out.AssociationId, instanceId);
+    if (id) return id;
+  }
+  return out.DocumentName ? (await latestCommand(aws.ssm, instanceId, out.DocumentName))?.CommandId : undefined;
+}
+
+interface JobHandles { InstanceId: string; DocumentName: string; LogGroupName: string; AssociationId?: string; GroupName: string; streamPrefix?: string }
+
+async function requireJob(s: DeploySettings, aws: AwsClients): Promise<JobHandles> {
   const stack = await describeStack(aws.cfn, s.stackName);
   if (!stack) throw new FatalError(`no stack ${s.stackName} in ${s.region}: make deploy first`);
   const out = stackOutputs(stack);
-  if (!out.InstanceId || !out.DocumentName || !out.LogGroupName) {
-    throw new FatalError(`stack ${s.stackName} (${stack.StackStatus}) has no instance outputs`);
+  if (!out.GroupName || !out.DocumentName || !out.LogGroupName) {
+    throw new FatalError(`stack ${s.stackName} (${stack.StackStatus}) has no group outputs`);
   }
-  return { InstanceId: out.InstanceId, DocumentName: out.DocumentName, LogGroupName: out.LogGroupName };
+  const current = currentInstance(await describeGroup(aws.asg, out.GroupName));
+  if (!current) throw new FatalError(`group ${out.GroupName} has no instance now: the job ended (make status), or make deploy starts one`);
+  // The association's job ships its output under the run's name (lib/deploy/log-ship.ts); a job sent by hand has Run Command's streams.
+  const runId = stack.Parameters?.find((p) => p.ParameterKey === 'RunId')?.ParameterValue;
+  return {
+    InstanceId: current.id, DocumentName: out.DocumentName, LogGroupName: out.LogGroupName, AssociationId: out.AssociationId, GroupName: out.GroupName,
+    streamPrefix: out.AssociationId && runId ? jobStreamPrefix(current.id, runId) : undefined,
+  };
 }
 
 export interface LogsOptions { lines: number; follow: boolean }
@@ -87,15 +128,14 @@ const FINISHED = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut', 'Undeliv
 /** Prints the latest job's output so far; with follow, keeps printing until the job ends. */
 export async function logs(s: DeploySettings, aws: AwsClients, io: FlowIO, opts: LogsOptions): Promise<number> {
   const job = await requireJob(s, aws);
-  const command = await latestCommand(aws.ssm, job.InstanceId, job.DocumentName);
-  if (!command?.CommandId) {
-    io.print('no job has been sent to the instance yet (make deploy sends it)');
+  const commandId = await jobCommand(aws, { ...job }, job.InstanceId);
+  if (!commandId) {
+    io.print(`no job has started on ${job.InstanceId} yet (the association starts it once the instance is online)`);
     return 0;
   }
-  const commandId = command.CommandId;
-  io.print(`command ${commandId} (${command.Status}), log group ${job.LogGroupName}`);
+  io.print(`command ${commandId} on ${job.InstanceId}, log group ${job.LogGroupName}`);
   if (!opts.follow) {
-    for (const line of await tailOutput(aws.logs, aws.ssm, { logGroupName: job.LogGroupName, commandId, instanceId: job.InstanceId, lines: opts.lines })) {
+    for (const line of await tailOutput(aws.logs, aws.ssm, { logGroupName: job.LogGroupName, commandId, instanceId: job.InstanceId, lines: opts.lines, streamPrefix: job.streamPrefix })) {
       io.print(line);
     }
     return 0;
@@ -105,7 +145,7 @@ export async function logs(s: DeploySettings, aws: AwsClients, io: FlowIO, opts:
   const tokens = new Map<string, string | undefined>();
   for (;;) {
     const streams = await aws.logs.send(new DescribeLogStreamsCommand({
-      logGroupName: job.LogGroupName, logStreamNamePrefix: `${commandId}/${job.InstanceId}/`,
+      logGroupName: job.LogGroupName, logStreamNamePrefix: job.streamPrefix ?? `${commandId}/${job.InstanceId}/`,
     })).catch(() => ({ logStreams: [] }));
     for (const stream of streams.logStreams ?? []) {
       const name = stream.logStreamName!;

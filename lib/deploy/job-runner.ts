@@ -25,6 +25,10 @@ export interface JobOptions {
   validateIds: boolean;
   compressionLevel: number;
   kmsKeyArn?: string;
+  /** The converter's --checkpoint-every (30s, 5m, 4GiB, off); its own default (5 min) when undefined. */
+  checkpointEvery?: string;
+  /** The make deploy run this job belongs to (published in _status.json). */
+  runId?: string;
   /** The converter command: program and leading arguments (INPUT and options are appended). */
   converter: string[];
   statusIntervalMs: number;
@@ -44,7 +48,7 @@ export interface JobOptions {
 export const INTERRUPTED_EXIT = 3;
 
 /** The converter's arguments, per its command-line contract. */
-export function converterArgs(o: Pick<JobOptions, 'input' | 'output' | 'workDir' | 'validateSignatures' | 'validateIds' | 'compressionLevel' | 'kmsKeyArn'>, statusFile: string): string[] {
+export function converterArgs(o: Pick<JobOptions, 'input' | 'output' | 'workDir' | 'validateSignatures' | 'validateIds' | 'compressionLevel' | 'kmsKeyArn' | 'checkpointEvery'>, statusFile: string): string[] {
   const args = [
     o.input,
     '-o', path.join(o.workDir, 'out'),
@@ -56,6 +60,7 @@ export function converterArgs(o: Pick<JobOptions, 'input' | 'output' | 'workDir'
     '--s3-output', o.output,
   ];
   if (o.kmsKeyArn) args.push('--sse-kms-key-id', o.kmsKeyArn);
+  if (o.checkpointEvery) args.push('--checkpoint-every', o.checkpointEvery);
   return args;
 }
 
@@ -79,6 +84,7 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
     phase: 'converting',
     input: o.input,
     output: o.output,
+    ...(o.runId ? { runId: o.runId } : {}),
     host: os.hostname(),
     startedAt: new Date().toISOString(),
     updatedAt: new Date().toISOString(),
@@ -111,6 +117,9 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   let lastProgressLine = Date.now();
 
   await publish(status);
+  // The converter's folder starts empty: what an earlier run committed is in OUTPUT (its
+  // checkpoint and parts, docs/S3.md), and a resume from there needs an empty folder.
+  fs.rmSync(path.join(o.workDir, 'out'), { recursive: true, force: true });
   const args = [...o.converter.slice(1), ...converterArgs(o, statusFile)];
   o.print(`job: ${o.converter[0]} ${args.join(' ')}`);
   const timer = setInterval(refresh, o.statusIntervalMs);
@@ -118,8 +127,9 @@ export async function runJob(o: JobOptions): Promise<{ exitCode: number; status:
   let notice: SpotNotice | undefined;
   const exit = await new Promise<{ code: number; error?: string }>((resolve) => {
     const child = spawn(o.converter[0], args, { stdio: ['ignore', 'inherit', 'inherit'], env: o.env ?? process.env });
-    // A spot notice gives two minutes: the converter stops reading (SIGINT, its Ctrl-C) and closes
-    // its files, so that what it wrote is complete; the job uploads that below.
+    // A spot notice gives two minutes: the converter stops reading (SIGINT, its Ctrl-C), closes
+    // its files, so that what it wrote is complete, and writes its checkpoint (_checkpoint.json,
+    // lib/checkpoint); the job uploads that below.
     const watch = o.spot && watchSpotNotice(o.spot.endpoint, o.spot.intervalMs, (n) => {
       notice = n;
       o.print(`job: spot interruption notice (${n.action} at ${n.time || '?'}): stopping the conversion, keeping what is complete`);

@@ -13,6 +13,7 @@ import { bundleHttpsUrl, commandParameters, stackParameters } from './template.t
 import { formatBytes, formatDuration } from '../cli/format.ts';
 import { estimate, formatEstimate, type Prices, type ThroughputSource } from './cost.ts';
 import { checkMemory } from './memory.ts';
+import { spotRisk, spotRiskLines } from './spot-cost.ts';
 import { NAT_WARNING } from './network.ts';
 
 /** True when the environment or ~/.aws names credentials; plan asks S3 nothing otherwise. */
@@ -74,8 +75,8 @@ export function planLines(p: PlanInput): string[] {
   const keys = outputKeys(s);
   const bundleKey = `${keys.bundleDir}${p.bundleHash}.tgz`;
   const bundleUrl = bundleHttpsUrl(s.region ?? 'us-east-1', s.outputBucket, bundleKey);
-  lines.push('', 'Run Command (the stack\'s JobDocument on its instance, output to CloudWatch Logs /proton-beam/' + s.stackName + ')');
-  lines.push(...table(Object.entries(commandParameters(s, bundleUrl, '(SHA-256 of the .tgz, computed when make deploy packs it)')).map(([k, v]): [string, string] => [k, v[0]])));
+  lines.push('', 'job document parameters (the stack\'s association runs its JobDocument on each instance of the group; output to CloudWatch Logs /proton-beam/' + s.stackName + ')');
+  lines.push(...table(Object.entries(commandParameters(s, bundleUrl, '(SHA-256 of the .tgz, computed when make deploy packs it)', '(a new one at each make deploy)')).map(([k, v]): [string, string] => [k, v[0]])));
   lines.push('', `code bundle: this working tree as s3://${s.outputBucket}/${bundleKey}`);
   lines.push(`progress:    s3://${s.outputBucket}/${keys.status} (make status)`);
   lines.push(`results:     ${s.outputUrl}`);
@@ -89,6 +90,7 @@ export function planLines(p: PlanInput): string[] {
     lines.push(`  input size ${formatBytes(p.inputSize.bytes)} (${p.inputSize.note})`);
     const e = estimate({ inputBytes: p.inputSize.bytes, compressed: /\.gz$/.test(s.inputUrl), instanceType: s.instanceType, volumeSizeGib: s.volumeSize, volumeThroughputMibs: s.volumeThroughput, volumeIops: s.volumeIops }, p.prices, p.throughput.throughput);
     lines.push(...formatEstimate(e, p.prices, p.throughput, s.region).map((l) => `  ${l}`));
+    lines.push(...spotRiskLines(spotRisk(e, p.throughput.throughput, p.prices), e.onDemand.total).map((l) => `  ${l}`));
     const bytesPerEvent = s.eventBytes ?? p.throughput.throughput.bytes_per_event;
     const mem = checkMemory(e.uncompressedBytes, bytesPerEvent, s.instanceType, p.prices);
     const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;

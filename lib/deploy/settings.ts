@@ -355,6 +355,7 @@ export function validateSettings(raw: RawSettings, require: { input?: boolean; o
 export function outputKeys(settings: Pick<DeploySettings, 'outputPrefix'>) {
   return {
     status: `${settings.outputPrefix}_status.json`,
+    checkpoint: `${settings.outputPrefix}_checkpoint.json`,
     bundleDir: `${settings.outputPrefix}_deploy/`,
   };
 }

@@ -12,7 +12,9 @@ import type { Print } from './aws.ts';
 import { sleep as realSleep, type Sleep } from '../net/retry.ts';
 
 export interface StackOutputs {
-  InstanceId?: string;
+  /** The Auto Scaling group of the job's instance, and the association that starts the job on it. */
+  GroupName?: string;
+  AssociationId?: string;
   DocumentName?: string;
   DashboardName?: string;
   LogGroupName?: string;

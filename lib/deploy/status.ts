@@ -17,6 +17,8 @@ export interface JobStatus {
   phase: JobPhase;
   input?: string;
   output?: string;
+  /** The make deploy run (template parameter RunId) the job belongs to; a replacement instance runs the same run. */
+  runId?: string;
   /** Raw input bytes read so far, and the input's size when known. */
   bytesRead?: number;
   totalBytes?: number | null;
@@ -122,7 +124,7 @@ export function summaryLines(s: JobStatus): string[] {
   const lines = [`phase: ${s.phase}${s.error ? ` (${s.error})` : ''}`];
   if (s.phase === 'interrupted') {
     lines.push(`spot interruption notice${s.interruption ? ` (${s.interruption.action} at ${s.interruption.time || '?'})` : ''}: the conversion stopped after line ${num(s.lines ?? 0)}, byte ${num(s.inputOffset ?? 0)} of the decompressed input${s.object ? ` (reading ${s.object})` : ''}`);
-    lines.push(`${s.uploadedFiles ?? 0} complete files uploaded to ${s.output ?? 'OUTPUT'} without manifest.json (the run is incomplete): run make deploy again`);
+    lines.push(`${s.uploadedFiles ?? 0} complete files uploaded to ${s.output ?? 'OUTPUT'} without manifest.json (the run is incomplete): on AWS the group's next instance resumes it (make status); elsewhere run it again`);
   }
   if (s.lines !== undefined) {
     lines.push(`lines read: ${num(s.lines)}; valid events: ${num(s.events ?? 0)}; duplicates: ${num(s.duplicates ?? 0)}; rejected: ${num(s.rejected ?? 0)}`);

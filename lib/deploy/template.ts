@@ -57,12 +57,15 @@ export function readTemplate(): string {
 
 export interface NetworkChoice { vpcId?: string; subnetId?: string }
 
+/** What the stack's association runs on each instance of the group: the bundle, and the run it belongs to. */
+export interface RunChoice { bundleUrl: string; bundleSha256: string; runId: string }
+
 export function amiParameterName(ubuntuRelease: string): string {
   return `/aws/service/canonical/ubuntu/server/${ubuntuRelease}/stable/current/amd64/hvm/ebs-gp3/ami-id`;
 }
 
 /** The stack parameters, in template order, as CloudFormation wants them. */
-export function stackParameters(s: DeploySettings, network: NetworkChoice = {}): { ParameterKey: string; ParameterValue: string }[] {
+export function stackParameters(s: DeploySettings, network: NetworkChoice = {}, run?: RunChoice): { ParameterKey: string; ParameterValue: string }[] {
   const input = s.inputUrl.startsWith('s3://') ? splitS3Url(s.inputUrl)! : { bucket: '', key: '' };
   const values: Record<string, string> = {
     InputUrl: s.inputUrl,
@@ -85,6 +88,9 @@ export function stackParameters(s: DeploySettings, network: NetworkChoice = {}):
     CompressionLevel: String(s.compressionLevel),
     ShutdownWhenDone: String(s.shutdownWhenDone),
     MaxJobHours: String(s.maxJobHours),
+    BundleUrl: run?.bundleUrl ?? '',
+    BundleSha256: run?.bundleSha256 ?? '',
+    RunId: run?.runId ?? '',
     CostCenter: s.costCenter,
     LogRetentionDays: String(s.logRetentionDays),
     AlarmEmail: s.alarmEmail ?? '',
@@ -99,7 +105,7 @@ export function bundleHttpsUrl(region: string, bucket: string, key: string): str
 }
 
 /** The Run Command parameters (each value a one-element list, as SendCommand wants). */
-export function commandParameters(s: DeploySettings, bundleUrl: string, bundleSha256: string): Record<string, string[]> {
+export function commandParameters(s: DeploySettings, bundleUrl: string, bundleSha256: string, runId = ''): Record<string, string[]> {
   return {
     inputUrl: [s.inputUrl],
     outputUrl: [s.outputUrl],
@@ -110,9 +116,13 @@ export function commandParameters(s: DeploySettings, bundleUrl: string, bundleSh
     compressionLevel: [String(s.compressionLevel)],
     shutdownWhenDone: [String(s.shutdownWhenDone)],
     maxJobHours: [String(s.maxJobHours)],
+    runId: [runId],
     kmsKeyArn: [s.kmsKeyArn ?? ''],
   };
 }
+
+/** A new name for each make deploy: base 36 of its start time in ms, e.g. `r-mf3k2a1b`. */
+export const newRunId = (now: number) => `r-${now.toString(36)}`;
 
 export const STACK_TAGS = (s: DeploySettings) => [
   { Key: 'Project', Value: 'proton-beam' },

@@ -32,3 +32,12 @@ export const extendWatchdog = (hours: number, print: (line: string) => void) =>
 
 /** The job has ended: nothing more for the watchdog to enforce. */
 export const endWatchdog = (print: (line: string) => void) => run(['end'], print);
+
+/**
+ * What the watchdog runs before a shutdown of its own (the job overran MaxJobHours): the job's
+ * group to zero (scripts/end-group.ts), so that the group does not replace the instance the
+ * watchdog ended and start the run again. No shell: the arguments are stored and run as they are.
+ */
+export const endGroupOnWatchdogShutdown = (group: string, appDir: string, region: string | undefined, print: (line: string) => void) =>
+  run(['on-shutdown', 'env', '-C', appDir, ...(region ? [`AWS_REGION=${region}`] : []),
+    process.execPath, '--import', 'tsx', 'scripts/end-group.ts', '--group', group], print);

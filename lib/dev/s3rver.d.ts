@@ -1,5 +1,5 @@
 // Types for the parts of s3rver (it ships none) that lib/dev/local-s3.ts and the tests use.
-declare module 's3rver' {
+declare module '@20minutes/s3rver' {
   import type { Server } from 'node:http';
   import type { AddressInfo } from 'node:net';
   interface S3rverOptions {

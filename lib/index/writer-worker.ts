@@ -14,6 +14,8 @@ export type WriterRequest =
   | { type: 'rows'; chunk: RowChunk; data?: Uint8Array }
   /** A member's rows packed (lib/day-files/packed-rows.ts), made into a chunk here. */
   | { type: 'packed'; fileName: string; memberOffset: number; rows: PackedRows; data?: Uint8Array }
+  /** A checkpoint: every row sent so far committed before the reply. */
+  | { type: 'commit' }
   | { type: 'finish' };
 
 /** A repaired day file: its rows from byte `from` on pointed at what was cut off; deleted first. */
@@ -21,6 +23,7 @@ export interface Drop { fileName: string; from: number }
 export type WriterReply =
   | { type: 'ready'; rows: number }
   | { type: 'inserted'; rows: number }
+  | { type: 'committed' }
   | { type: 'done'; inserted: number; ignored: number; rows: number }
   | { type: 'error'; message: string; fatal: boolean };
 
@@ -81,6 +84,10 @@ port.on('message', (req: WriterRequest) => {
     clearTimeout(idle);
     if (l.full) flushSoon(l);
     else idle = setTimeout(() => flushSoon(l), IDLE_MS);
+  } else if (req.type === 'commit') {
+    // A checkpoint: every row sent so far committed before the reply.
+    flushSoon(l);
+    work = work.then(() => port.postMessage({ type: 'committed' } satisfies WriterReply)).catch(fail);
   } else {
     clearTimeout(idle);
     work = work.then(async () => {

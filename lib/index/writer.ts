@@ -35,6 +35,8 @@ export interface IndexingSummary {
 export interface Indexing {
   /** Pass to the DayWriter; undefined when the index is rebuilt at the end instead. */
   onMember?: (member: WrittenMember) => void | Promise<void>;
+  /** Resolves once every row sent so far is committed (a checkpoint's boundary); nothing to wait for when the index is rebuilt at the end. */
+  commit(): Promise<void>;
   finish(): Promise<IndexingSummary>;
   abort(): Promise<void>;
 }
@@ -57,6 +59,7 @@ export async function startIndexing(
     log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
     return {
       abort: async () => {},
+      commit: async () => {},
       async finish() {
         const started = performance.now();
         const s = await rebuildIndex({ dir, parallel, log, lockHeld: true, tags: tags || undefined });
@@ -76,7 +79,12 @@ export async function startIndexing(
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
   let behind = 0;
   let caughtUp: (() => void) | undefined;
+  const committed: (() => void)[] = [];
   worker.on('message', (reply: WriterReply) => {
+    if (reply.type === 'committed') {
+      committed.shift()?.();
+      return;
+    }
     if (reply.type === 'inserted') {
       behind -= reply.rows;
       if (behind <= MAX_BEHIND / 2) caughtUp?.();
@@ -85,6 +93,7 @@ export async function startIndexing(
     if (reply.type === 'error') {
       failure ??= reply.fatal ? new FatalError(reply.message) : new FatalError(`indexing into ${indexPath} failed: ${reply.message}`);
       caughtUp?.();
+      for (const c of committed.splice(0)) c();
     }
     if (reply.type !== 'ready') finished?.(reply);
   });
@@ -95,6 +104,7 @@ export async function startIndexing(
   worker.on('exit', () => {
     failure ??= new FatalError(`indexing into ${indexPath} failed: its thread stopped`);
     caughtUp?.();
+    for (const c of committed.splice(0)) c();
     finished?.({ type: 'error', message: 'stopped', fatal: false });
   });
   const abort = async () => {
@@ -125,6 +135,14 @@ export async function startIndexing(
           resolve();
         };
       });
+    },
+    async commit() {
+      if (failure) throw failure;
+      await new Promise<void>((resolve) => {
+        committed.push(resolve);
+        worker.postMessage({ type: 'commit' } satisfies WriterRequest);
+      });
+      if (failure) throw failure;
     },
     async finish() {
       const started = performance.now();

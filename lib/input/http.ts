@@ -24,7 +24,7 @@ function validatorOf(headers: Record<string, string | string[] | undefined>): st
  * followed (5 at most), `Accept-Encoding: identity` is asked for, a dropped connection, a stall,
  * 5xx, 408 and 429 are retried with a Range request from the byte reached.
  */
-export async function openHttp(url: string, opts: NetworkOptions): Promise<ResumableSource> {
+export async function openHttp(url: string, opts: NetworkOptions, startAt = 0): Promise<ResumableSource> {
   const agent = new Agent({
     connect: { timeout: opts.idleTimeoutMs },
     headersTimeout: opts.idleTimeoutMs,
@@ -74,5 +74,5 @@ export async function openHttp(url: string, opts: NetworkOptions): Promise<Resum
     throw new FatalError(`cannot read input ${url}: unexpected answer HTTP ${status}`);
   };
 
-  return openResumable(url, open, opts, () => { void agent.destroy().catch(() => {}); });
+  return openResumable(url, open, opts, () => { void agent.destroy().catch(() => {}); }, startAt);
 }

@@ -36,6 +36,8 @@ export interface ResumableStats {
 export interface ResumableSource {
   stream: Readable;
   totalBytes?: number;
+  /** The first response's strong ETag or Last-Modified (what a checkpoint pins). */
+  validator?: string;
   bytesRead(): number;
   stats(): ResumableStats;
 }
@@ -98,6 +100,8 @@ export async function openResumable(
   open: OpenSegment,
   opts: NetworkOptions,
   onClose?: () => void,
+  /** Start reading at this byte (a Range request; a resume from a checkpoint); default 0. */
+  startAt = 0,
 ): Promise<ResumableSource> {
   const openTimed = async (offset: number): Promise<Segment> => {
     const ctl = new AbortController();
@@ -117,23 +121,30 @@ export async function openResumable(
 
   let first: Segment;
   try {
-    first = await withRetries(label, () => openTimed(0), { ...opts, onRetry: (i) => opts.onRetry?.({ ...i, offset: 0 }) });
+    first = await withRetries(label, () => openTimed(startAt), { ...opts, onRetry: (i) => opts.onRetry?.({ ...i, offset: startAt }) });
   } catch (err) {
     onClose?.();
     if (err instanceof FatalError) throw err;
     if (isTransient(err)) throw giveUp(opts.maxTries, 0, undefined, err);
     throw new FatalError(`cannot read input ${label}: ${errorPhrase(err)}`);
   }
-  if (first.start !== 0) {
+  if (first.start > startAt) {
     discard(first.body);
     onClose?.();
-    throw new FatalError(`cannot read input ${label}: the server answered a plain request with bytes from ${first.start}`);
+    throw new FatalError(startAt === 0
+      ? `cannot read input ${label}: the server answered a plain request with bytes from ${first.start}`
+      : `cannot read input ${label}: asked for bytes from ${startAt}, the server sent bytes from ${first.start}`);
   }
 
   let total = first.total;
   const validator = first.validator;
-  let offset = 0;
+  let offset = startAt;
   const stats: ResumableStats = { resumes: 0, rangeIgnored: 0, bytesSkipped: 0 };
+  if (first.start < startAt) {
+    // A server that ignores Range: the bytes before the start are dropped as they come.
+    stats.rangeIgnored++;
+    stats.bytesSkipped += startAt - first.start;
+  }
 
   const check = (seg: Segment): void => {
     if (validator && seg.validator && seg.validator !== validator) {
@@ -221,7 +232,8 @@ export async function openResumable(
   });
   return {
     stream,
-    totalBytes: first.total,
+    totalBytes: total,
+    validator,
     bytesRead: () => offset,
     stats: () => ({ ...stats }),
   };

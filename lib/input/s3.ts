@@ -15,7 +15,7 @@ const CONTENT_RANGE = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i;
  * policy is ours, the same as for HTTP. `client` is for tests; by default one is made by
  * createS3Client (default credential chain, AWS_ENDPOINT_URL honoured).
  */
-export async function openS3(url: string, opts: NetworkOptions, client?: S3Client): Promise<ResumableSource> {
+export async function openS3(url: string, opts: NetworkOptions, client?: S3Client, startAt = 0): Promise<ResumableSource> {
   const { bucket, key } = parseS3Url(url);
   const s3 = client ?? createS3Client({ maxAttempts: 1 });
 
@@ -46,5 +46,5 @@ export async function openS3(url: string, opts: NetworkOptions, client?: S3Clien
     return { body, start: 0, total: out.ContentLength, validator };
   };
 
-  return openResumable(url, open, opts, () => { if (!client) s3.destroy(); });
+  return openResumable(url, open, opts, () => { if (!client) s3.destroy(); }, startAt);
 }

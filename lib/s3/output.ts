@@ -59,6 +59,8 @@ export interface UploadOptions {
   /** Tries of a whole file after the SDK's own retries gave up (default 3). */
   fileRetry?: Partial<RetryOptions>;
   client?: S3Client;
+  /** Day files already in place under the target (assembled from checkpoint parts): not uploaded again, listed in the manifest. */
+  assembled?: UploadedFile[];
   onProgress?: (p: UploadProgress) => void;
   onRetry?: (info: RetryInfo) => void;
 }
@@ -196,14 +198,14 @@ export function verifyStored(head: HeadObjectCommandOutput, h: FileHash, partSiz
   throw fail('S3 reported neither a checksum nor an ETag');
 }
 
-function contentType(name: string): string {
+export function contentType(name: string): string {
   if (name.endsWith('.pb.gz')) return 'application/gzip';
   if (name.endsWith('.db')) return 'application/vnd.sqlite3';
   if (name.endsWith('.json')) return 'application/json';
   return 'text/plain; charset=utf-8';
 }
 
-function sseParams(kmsKeyId?: string): { ServerSideEncryption: ServerSideEncryption; SSEKMSKeyId?: string } {
+export function sseParams(kmsKeyId?: string): { ServerSideEncryption: ServerSideEncryption; SSEKMSKeyId?: string } {
   return kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId } : { ServerSideEncryption: 'AES256' };
 }
 
@@ -296,8 +298,9 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
   try {
     const loc = await checkS3Target(opts.target, s3);
     const targetUrl = formatS3Url(loc);
-    const names = await resultFiles(opts.dir);
-    if (names.length === 0) throw new FatalError(`cannot upload results: ${opts.dir} has no day files, index.db or proton-beam.log`);
+    const assembled = opts.assembled ?? [];
+    const names = (await resultFiles(opts.dir)).filter((n) => !assembled.some((f) => f.name === n));
+    if (names.length === 0 && assembled.length === 0) throw new FatalError(`cannot upload results: ${opts.dir} has no day files, index.db or proton-beam.log`);
     const manifestKey = loc.key + MANIFEST_NAME;
     const manifestUrl = `s3://${loc.bucket}/${manifestKey}`;
 
@@ -390,7 +393,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
     await Promise.all(Array.from({ length: Math.min(fileConcurrency, names.length) }, worker));
     if (failed) throw firstError;
 
-    const files = names.map((n) => results.get(n)!);
+    const files = [...assembled, ...names.map((n) => results.get(n)!)];
     const bytes = files.reduce((a, f) => a + f.size, 0);
     const finished = Date.now();
     const manifest: Record<string, unknown> = {
@@ -432,7 +435,7 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
   }
 }
 
-async function headObject(s3: S3Client, bucket: string, key: string, url: string): Promise<HeadObjectCommandOutput> {
+export async function headObject(s3: S3Client, bucket: string, key: string, url: string): Promise<HeadObjectCommandOutput> {
   try {
     return await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
   } catch (err) {

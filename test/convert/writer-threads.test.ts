@@ -12,6 +12,8 @@ import { processBatch } from '../../lib/convert/batch.ts';
 import { WriterThreads } from '../../lib/convert/writer-threads.ts';
 import type { WrittenMember } from '../../lib/day-files/writer.ts';
 import { readDayDir } from '../helpers/common.ts';
+import { ID_RECORD_BYTES, dayOfRecord, idRecordsOf } from '../../lib/checkpoint/id-records.ts';
+import { dayOf } from '../../lib/day-files/names.ts';
 import { randomSample, tempDir } from '../helpers/index.ts';
 
 const OFF = { validateIds: false, validateSignatures: false };
@@ -24,7 +26,7 @@ test('flushToDisk: all sent is on disk, and the members since the last barrier a
   const members: WrittenMember[] = [];
   const writers = new WriterThreads(2, { dir, compressionLevel: 6, memberBytes: 3000, pendingBudget: 1 << 20, index: true, memberData: false, shareStored: false }, (m) => { members.push(m); }, () => {});
   try {
-    assert.deepEqual(await writers.loaded(), { events: 0, repairs: [], stored: [] });
+    assert.deepEqual(await writers.loaded(), { events: 0, repairs: [], stored: [], known: 0 });
     const first = await writers.send(batch(0, 300, 0).parts);
     assert.equal(first.duplicates, 0);
     const barrier1 = await writers.flushToDisk();
@@ -57,4 +59,42 @@ test('flushToDisk: all sent is on disk, and the members since the last barrier a
   }
   const stored = [...(await readDayDir(dir)).values()].flat().map((e) => e.id).sort();
   assert.deepEqual(stored, events.map((e) => e.id).sort());
+});
+
+test('known ids (id records) reach the thread of their day and count as stored; each ack carries the ids it stored with their days', async () => {
+  const dir = tempDir();
+  const events = randomSample(400, 52, 20);
+  const known = events.slice(0, 150);
+  const records = Buffer.concat(known.map((e) => idRecordsOf(Buffer.from(e.id, 'hex'), dayOf(e.created_at))));
+  const stored: Uint8Array[] = [];
+  const writers = new WriterThreads(3, { dir, compressionLevel: 6, pendingBudget: 1 << 20, index: false, memberData: false, shareStored: false, idRecords: true }, () => {}, () => {});
+  writers.onStored = (r) => stored.push(r);
+  try {
+    // Sent in two chunks, one of them twice: an id already known is not counted again.
+    writers.addKnown(records.subarray(0, 100 * ID_RECORD_BYTES));
+    writers.addKnown(records.subarray(100 * ID_RECORD_BYTES));
+    writers.addKnown(records.subarray(0, 10 * ID_RECORD_BYTES));
+    const loaded = await writers.loaded();
+    assert.equal(loaded.known, 150);
+    assert.equal(loaded.events, 0);
+    const batch = processBatch(0, 1, Buffer.from(events.map((e) => JSON.stringify(e)).join('\n') + '\n'), OFF);
+    const outcome = await writers.send(batch.parts);
+    assert.equal(outcome.duplicates, 150, 'every known id is a duplicate, whichever thread owns its day');
+    await writers.close();
+  } finally {
+    await writers.terminate();
+  }
+  const written = [...(await readDayDir(dir)).values()].flat().map((e) => e.id).sort();
+  assert.deepEqual(written, events.slice(150).map((e) => e.id).sort());
+  // The acks' records: the 250 ids stored, each with its event's day.
+  const all = Buffer.concat(stored);
+  assert.equal(all.length, 250 * ID_RECORD_BYTES);
+  const dayById = new Map(events.map((e) => [e.id, dayOf(e.created_at)]));
+  const got = new Set<string>();
+  for (let at = 0; at < all.length; at += ID_RECORD_BYTES) {
+    const id = all.subarray(at, at + 32).toString('hex');
+    assert.equal(dayOfRecord(all, at), dayById.get(id), id);
+    got.add(id);
+  }
+  assert.deepEqual([...got].sort(), written);
 });

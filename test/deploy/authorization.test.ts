@@ -15,6 +15,8 @@ import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3, type LocalS3, type SeenRequest } from '../helpers/s3.ts';
 import { ACCOUNT, decide, denials, loadTemplate, rolePolicies, type Policy } from '../helpers/iam.ts';
 import { uploadResults } from '../../lib/s3/output.ts';
+import { CheckpointStore } from '../../lib/checkpoint/s3-store.ts';
+import { assembleDayFile } from '../../lib/checkpoint/s3-assemble.ts';
 import { ROOT } from '../../lib/paths.ts';
 
 const TEMPLATE = process.env.PB_AUTH_TEMPLATE ?? path.join(ROOT, 'cloudformation', 'proton-beam.yaml');
@@ -31,6 +33,8 @@ before(async () => {
   const put = (Key: string, Body: Buffer) => local.s3.send(new PutObjectCommand({ Bucket: 'in-bucket', Key, Body }));
   await put('dumps/day1.jsonl', EVENTS);
   await put('dumps/secret.jsonl', EVENTS);
+  // 1,500 lines (each event ten times): two batches of the converter, so a checkpoint comes between them.
+  await put('dumps/repeated.jsonl', Buffer.concat(Array.from({ length: 10 }, () => EVENTS)));
   await put('split/part-1.jsonl.gz', zlib.gzipSync(EVENTS.subarray(0, half)));
   await put('split/part-2.jsonl', EVENTS.subarray(half));
 });
@@ -39,15 +43,19 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-/** Runs scripts/job.ts with the real converter; returns the S3 requests it (and its converter) sent. */
-async function runJob(input: string, output: string, extra: string[] = []): Promise<SeenRequest[]> {
+/**
+ * Runs scripts/job.ts with the real converter; returns the S3 requests it (and its converter) sent.
+ * `failpoint`: the converter dies there (SIGKILL), as on a lost instance, and the job fails.
+ */
+async function runJob(input: string, output: string, extra: string[] = [], failpoint?: string): Promise<SeenRequest[]> {
   const from = local.requests.length;
   const dir = fs.mkdtempSync(path.join(work, 'run-'));
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...local.env };
-  await promisify(execFile)(process.execPath, [
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...local.env, ...(failpoint ? { PROTON_BEAM_FAILPOINT: failpoint } : {}) };
+  const job = promisify(execFile)(process.execPath, [
     '--import', 'tsx', 'scripts/job.ts', '--input', input, '--output', output, '--work-dir', dir,
     '--shutdown-when-done', 'false', '--status-interval', '1', ...extra,
   ], { cwd: ROOT, env, timeout: 120_000 });
+  if (failpoint) await assert.rejects(job, (err: { stdout?: string }) => /converter killed by SIGKILL/.test(err.stdout ?? '')); else await job;
   return local.requests.slice(from);
 }
 
@@ -97,6 +105,43 @@ describe('the instance role allows every S3 request of the job, and nothing more
       assert.equal(await decide(policies, { action, resource: 'arn:aws:s3:::out-bucket/runs/r1/_deploy/0123456789abcdef.tgz', why: '' }), 'ExplicitlyDenied',
         `${action} under _deploy/ is denied explicitly, so no later Allow can open it`);
     }
+  });
+
+  test('checkpoints: a job killed before its record (orphan parts), one killed in the assembly, then one that resumes on an empty machine', async () => {
+    const params = { ...base, InputUrl: 's3://in-bucket/dumps/repeated.jsonl', InputKey: 'dumps/repeated.jsonl', OutputPrefix: 'runs/ckpt/' };
+    const policies = policiesFor(params);
+    const output = 's3://out-bucket/runs/ckpt/';
+    const requests = [
+      // A checkpoint between the two batches (with its id list), then the last one.
+      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB'], 'checkpoint-before-remote-record:1'),
+      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB'], 'assembly-part-copied:1'),
+      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB']),
+    ];
+    const sent = (method: string, re: RegExp) => requests.some((r) => r.method === method && re.test(r.url));
+    assert.ok(sent('DELETE', /^\/out-bucket\/runs\/ckpt\/_parts\/\d{4}_\d\d_\d\d\/000001\.gz/), 'orphan parts deleted');
+    assert.ok(sent('GET', /^\/out-bucket\/runs\/ckpt\/_checkpoint\.json/), 'the record read');
+    assert.ok(sent('GET', /^\/out-bucket\/runs\/ckpt\/_parts\/ids\/000001\.bin/), 'stored ids loaded');
+    assert.ok(requests.some((r) => r.method === 'GET' && r.url.startsWith('/in-bucket/dumps/repeated.jsonl') && r.headers.range), 'the input read from the saved offset');
+    assert.ok(sent('DELETE', /^\/out-bucket\/runs\/ckpt\/_checkpoint\.json/), 'the record deleted at the end');
+    // The parts here are small, so the assembly merges them; a copy of a big part (UploadPartCopy) is sent directly.
+    const dir = fs.mkdtempSync(path.join(work, 'copy-'));
+    const file = path.join(dir, '2024_01_01.pb.gz');
+    fs.writeFileSync(file, Buffer.concat([zlib.gzipSync(Buffer.alloc(1000, 1)), zlib.gzipSync(Buffer.alloc(2000, 2))]));
+    const store = new CheckpointStore(local.s3, output);
+    const from = local.requests.length;
+    const part = await store.putFileRange('_parts/2024_01_01/000001.gz', file, 0, fs.statSync(file).size);
+    await assembleDayFile(store, '2024_01_01.pb.gz', [{ key: part.key, fileName: '2024_01_01.pb.gz', offsetInFile: 0, bytes: part.size, sha256: part.sha256, md5: part.md5, events: 0 }], file, 1);
+    await store.delete(await store.list('_parts/'));
+    const copies = local.requests.slice(from);
+    assert.ok(copies.some((r) => r.method === 'PUT' && r.headers['x-amz-copy-source'] && /partNumber=1/.test(r.url)), 'UploadPartCopy sent');
+    assert.deepEqual(await denials(policies, [...requests, ...copies]), []);
+    await assertNeverAllowed(policies, [
+      ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/ckpt/2024_01_01.pb.gz'],
+      ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/ckpt/index.db'],
+      ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/ckpt/_status.json'],
+      ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/other/_parts/2024_01_01/000001.gz'],
+      ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/other/_checkpoint.json'],
+    ]);
   });
 
   test('SSE-KMS output: kms:GenerateDataKey and kms:Decrypt on the key only', async () => {

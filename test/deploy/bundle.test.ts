@@ -45,6 +45,29 @@ test('tracked and untracked files, never node_modules, deploy.env, ignored or bi
   fs.rmSync(t.dir, { recursive: true });
 });
 
+test('the archive is reproducible: the same tree gives the same bytes whenever it is packed; modes survive the instance\'s tar -x', async () => {
+  const t = tree(false);
+  fs.chmodSync(path.join(t.dir, 'scripts/job.ts'), 0o755);
+  const files = ['lib/a.ts', 'package-lock.json', 'package.json', 'scripts/job.ts'];
+  const first = await createBundle(t.dir, files);
+  // Another day, another umask and owner: only the content and the executable bit count.
+  for (const f of files) fs.utimesSync(path.join(t.dir, f), new Date('2031-05-06'), new Date('2031-05-06'));
+  fs.chmodSync(path.join(t.dir, 'lib/a.ts'), 0o600);
+  const second = await createBundle(t.dir, files);
+  assert.equal(second.sha256, first.sha256);
+  assert.notEqual(first.file, second.file);
+  t.write('lib/a.ts', 'changed');
+  assert.notEqual((await createBundle(t.dir, files)).sha256, first.sha256);
+
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bundle-x-'));
+  await $({ cwd: out, quiet: true })`tar -xzf ${first.file} --no-same-owner`; // as the SSM document unpacks it
+  assert.equal(fs.readFileSync(path.join(out, 'lib/a.ts'), 'utf8'), 'lib/a.ts');
+  assert.ok((fs.statSync(path.join(out, 'scripts/job.ts')).mode & 0o111) !== 0, 'job.ts stays executable');
+  assert.equal(fs.statSync(path.join(out, 'lib/a.ts')).mode & 0o111, 0);
+  fs.rmSync(out, { recursive: true });
+  fs.rmSync(t.dir, { recursive: true });
+});
+
 test('without git the tree is walked, with the same exclusions', async () => {
   const t = tree(false);
   const files = await listBundleFiles(t.dir);

@@ -23,6 +23,11 @@ test('the deployer policy is limited to the stack, its role, its document, its i
   assert.ok(!await allowed('ssm:SendCommand', instance, { 'aws:ResourceTag/Stack': 'another-stack' }), 'not on another instance');
   assert.ok(!await allowed('ec2:TerminateInstances', instance, { 'aws:ResourceTag/Stack': 'another-stack' }));
   assert.ok(await allowed('ec2:TerminateInstances', instance, { 'aws:ResourceTag/Stack': 'proton-beam' }));
+  const group = (name: string) => `arn:aws:autoscaling:${REGION}:${ACCOUNT}:autoScalingGroup:7d1c2b3a-0000-4a5b-8c7d-0e1a2b3c4d5e:autoScalingGroupName/${name}`;
+  assert.ok(await allowed('autoscaling:UpdateAutoScalingGroup', group('proton-beam-job')));
+  assert.ok(!await allowed('autoscaling:UpdateAutoScalingGroup', group('web-servers')), 'not another group');
+  assert.ok(!await allowed('autoscaling:DeleteAutoScalingGroup', group('proton-beam-other')));
+  assert.ok(!await allowed('iam:CreateServiceLinkedRole', `arn:aws:iam::${ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`, { 'iam:AWSServiceName': 'ec2.amazonaws.com' }));
   assert.ok(!await allowed('cloudformation:DeleteStack', `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/production/0a1b`));
 
   assert.ok(await allowed('s3:PutObject', 'arn:aws:s3:::out-bucket/run-1/_deploy/0123456789abcdef.tgz'));

@@ -10,14 +10,17 @@ import {
   DescribeInstanceTypeOfferingsCommand, DescribeInstancesCommand, DescribeSubnetsCommand, DescribeVpcsCommand,
 } from '@aws-sdk/client-ec2';
 import {
+  DescribeAssociationExecutionTargetsCommand, DescribeAssociationExecutionsCommand,
   DescribeInstanceInformationCommand, GetCommandInvocationCommand, ListCommandInvocationsCommand, SendCommandCommand,
 } from '@aws-sdk/client-ssm';
+import { DescribeAutoScalingGroupsCommand, SetInstanceProtectionCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import {
-  DOCUMENT, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockedClients, stack, stackEvent,
+  ASSOCIATION_ID, DOCUMENT, GROUP, INSTANCE_ID, LOG_GROUP, STACK_ID, fakeIO, missingStack, mockAssociation, mockGroup, mockedClients, stack, stackEvent,
 } from '../helpers/aws.ts';
 import { deployerDenials } from '../helpers/deployer.ts';
+import { HISTORY, NEW_INSTANCE, OLD_INSTANCE, putCheckpoint, record } from '../helpers/checkpoint.ts';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { FatalError } from '../../lib/cli/errors.ts';
 import { createBundle, listBundleFiles, type Bundle } from '../../lib/deploy/bundle.ts';
@@ -64,7 +67,11 @@ function mockEc2(m: Mocks, state = 'running', reason?: string) {
   m.ec2.on(DescribeInstancesCommand).resolves({
     Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: state as 'running', Code: 16 }, StateReason: reason ? { Code: 'Client.InstanceInitiatedShutdown', Message: reason } : undefined }] }],
   });
+  mockGroup(m, [{ desired: 1, instances: [[INSTANCE_ID, 'InService']] }]);
+  mockAssociation(m, { [INSTANCE_ID]: COMMAND_ID });
 }
+
+const COMMAND_ID = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
 
 /** A stack operation: the request token is captured so that events carry it, as CloudFormation's do. */
 function mockStackOperation(m: Mocks, command: typeof CreateStackCommand | typeof UpdateStackCommand | typeof DeleteStackCommand,
@@ -89,8 +96,8 @@ const createEvents = (token: string) => [
   stackEvent(token, 1, 'proton-beam', 'AWS::CloudFormation::Stack', 'CREATE_IN_PROGRESS', 'User Initiated'),
   stackEvent(token, 2, 'InstanceRole', 'AWS::IAM::Role', 'CREATE_IN_PROGRESS'),
   stackEvent(token, 3, 'InstanceRole', 'AWS::IAM::Role', 'CREATE_COMPLETE'),
-  stackEvent(token, 4, 'Instance', 'AWS::EC2::Instance', 'CREATE_IN_PROGRESS'),
-  stackEvent(token, 5, 'Instance', 'AWS::EC2::Instance', 'CREATE_COMPLETE'),
+  stackEvent(token, 4, 'InstanceGroup', 'AWS::AutoScaling::AutoScalingGroup', 'CREATE_IN_PROGRESS'),
+  stackEvent(token, 5, 'JobAssociation', 'AWS::SSM::Association', 'CREATE_COMPLETE'),
   stackEvent(token, 6, 'proton-beam', 'AWS::CloudFormation::Stack', 'CREATE_COMPLETE'),
 ];
 
@@ -108,7 +115,6 @@ function mockSsmJob(m: Mocks, outcome: 'success' | 'fail-job' | 'fail-install') 
   m.ssm.on(DescribeInstanceInformationCommand)
     .resolvesOnce({ InstanceInformationList: [] })
     .resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online', AgentVersion: '3.3.2746.0', PlatformName: 'Ubuntu', PlatformVersion: '24.04' }] });
-  m.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0', Status: 'Pending' } });
   const steps = ['prepare', 'fetchBundle', 'install', 'runJob'];
   const at = (running: number, final?: string): [string, string][] =>
     steps.map((s, i) => [s, i < running ? 'Success' : i === running ? (final ?? 'InProgress') : 'Pending']);
@@ -141,9 +147,11 @@ function mockSsmJob(m: Mocks, outcome: 'success' | 'fail-job' | 'fail-install') 
   });
 }
 
+/** The job's own streams (lib/deploy/log-ship.ts): the association's commands have no CloudWatch output. */
 function mockLogs(m: Mocks) {
-  const prefix = `0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/${INSTANCE_ID}`;
-  m.logs.on(DescribeLogStreamsCommand).resolves({
+  const prefix = `job/${INSTANCE_ID}/r-${Date.parse('2026-01-05T10:00:00Z').toString(36)}`;
+  m.logs.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+  m.logs.on(DescribeLogStreamsCommand, { logStreamNamePrefix: `${prefix}/` }).resolves({
     logStreams: [{ logStreamName: `${prefix}/runJob/stdout` }, { logStreamName: `${prefix}/runJob/stderr` }],
   });
   m.logs.on(GetLogEventsCommand, { logStreamName: `${prefix}/runJob/stdout` }).resolves({
@@ -192,17 +200,20 @@ describe('make deploy', () => {
     assert.match(eventLines[5], /proton-beam +CREATE_COMPLETE/);
     assert.ok(!text().includes('UPDATE_COMPLETE'));
 
-    // The bundle is in S3 where the command says it is.
-    const send = m.ssm.commandCalls(SendCommandCommand)[0].args[0].input;
-    assert.equal(send.DocumentName, DOCUMENT);
-    assert.deepEqual(send.InstanceIds, [INSTANCE_ID]);
-    assert.deepEqual(send.CloudWatchOutputConfig, { CloudWatchLogGroupName: LOG_GROUP, CloudWatchOutputEnabled: true });
-    assert.deepEqual(send.Parameters!.inputUrl, ['s3://in-bucket/dumps/relay-2025.jsonl.gz']);
-    assert.deepEqual(send.Parameters!.outputUrl, ['s3://out-bucket/run-1/']);
-    assert.deepEqual(send.Parameters!.shutdownWhenDone, ['true']);
-    const bundleUrl = send.Parameters!.bundleUrl[0];
-    assert.equal(bundleUrl, `https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/${bundle.hash}.tgz`);
-    assert.deepEqual(send.Parameters!.bundleSha256, [bundle.sha256]);
+    // No command is sent: the stack's association runs the document with the run's bundle, which is in S3 where the stack says.
+    assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
+    assert.equal(param('InputUrl'), 's3://in-bucket/dumps/relay-2025.jsonl.gz');
+    assert.equal(param('ShutdownWhenDone'), 'true');
+    assert.equal(param('BundleUrl'), `https://s3.us-east-1.amazonaws.com/out-bucket/run-1/_deploy/${bundle.hash}.tgz`);
+    assert.equal(param('BundleSha256'), bundle.sha256);
+    assert.equal(param('RunId'), `r-${Date.parse('2026-01-05T10:00:00Z').toString(36)}`);
+    // The group was created 1/1/1: nothing to scale; the job's command is found through the association.
+    assert.equal(m.asg.commandCalls(UpdateAutoScalingGroupCommand).length, 0);
+    assert.equal(m.ssm.commandCalls(DescribeAssociationExecutionsCommand)[0].args[0].input.AssociationId, ASSOCIATION_ID);
+    assert.deepEqual(m.ssm.commandCalls(DescribeAssociationExecutionTargetsCommand)[0].args[0].input.Filters, [{ Key: 'ResourceId', Value: INSTANCE_ID }]);
+    assert.equal(m.ssm.commandCalls(ListCommandInvocationsCommand)[0].args[0].input.CommandId, COMMAND_ID);
+    assert.match(text(), new RegExp(`group ${GROUP}, association ${ASSOCIATION_ID}, logs ${LOG_GROUP}`));
+    assert.match(text(), new RegExp(`job started on ${INSTANCE_ID}: command ${COMMAND_ID}`));
     const head = await local.setup.send(new HeadObjectCommand({ Bucket: 'out-bucket', Key: `run-1/_deploy/${bundle.hash}.tgz` }));
     assert.equal(head.ContentLength, bundle.bytes);
 
@@ -213,7 +224,7 @@ describe('make deploy', () => {
     assert.match(out, /\[#{8}-{22}\] +25\.0% 2\.0 GiB \/ 8\.0 GiB {2}3,900,000 events {2}61,000 events\/s {2}ETA 25 min 00 s/);
     assert.match(out, /results: s3:\/\/out-bucket\/run-1\//);
     assert.match(out, /lines read: 16,000,000; valid events: 15,500,000; duplicates: 498,800; rejected: 1,200/);
-    assert.match(out, /the instance is shutting itself down/);
+    assert.match(out, /the job set group proton-beam-job to 0 instances and the instance is shutting itself down/);
   });
 
   test('a second deploy finds the bundle already uploaded and updates the stack', async () => {
@@ -223,7 +234,7 @@ describe('make deploy', () => {
     mockStackOperation(m, UpdateStackCommand, (token) => [
       stackEvent(token, 1, 'proton-beam', 'AWS::CloudFormation::Stack', 'UPDATE_IN_PROGRESS', 'User Initiated'),
       stackEvent(token, 2, 'InstanceLaunchTemplate', 'AWS::EC2::LaunchTemplate', 'UPDATE_COMPLETE'),
-      stackEvent(token, 3, 'Instance', 'AWS::EC2::Instance', 'UPDATE_COMPLETE'),
+      stackEvent(token, 3, 'InstanceGroup', 'AWS::AutoScaling::AutoScalingGroup', 'UPDATE_COMPLETE'),
       stackEvent(token, 4, 'proton-beam', 'AWS::CloudFormation::Stack', 'UPDATE_COMPLETE'),
     ]);
     mockSsmJob(m, 'success');
@@ -234,7 +245,7 @@ describe('make deploy', () => {
     assert.equal(update.Parameters!.find((p) => p.ParameterKey === 'InstanceType')?.ParameterValue, 'c7i.8xlarge');
     assert.match(text(), /updating stack proton-beam/);
     assert.match(text(), /bundle s3:\/\/out-bucket\/run-1\/_deploy\/[0-9a-f]{16}\.tgz already uploaded \(SHA-256 [0-9a-f]{64} checked\)/);
-    assert.match(text(), /Instance +UPDATE_COMPLETE/);
+    assert.match(text(), /InstanceGroup +UPDATE_COMPLETE/);
   });
 
   test('"no updates are to be performed" is not an error', async () => {
@@ -247,7 +258,7 @@ describe('make deploy', () => {
     assert.equal(code, 0, text());
     assert.match(text(), /stack proton-beam is up to date/);
     assert.equal(m.cfn.commandCalls(DescribeStackEventsCommand).length, 0);
-    assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 1);
+    assert.equal(m.ssm.commandCalls(ListCommandInvocationsCommand)[0].args[0].input.CommandId, COMMAND_ID);
   });
 
   test('a rollback names the resource that failed and why', async () => {
@@ -259,19 +270,19 @@ describe('make deploy', () => {
       stackEvent(token, 1, 'proton-beam', 'AWS::CloudFormation::Stack', 'CREATE_IN_PROGRESS', 'User Initiated'),
       stackEvent(token, 2, 'InstanceLaunchTemplate', 'AWS::EC2::LaunchTemplate', 'CREATE_COMPLETE'),
       stackEvent(token, 3, 'JobDocument', 'AWS::SSM::Document', 'CREATE_FAILED', 'Resource creation cancelled'),
-      stackEvent(token, 4, 'Instance', 'AWS::EC2::Instance', 'CREATE_FAILED', reason),
-      stackEvent(token, 5, 'proton-beam', 'AWS::CloudFormation::Stack', 'ROLLBACK_IN_PROGRESS', 'The following resource(s) failed to create: [JobDocument, Instance]. Rollback requested by user.'),
-      stackEvent(token, 6, 'Instance', 'AWS::EC2::Instance', 'DELETE_COMPLETE'),
+      stackEvent(token, 4, 'InstanceGroup', 'AWS::AutoScaling::AutoScalingGroup', 'CREATE_FAILED', reason),
+      stackEvent(token, 5, 'proton-beam', 'AWS::CloudFormation::Stack', 'ROLLBACK_IN_PROGRESS', 'The following resource(s) failed to create: [JobDocument, InstanceGroup]. Rollback requested by user.'),
+      stackEvent(token, 6, 'InstanceGroup', 'AWS::AutoScaling::AutoScalingGroup', 'DELETE_COMPLETE'),
       stackEvent(token, 7, 'proton-beam', 'AWS::CloudFormation::Stack', 'ROLLBACK_COMPLETE'),
     ]);
     await assert.rejects(deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle }), (err: Error) => {
       assert.ok(err instanceof FatalError);
-      assert.match(err.message, /stack proton-beam ROLLBACK_COMPLETE: Instance \(AWS::EC2::Instance\) failed: Your requested instance type \(c7i.4xlarge\) is not supported/);
+      assert.match(err.message, /stack proton-beam ROLLBACK_COMPLETE: InstanceGroup \(AWS::AutoScaling::AutoScalingGroup\) failed: Your requested instance type \(c7i.4xlarge\) is not supported/);
       assert.match(err.message, /run make destroy, then make deploy again/);
       return true;
     });
-    assert.match(text(), /Instance +CREATE_FAILED +AWS::EC2::Instance +Your requested instance type/);
-    assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
+    assert.match(text(), /InstanceGroup +CREATE_FAILED +AWS::AutoScaling::AutoScalingGroup +Your requested instance type/);
+    assert.equal(m.asg.commandCalls(DescribeAutoScalingGroupsCommand).length, 0);
   });
 
   test('an update that rolls back, and a stack that can only be deleted', async () => {
@@ -308,26 +319,34 @@ describe('make deploy', () => {
     // 2 minutes at one look every 5 s.
     const looks = m.ssm.commandCalls(DescribeInstanceInformationCommand).length;
     assert.ok(looks >= 24 && looks <= 26, `${looks}`);
-    assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
+    assert.equal(m.ssm.commandCalls(DescribeAssociationExecutionsCommand).length, 0);
   });
 
-  test('an instance that already shut itself down after an earlier job, or is gone altogether: its last status, then what to do', async () => {
-    for (const gone of [false, true]) {
-      const { io, text } = fakeIO();
-      m = mockedClients(local.s3);
-      mockEc2(m, 'terminated', 'Client.InstanceInitiatedShutdown: Instance initiated shutdown');
-      // About an hour after termination EC2 no longer knows the instance.
-      if (gone) m.ec2.on(DescribeInstancesCommand).rejects(Object.assign(new Error(`The instance ID '${INSTANCE_ID}' does not exist`), { name: 'InvalidInstanceID.NotFound' }));
-      m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
-      m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
-      await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', status('done', { lines: 16_000_000, events: 15_500_000, rejected: 1200, duplicates: 498_800, finishedAt: new Date().toISOString(), exitCode: 0 }));
-      const code = await deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle });
-      assert.equal(code, 1);
-      assert.match(text(), gone ? /instance i-0123456789abcdef0: terminated \(gone\)\n/ : /instance i-0123456789abcdef0: terminated \(Client.InstanceInitiatedShutdown: Instance initiated shutdown\)/);
-      assert.match(text(), /last job status \(.*\):\n  phase: done\n  lines read: 16,000,000; valid events: 15,500,000/);
-      assert.match(text(), /run make destroy, then make deploy for a fresh instance/);
-      assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
-    }
+  test('after a finished run the group is at 0: make deploy sets it to 1/1/1 and follows the job on the new instance', async () => {
+    const { io, text } = fakeIO();
+    const fresh = 'i-0fedcba9876543210';
+    mockEc2(m);
+    // The earlier run's job set the group to 0/0/0 and its instance is gone; then the group launches a new one.
+    mockGroup(m, [
+      { desired: 0, instances: [] },
+      { desired: 1, instances: [] },
+      { desired: 1, instances: [[fresh, 'Pending']] },
+      { desired: 1, instances: [[fresh, 'InService']] },
+    ]);
+    mockAssociation(m, { [fresh]: COMMAND_ID });
+    m.ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: fresh, State: { Name: 'running', Code: 16 } }] }] });
+    m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
+    m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
+    mockSsmJob(m, 'success');
+    const code = await deploy(settings(), m.clients, io, { templateBody, root: ROOT, bundle });
+    assert.equal(code, 0, text());
+    assert.deepEqual(m.asg.commandCalls(UpdateAutoScalingGroupCommand).map((c) => c.args[0].input), [
+      { AutoScalingGroupName: GROUP, MinSize: 1, MaxSize: 1, DesiredCapacity: 1 },
+    ]);
+    assert.match(text(), /group proton-beam-job: 0 -> 1 instance/);
+    assert.match(text(), /waiting for group proton-beam-job to launch an instance/);
+    assert.match(text(), new RegExp(`job started on ${fresh}: command ${COMMAND_ID}`));
+    assert.equal(m.ssm.commandCalls(ListCommandInvocationsCommand)[0].args[0].input.InstanceId, fresh);
   });
 
   test('credentials that expire while following a long job: the job goes on, make status follows it; one error, no stack trace', async () => {
@@ -336,7 +355,6 @@ describe('make deploy', () => {
     m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
     m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
     m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });
-    m.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
     m.ssm.on(ListCommandInvocationsCommand)
       .resolvesOnce({ CommandInvocations: [{ CommandId: 'c-1', Status: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }] })
       .rejects(Object.assign(new Error('The security token included in the request is expired'), { name: 'ExpiredTokenException' }));
@@ -346,7 +364,7 @@ describe('make deploy', () => {
       assert.match(err.message, /follow it with make status \(and make logs\)/);
       return true;
     });
-    assert.match(text(), /job sent: command c-1/);
+    assert.match(text(), new RegExp(`job started on ${INSTANCE_ID}: command ${COMMAND_ID}`));
   });
 
   test('a failing job: exit code 1 with the failed step and the tail of its output', async () => {
@@ -387,17 +405,27 @@ describe('make deploy', () => {
 });
 
 describe('make destroy', () => {
-  test('deletes the stack, shows its events and keeps the results', async () => {
+  test('deletes the stack, shows its events and keeps the results; an instance the job kept from scale-in is released first', async () => {
     const { io, text } = fakeIO();
-    m.cfn.on(DescribeStacksCommand).resolvesOnce(stack('UPDATE_COMPLETE')).resolvesOnce(stack('DELETE_IN_PROGRESS')).rejects(missingStack());
+    m.cfn.on(DescribeStacksCommand).resolvesOnce(stack('UPDATE_COMPLETE')).resolvesOnce(stack('UPDATE_COMPLETE')).resolvesOnce(stack('DELETE_IN_PROGRESS')).rejects(missingStack());
+    // SHUTDOWN_WHEN_DONE=false: the job set the group to 0 and kept its instance, protected from scale-in.
+    m.asg.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [{
+      AutoScalingGroupName: GROUP, MinSize: 0, MaxSize: 0, DesiredCapacity: 0, DefaultCooldown: 300, AvailabilityZones: ['us-east-1b'], HealthCheckType: 'EC2', CreatedTime: new Date(),
+      Instances: [{ InstanceId: INSTANCE_ID, LifecycleState: 'InService', HealthStatus: 'Healthy', AvailabilityZone: 'us-east-1b', ProtectedFromScaleIn: true }],
+    }] });
+    m.asg.on(SetInstanceProtectionCommand).resolves({});
     mockStackOperation(m, DeleteStackCommand, (token) => [
       stackEvent(token, 1, 'proton-beam', 'AWS::CloudFormation::Stack', 'DELETE_IN_PROGRESS', 'User Initiated'),
-      stackEvent(token, 2, 'Instance', 'AWS::EC2::Instance', 'DELETE_COMPLETE'),
+      stackEvent(token, 2, 'InstanceGroup', 'AWS::AutoScaling::AutoScalingGroup', 'DELETE_COMPLETE'),
       stackEvent(token, 3, 'InstanceRole', 'AWS::IAM::Role', 'DELETE_COMPLETE'),
     ]);
     assert.equal(await destroy(settings(), m.clients, io), 0);
+    assert.deepEqual(m.asg.commandCalls(SetInstanceProtectionCommand).map((c) => c.args[0].input), [
+      { AutoScalingGroupName: GROUP, InstanceIds: [INSTANCE_ID], ProtectedFromScaleIn: false },
+    ]);
+    assert.match(text(), /group proton-beam-job: scale-in protection removed from i-0123456789abcdef0, so that the deletion terminates it/);
     assert.equal(m.cfn.commandCalls(DeleteStackCommand)[0].args[0].input.StackName, STACK_ID);
-    assert.match(text(), /Instance +DELETE_COMPLETE/);
+    assert.match(text(), /InstanceGroup +DELETE_COMPLETE/);
     assert.match(text(), /stack proton-beam deleted/);
     assert.match(text(), /results, bundles and _status.json stay in s3:\/\/out-bucket\/run-1\//);
   });
@@ -426,20 +454,84 @@ test('the deploy status written before the command marks a new run', async () =>
   assert.ok(JSON.parse(await res.Body!.transformToString()).phase);
 });
 
-test('a spot instance reclaimed mid-job ends the wait instead of hanging', async () => {
+test('a spot instance reclaimed mid-job: the group replaces it, make deploy follows the job on the new instance to the end and shows the resume', async () => {
   const { io, text } = fakeIO();
+  const second = '1a2b3c4d-5e6f-4a5b-8c7d-9e8f7a6b5c4d';
   mockEc2(m);
-  m.ec2.on(DescribeInstancesCommand).resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'running' } }] }] }).resolves({ Reservations: [{ Instances: [{ InstanceId: INSTANCE_ID, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
+  await local.setup.send(new DeleteObjectCommand({ Bucket: 'out-bucket', Key: 'run-1/_checkpoint.json' }));
+  // The old instance runs until EC2 reclaims it; the group then launches the new one.
+  let reclaimed = false;
+  m.ec2.on(DescribeInstancesCommand, { InstanceIds: [OLD_INSTANCE] }).callsFake(() => ({ Reservations: [{ Instances: [{ InstanceId: OLD_INSTANCE,
+    ...(reclaimed ? { State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } } : { State: { Name: 'running' } }) }] }] }));
+  m.ec2.on(DescribeInstancesCommand, { InstanceIds: [NEW_INSTANCE] }).resolves({ Reservations: [{ Instances: [{ InstanceId: NEW_INSTANCE, State: { Name: 'running' } }] }] });
+  m.asg.on(DescribeAutoScalingGroupsCommand).callsFake(() => ({ AutoScalingGroups: [{
+    AutoScalingGroupName: GROUP, MinSize: 1, MaxSize: 1, DesiredCapacity: 1, DefaultCooldown: 300, AvailabilityZones: ['us-east-1b'], HealthCheckType: 'EC2', CreatedTime: new Date(),
+    Instances: reclaimed
+      ? [{ InstanceId: OLD_INSTANCE, LifecycleState: 'Terminating', HealthStatus: 'Unhealthy', AvailabilityZone: 'us-east-1b', ProtectedFromScaleIn: false },
+        { InstanceId: NEW_INSTANCE, LifecycleState: 'InService', HealthStatus: 'Healthy', AvailabilityZone: 'us-east-1b', ProtectedFromScaleIn: false }]
+      : [{ InstanceId: OLD_INSTANCE, LifecycleState: 'InService', HealthStatus: 'Healthy', AvailabilityZone: 'us-east-1b', ProtectedFromScaleIn: false }],
+  }] }));
+  mockAssociation(m, { [OLD_INSTANCE]: COMMAND_ID, [NEW_INSTANCE]: second });
   m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
   m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
-  m.ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE_ID, PingStatus: 'Online' }] });
-  m.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
-  m.ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [{ CommandId: 'c-1', Status: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }] });
+  m.ssm.on(DescribeInstanceInformationCommand).callsFake((input: { Filters: { Values: string[] }[] }) => ({
+    InstanceInformationList: [{ InstanceId: input.Filters[0].Values[0], PingStatus: 'Online' }],
+  }));
+  let onOld = 0;
+  m.ssm.on(ListCommandInvocationsCommand, { CommandId: COMMAND_ID }).callsFake(async () => {
+    // Five looks into the job on the old instance, then the spot reclaim (the command never ends by itself).
+    if (++onOld === 5) {
+      reclaimed = true;
+      await putCheckpoint(local.setup, 'out-bucket', 'run-1/_checkpoint.json', record(HISTORY.slice(0, 3)));
+    }
+    return { CommandInvocations: [{ CommandId: COMMAND_ID, InstanceId: OLD_INSTANCE, Status: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }] };
+  });
+  let onNew = 0;
+  m.ssm.on(ListCommandInvocationsCommand, { CommandId: second }).callsFake(async () => {
+    if (++onNew < 3) return { CommandInvocations: [{ CommandId: second, InstanceId: NEW_INSTANCE, Status: 'InProgress', CommandPlugins: [{ Name: 'runJob', Status: 'InProgress' }] }] };
+    await putCheckpoint(local.setup, 'out-bucket', 'run-1/_checkpoint.json', record([...HISTORY, { event: 'done', at: '2026-01-05T10:40:00.000Z', line: 9_000_001, offset: 15_300_000_000, instanceId: NEW_INSTANCE }]));
+    await writeJobStatus(local.setup, 'out-bucket', 'run-1/_status.json', status('done', { lines: 9_000_000, events: 9_000_000, finishedAt: new Date().toISOString(), exitCode: 0 }));
+    return { CommandInvocations: [{ CommandId: second, InstanceId: NEW_INSTANCE, Status: 'Success', CommandPlugins: [{ Name: 'runJob', Status: 'Success' }] }] };
+  });
+
   const code = await deploy(settings({ SPOT: 'true' }), m.clients, io, { templateBody, root: ROOT, bundle });
-  assert.equal(code, 1);
-  assert.match(text(), /instance i-0123456789abcdef0 is terminated \(Server.SpotInstanceTermination: Spot instance termination\) while the job was running/);
-  assert.match(text(), /AWS may have reclaimed the spot instance/);
-  assert.ok(m.ssm.commandCalls(ListCommandInvocationsCommand).length <= 14, 'gives up within about a minute');
+  assert.equal(code, 0, text());
+  const out = text();
+  assert.match(out, new RegExp(`job started on ${OLD_INSTANCE}: command ${COMMAND_ID}`));
+  assert.match(out, /instance i-0123456789abcdef0 is terminated \(Server.SpotInstanceTermination: Spot instance termination\) while the job was running/);
+  assert.match(out, /the group proton-beam-job replaces it; the job resumes there from s3:\/\/out-bucket\/run-1\/_checkpoint.json/);
+  assert.match(out, new RegExp(`job started on ${NEW_INSTANCE}: command ${second}`));
+  assert.match(out, /results: s3:\/\/out-bucket\/run-1\//);
+  assert.match(out, /1 interruption, 1 resume, 2 instances: i-0123456789abcdef0, i-0fedcba9876543210/);
+  assert.match(out, /2026-01-05 10:12:10Z {2}interrupted on i-0123456789abcdef0 \(spot interruption notice\) at line 2,900,001, byte 4,930,000,000 \(4\.6 GiB\)/);
+  assert.match(out, /2026-01-05 10:21:40Z {2}resumed on i-0fedcba9876543210 from line 2,900,001, byte 4,930,000,000/);
+  // The new instance's command was looked up only after the old one was gone, and only the old one was given up on.
+  assert.ok(onOld >= 5 && onOld <= 14, `gives up on the old instance within about a minute of its loss (${onOld} looks)`);
+  assert.equal(m.ssm.commandCalls(SendCommandCommand).length, 0);
+});
+
+test('an instance reclaimed before the job started on it: make deploy goes on with the group\'s next one', async () => {
+  const { io, text } = fakeIO();
+  mockEc2(m);
+  // Looked at by make deploy's check of its size, then for its instance; later the replacement.
+  mockGroup(m, [
+    { desired: 1, instances: [[OLD_INSTANCE, 'InService']] },
+    { desired: 1, instances: [[OLD_INSTANCE, 'InService']] },
+    { desired: 1, instances: [[OLD_INSTANCE, 'Terminating'], [NEW_INSTANCE, 'Pending']] },
+  ]);
+  mockAssociation(m, { [NEW_INSTANCE]: COMMAND_ID });
+  m.ec2.on(DescribeInstancesCommand, { InstanceIds: [OLD_INSTANCE] }).resolves({ Reservations: [{ Instances: [{ InstanceId: OLD_INSTANCE, State: { Name: 'terminated' }, StateReason: { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' } }] }] });
+  m.ec2.on(DescribeInstancesCommand, { InstanceIds: [NEW_INSTANCE] }).resolves({ Reservations: [{ Instances: [{ InstanceId: NEW_INSTANCE, State: { Name: 'running' } }] }] });
+  m.cfn.on(DescribeStacksCommand).resolves(stack('UPDATE_COMPLETE'));
+  m.cfn.on(UpdateStackCommand).rejects(Object.assign(new Error('No updates are to be performed.'), { name: 'ValidationError' }));
+  mockSsmJob(m, 'success');
+  m.ssm.on(DescribeInstanceInformationCommand).callsFake((input: { Filters: { Values: string[] }[] }) => ({
+    InstanceInformationList: input.Filters[0].Values[0] === NEW_INSTANCE ? [{ InstanceId: NEW_INSTANCE, PingStatus: 'Online' }] : [],
+  }));
+  const code = await deploy(settings({ SPOT: 'true' }), m.clients, io, { templateBody, root: ROOT, bundle });
+  assert.equal(code, 0, text());
+  assert.match(text(), /instance i-0123456789abcdef0 is terminated \(Server.SpotInstanceTermination: Spot instance termination\) before the job started on it: the group replaces it/);
+  assert.match(text(), new RegExp(`job started on ${NEW_INSTANCE}: command ${COMMAND_ID}`));
 });
 
 test('every AWS command these flows sent (control plane and S3) is allowed by docs/deployer-policy.json', async () => {

@@ -28,6 +28,9 @@ test('the converter gets its arguments per its command-line contract', () => {
     '--compression-level', '9', '--no-progress', '--status-file', '/data/w/status.json', '--s3-output', 's3://out/p/',
     '--sse-kms-key-id', 'arn:aws:kms:us-east-1:123456789012:key/k',
   ]);
+  assert.deepEqual(converterArgs({
+    input: '/in.jsonl', output: 's3://out/p/', workDir: '/w', validateSignatures: true, validateIds: true, compressionLevel: 6, checkpointEvery: '30s',
+  }, '/w/s.json').slice(-2), ['--checkpoint-every', '30s'], '--checkpoint-every is passed through to the converter');
 });
 
 test('a parameter with shell metacharacters is refused, and _status.json says so', async () => {

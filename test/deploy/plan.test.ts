@@ -214,3 +214,27 @@ test('the data volume\'s throughput and IOPS are sized from the instance type, w
   assert.throws(() => planFor({ INPUT_URL: 's3://my-dumps/x.jsonl', OUTPUT: 's3://my-results/run-1/', VOLUME_THROUGHPUT: '1000', VOLUME_IOPS: '3000' }),
     /VOLUME_THROUGHPUT=1000, VOLUME_IOPS=3000: gp3 needs at least 4 IOPS per MiB\/s/);
 });
+
+test('spot: the time an interruption adds (checkpoint interval + the replacement\'s way back) and the saving net of it', async () => {
+  const { spotRisk, REPLACEMENT_STEPS, CHECKPOINT_MINUTES, INTERRUPTIONS_PER_HOUR } = await import('../../lib/deploy/spot-cost.ts');
+  const t = parseBenchmarks(undefined).throughput;
+  const e = estimate({ inputBytes: 500 * GIB, compressed: true, instanceType: 'c7i.4xlarge', volumeSizeGib: 2000 }, prices, t);
+  const r = spotRisk(e, t, prices);
+  // The preparation steps are the setup every instance has (setup_minutes), the last one the resume itself.
+  const steps = REPLACEMENT_STEPS.map(([, m]) => m);
+  assert.equal(steps.slice(0, -1).reduce((a, b) => a + b, 0), t.setup_minutes);
+  assert.equal(r.replacementMinutes, t.setup_minutes + steps[steps.length - 1]);
+  assert.equal(r.perInterruptionMinutes, CHECKPOINT_MINUTES + r.replacementMinutes);
+  assert.equal(r.expected, e.hours.total * INTERRUPTIONS_PER_HOUR);
+  const perHour = e.spot.hourly + (e.spot.ebs + e.spot.ipv4) / e.hours.total;
+  assert.ok(Math.abs(r.netSavingWithOne - (e.onDemand.total - e.spot.total - perHour * r.perInterruptionMinutes / 60)) < 1e-9);
+  assert.ok(r.netSaving > r.netSavingWithOne && r.netSavingWithOne > 0, 'spot still pays with an interruption');
+  // A measured setup time scales the way back; a longer interval costs more per interruption.
+  const slow = spotRisk(e, { ...t, setup_minutes: 20 }, prices, 15);
+  assert.equal(slow.perInterruptionMinutes, 15 + 20 + steps[steps.length - 1]);
+
+  const { raw, settings } = planFor({ INPUT_URL: 's3://my-dumps/relay-2025.jsonl.gz', OUTPUT: 's3://my-results/run-1/', INPUT_SIZE: '500G', SPOT: 'true' });
+  const text = planLines({ settings, raw, bundleHash: '0123456789abcdef', inputSize: { bytes: 500 * GIB, note: 'INPUT_SIZE' }, prices, throughput: parseBenchmarks(undefined) }).join('\n');
+  assert.match(text, /spot interruption: about 16 min more per interruption \(up to 5 min of work since the last checkpoint, done again, \+ 11 min for the replacement to boot, prepare and resume/);
+  assert.match(text, /spot saving net of it: \$\d+\.\d\d \(\d+ %\) with the 0\.\d{3} interruptions to expect \(20 % per month\), \$\d+\.\d\d \(\d+ %\) even with one/);
+});

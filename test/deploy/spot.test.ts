@@ -104,6 +104,12 @@ test('a spot notice mid-job: the converter stops reading, the complete files are
     for (let n = 0; n < status.lines!; n++) end = INPUT.indexOf(0x0a, end) + 1;
     assert.equal(status.inputOffset, end);
     assert.equal(status.rejected, 0, "the line cut by the stop is not a rejection");
+    // The spot path reaches the converter's checkpoint: the work folder records where it stopped.
+    const checkpoint = JSON.parse(fs.readFileSync(path.join(work, 'out', '_checkpoint.json'), 'utf8'));
+    assert.equal(checkpoint.next.line, status.lines! + 1);
+    assert.equal(checkpoint.next.offset, end);
+    assert.equal(checkpoint.history.at(-1).event, 'interrupted');
+    assert.equal(checkpoint.input.spec, 's3://spot-bucket/dumps/big.jsonl');
     assert.equal(status.uploadedFiles, 3, 'one day file (every event has one day), index.db, proton-beam.log');
 
     const keys = (await local.s3.send(new ListObjectsV2Command({ Bucket: 'spot-bucket', Prefix: 'runs/r1/' }))).Contents!.map((o) => o.Key!);

@@ -10,6 +10,9 @@ import {
   TEMPLATE_PATH, USERDATA_PATH, commandParameters, embeddedUserData, readTemplate, stackParameters, withUserData,
 } from '../../lib/deploy/template.ts';
 import * as S from '../../lib/deploy/settings.ts';
+import { newRunId } from '../../lib/deploy/template.ts';
+
+const S_newRunId = () => newRunId(Date.parse('2026-01-05T10:00:00Z'));
 
 const text = fs.readFileSync(TEMPLATE_PATH, 'utf8');
 const t = parseCfnYaml(text);
@@ -25,7 +28,7 @@ const sample = settings({ INPUT_URL: 's3://in-bucket/dumps/relay.jsonl.gz', OUTP
 
 test('the template is plain YAML with the expected sections', () => {
   assert.equal(t.AWSTemplateFormatVersion, '2010-09-09');
-  for (const output of ['InstanceId', 'DocumentName', 'LogGroupName', 'OutputLocation']) assert.ok(t.Outputs[output], output);
+  for (const output of ['GroupName', 'AssociationId', 'DocumentName', 'LogGroupName', 'OutputLocation']) assert.ok(t.Outputs[output], output);
   for (const p of ['InputUrl', 'OutputBucket', 'OutputPrefix', 'InstanceType', 'VolumeSize', 'Spot', 'ValidateSignatures',
     'ValidateIds', 'CompressionLevel', 'ShutdownWhenDone', 'VpcId', 'SubnetId', 'CostCenter']) {
     assert.ok(parameters[p], `parameter ${p}`);
@@ -146,7 +149,7 @@ test('the property check catches a misspelt or misplaced property', async () => 
   assert.match(nested.join('\n'), /no property HttpToken/);
 });
 
-test('S3 writes are limited to the output prefix: no wildcard write anywhere, the only delete is manifest.json, _deploy/ denied', () => {
+test('S3 writes are limited to the output prefix: no wildcard write anywhere, the only deletes are manifest.json and the checkpoints (_parts/*, _checkpoint.json), _deploy/ denied', () => {
   const statements = [...walk(resources.InstanceRole.Properties.Policies)]
     .filter(({ node }) => node && typeof node === 'object' && 'Effect' in (node as object))
     .map(({ node }) => node as { Effect: string; Action: string | string[]; Resource: unknown; Sid?: string });
@@ -172,7 +175,9 @@ test('S3 writes are limited to the output prefix: no wildcard write anywhere, th
     if (writes) assert.equal(resourcesText, output('*'));
     if (actions.some((a) => a.startsWith('s3:Delete'))) {
       assert.deepEqual(actions, ['s3:DeleteObject']);
-      assert.equal(resourcesText, output('manifest.json'));
+      // manifest.json (replaced by a new run), and the checkpoints' parts and record (docs/S3.md).
+      if (s.Sid === 'CleanUpCheckpoints') assert.equal(resourcesText, `[${output('_parts/*')},${output('_checkpoint.json')}]`);
+      else assert.equal(resourcesText, output('manifest.json'));
     }
     assert.ok(!/"\*"|:::\*|s3:::\$\{[A-Za-z]+\}\/\*"/.test(resourcesText), `wildcard resource in ${resourcesText}`);
   }
@@ -207,9 +212,10 @@ test('IMDSv2 is required and every volume is encrypted gp3', () => {
     assert.equal(m.Ebs.VolumeType, 'gp3');
     assert.equal(m.Ebs.DeleteOnTermination, true);
   }
-  // The instance takes everything from the launch template: no override of volumes or metadata options.
-  const inst = resources.Instance.Properties;
-  for (const key of ['BlockDeviceMappings', 'MetadataOptions', 'Volumes', 'UserData', 'ImageId']) assert.equal(inst[key], undefined, key);
+  // The group launches everything from the launch template: no override of volumes, metadata options or market.
+  const group = resources.InstanceGroup.Properties;
+  for (const key of ['MixedInstancesPolicy', 'LaunchConfigurationName', 'LaunchTemplateData']) assert.equal(group[key], undefined, key);
+  assert.ok(!Object.values(resources).some((r) => r.Type === 'AWS::EC2::Instance'), 'no instance outside the group');
   assert.deepEqual(data.ImageId, { Ref: 'AmiId' });
   assert.equal(parameters.AmiId.Type, 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
   assert.match(String(parameters.AmiId.Default), /^\/aws\/service\/canonical\/ubuntu\/server\/\d\d\.04\/stable\/current\/amd64\//);
@@ -236,7 +242,7 @@ test('every resource that can carry tags carries Project, Stack, ManagedBy and C
   // What the instance launches (volumes, network interface, spot request) is tagged too.
   const launched = (resources.InstanceLaunchTemplate.Properties.LaunchTemplateData as any).TagSpecifications;
   const kinds = launched.map((s: any) => s.ResourceType ?? s['Fn::If'][1].ResourceType);
-  assert.deepEqual(kinds.sort(), ['network-interface', 'spot-instances-request', 'volume']);
+  assert.deepEqual(kinds.sort(), ['instance', 'network-interface', 'spot-instances-request', 'volume']);
   for (const s of launched) {
     const tags = s.Tags ?? s['Fn::If'][1].Tags;
     for (const k of REQUIRED_TAGS) assert.ok(tagKeys(tags).includes(k));
@@ -363,7 +369,7 @@ test('monitoring: four alarms on the job\'s metrics and the instance, an optiona
   assert.deepEqual([byName.DataVolumeFullAlarm.Namespace, byName.DataVolumeFullAlarm.MetricName, byName.DataVolumeFullAlarm.Threshold], [ns, 'DataVolumeUsedPercent', 90]);
   assert.deepEqual([byName.MemoryAlarm.Namespace, byName.MemoryAlarm.MetricName, byName.MemoryAlarm.Threshold], [ns, 'MemoryUsedPercent', 90]);
   assert.deepEqual([byName.StuckAlarm.MetricName, byName.StuckAlarm.Threshold, byName.StuckAlarm.ComparisonOperator], ['ProgressStalledMinutes', 15, 'GreaterThanOrEqualToThreshold']);
-  assert.deepEqual([byName.StatusCheckAlarm.Namespace, byName.StatusCheckAlarm.MetricName, byName.StatusCheckAlarm.Dimensions], ['AWS/EC2', 'StatusCheckFailed', [{ Name: 'InstanceId', Value: { Ref: 'Instance' } }]]);
+  assert.deepEqual([byName.StatusCheckAlarm.Namespace, byName.StatusCheckAlarm.MetricName, byName.StatusCheckAlarm.Dimensions], ['AWS/EC2', 'StatusCheckFailed', [{ Name: 'AutoScalingGroupName', Value: { Ref: 'InstanceGroup' } }]]);
   for (const a of Object.values(byName)) {
     assert.match(a.AlarmName['Fn::Sub'], /^\$\{AWS::StackName\}-/, 'make status finds them by the stack-name prefix');
     assert.deepEqual(a.AlarmActions, { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] });
@@ -372,9 +378,71 @@ test('monitoring: four alarms on the job\'s metrics and the instance, an optiona
   assert.equal(resources.AlarmSubscription.Condition, 'HasAlarmEmail');
   assert.equal(parameters.AlarmEmail.Default, '');
   const body = (resources.Dashboard.Properties as any).DashboardBody['Fn::Sub'][0] as string;
+  // By group, not by instance: a replacement instance has a new id, the group keeps its name.
+  assert.ok(!/InstanceId/.test(body), 'no instance id in the dashboard');
+  assert.equal([...body.matchAll(/"AutoScalingGroupName", "\$\{InstanceGroup\}"/g)].length, 5);
   for (const metric of ['CPUUtilization', 'MemoryUsedPercent', 'DataVolumeUsedPercent', 'EBSWriteBytes', 'NetworkIn', 'EventsPerSecond', 'BytesRead']) assert.ok(body.includes(metric), metric);
   assert.deepEqual(t.Outputs.DashboardName.Value, { Ref: 'Dashboard' });
   // The runJob step tells the job the namespace the role lets it write to.
   const run = (resources.JobDocument.Properties as any).Content.mainSteps.find((x: any) => x.name === 'runJob').inputs.runCommand;
   assert.ok(run.some((l: any) => typeof l === 'object' && /PB_METRICS_NAMESPACE=ProtonBeam\/\$\{AWS::StackName\}/.test(l['Fn::Sub'])));
+});
+
+test('the instance runs in an Auto Scaling group of one, from the launch template\'s latest version, tagged at launch', () => {
+  const group = resources.InstanceGroup.Properties as any;
+  assert.equal(resources.InstanceGroup.Type, 'AWS::AutoScaling::AutoScalingGroup');
+  assert.deepEqual([group.MinSize, group.MaxSize, group.DesiredCapacity], ['1', '1', '1']);
+  assert.deepEqual(group.LaunchTemplate, {
+    LaunchTemplateId: { Ref: 'InstanceLaunchTemplate' }, Version: { 'Fn::GetAtt': ['InstanceLaunchTemplate', 'LatestVersionNumber'] },
+  });
+  // The instance role names the group: its name is fixed, the same string in both places.
+  assert.deepEqual(group.AutoScalingGroupName, { 'Fn::Sub': '${AWS::StackName}-job' });
+  // A changed launch template (make deploy with another INSTANCE_TYPE) replaces the instance.
+  assert.deepEqual((resources.InstanceGroup as any).UpdatePolicy, { AutoScalingRollingUpdate: { MinInstancesInService: 0, MaxBatchSize: 1 } });
+  // Every tag reaches the instances it launches (make status, make ssm and the deployer policy find them by Stack).
+  for (const tag of group.Tags) assert.equal(tag.PropagateAtLaunch, true, tag.Key);
+  assert.deepEqual(group.Tags.map((x: any) => x.Key).sort(), ['CostCenter', 'ManagedBy', 'Name', 'Project', 'Stack']);
+  // The subnet make deploy chose, or the region's default subnets.
+  assert.deepEqual(group.VPCZoneIdentifier, { 'Fn::If': ['HasSubnet', [{ Ref: 'SubnetId' }], { Ref: 'AWS::NoValue' }] });
+  assert.deepEqual(group.AvailabilityZones, { 'Fn::If': ['HasSubnet', { Ref: 'AWS::NoValue' }, { 'Fn::GetAZs': '' }] });
+  // The security group moved into the launch template (the group has no property for it).
+  const data = (resources.InstanceLaunchTemplate.Properties as any).LaunchTemplateData;
+  assert.deepEqual(data.SecurityGroupIds, [{ 'Fn::GetAtt': ['InstanceSecurityGroup', 'GroupId'] }]);
+  assert.equal(data.InstanceMarketOptions['Fn::If'][1].SpotOptions.InstanceInterruptionBehavior, 'terminate');
+});
+
+test('a State Manager association starts the job document on every instance of the group, with the run\'s bundle', () => {
+  const a = resources.JobAssociation as any;
+  assert.equal(a.Type, 'AWS::SSM::Association');
+  assert.equal(a.Condition, 'HasBundle');
+  assert.deepEqual(a.Properties.Name, { Ref: 'JobDocument' });
+  assert.deepEqual(a.Properties.Targets, [{ Key: 'tag:aws:autoscaling:groupName', Values: [{ Ref: 'InstanceGroup' }] }]);
+  assert.equal(a.Properties.ScheduleExpression, undefined, 'no schedule: it runs when created or updated, and on each new instance');
+  assert.deepEqual(a.Properties.Parameters, { bundleUrl: [{ Ref: 'BundleUrl' }], bundleSha256: [{ Ref: 'BundleSha256' }], runId: [{ Ref: 'RunId' }] });
+  // Every other document parameter defaults to the stack parameter of the same setting: one source of truth.
+  const doc = (resources.JobDocument.Properties as any).Content.parameters;
+  for (const [name, p] of Object.entries<any>(doc)) {
+    if (name in a.Properties.Parameters) continue;
+    assert.ok(p.default && (p.default.Ref || p.default['Fn::Sub']), `document parameter ${name} has no stack default`);
+  }
+  // The association's parameters pass the document's own patterns.
+  assert.equal(parameters.BundleUrl.AllowedPattern, `^(${doc.bundleUrl.allowedPattern.slice(1, -1)})?$`);
+  assert.equal(parameters.BundleSha256.AllowedPattern, `^(${doc.bundleSha256.allowedPattern.slice(1, -1)})?$`);
+  assert.equal(parameters.RunId.AllowedPattern, doc.runId.allowedPattern);
+  assert.match(S_newRunId(), new RegExp(doc.runId.allowedPattern));
+  // The job learns its group from the runJob step, to scale it to zero at the end.
+  const run = (resources.JobDocument.Properties as any).Content.mainSteps.find((x: any) => x.name === 'runJob').inputs.runCommand;
+  assert.ok(run.some((l: any) => typeof l === 'object' && /PB_AUTOSCALING_GROUP=\$\{InstanceGroup\}/.test(l['Fn::Sub'])));
+  // An association has no CloudWatch output: the job ships its own into the stack's log group (lib/deploy/log-ship.ts).
+  assert.ok(run.some((l: any) => typeof l === 'object' && /PB_LOG_GROUP=\$\{JobLogGroup\}/.test(l['Fn::Sub'])));
+  assert.deepEqual(t.Outputs.AssociationId, { Condition: 'HasBundle', Description: t.Outputs.AssociationId.Description, Value: { 'Fn::GetAtt': ['JobAssociation', 'AssociationId'] } });
+});
+
+test('the instance may scale only its own group, and only to zero', () => {
+  const policy = (resources.InstanceRole.Properties.Policies as any[]).find((p) => p.PolicyName === 'end-the-group').PolicyDocument;
+  const arn = { 'Fn::Sub': 'arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${AWS::StackName}-job' };
+  assert.deepEqual(policy.Statement.map((s: any) => [s.Action, s.Resource]), [
+    ['autoscaling:SetInstanceProtection', arn], ['autoscaling:UpdateAutoScalingGroup', arn],
+  ]);
+  assert.deepEqual(policy.Statement[1].Condition, { NumericEquals: { 'autoscaling:MinSize': 0, 'autoscaling:MaxSize': 0 } });
 });

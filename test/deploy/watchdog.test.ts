@@ -111,3 +111,18 @@ test('the job sets the deadline from MaxJobHours and ends the watchdog; without 
     delete process.env.PB_WATCHDOG_BIN;
   }
 });
+
+test('on-shutdown: the command runs (as stored, no shell) before a shutdown of the watchdog\'s own, never on status or a dry run; a failing one does not stop the shutdown', async () => {
+  fresh();
+  const hook = path.join(dir, 'hook');
+  fs.writeFileSync(hook, `#!/bin/bash\necho "hook $*" >>"${shutdownLog}"\nexit 7\n`, { mode: 0o755 });
+  assert.equal((await wd(['on-shutdown'], BOOT)).code, 2);
+  assert.match((await wd(['on-shutdown', hook, 'a b', '$(id)'], BOOT)).out, /before a shutdown: /);
+  assert.match((await wd(['status'], BOOT + 1860)).out, /terminate: no job started/);
+  await wd(['check'], BOOT + 1860, { PB_WATCHDOG_DRY_RUN: '1' });
+  assert.equal(shutdowns(), '');
+  const r = await wd(['check'], BOOT + 1860);
+  assert.match(r.out, /that failed \(exit 7\); shutting down anyway/);
+  assert.deepEqual(shutdowns().split('\n').filter(Boolean).map((l) => l.split(' ')[0]), ['logger', 'hook', 'shutdown']);
+  assert.match(shutdowns(), /^hook a b \$\(id\)$/m);
+});

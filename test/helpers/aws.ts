@@ -4,12 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, type Stack, type StackEvent, type StackStatus } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import { DescribeAssociationExecutionTargetsCommand, DescribeAssociationExecutionsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { AwsClients } from '../../lib/deploy/aws.ts';
 
 // Nothing in a test may look for credentials or a region on an instance metadata service.
@@ -35,6 +36,7 @@ export function mockedClients(s3: S3Client) {
     ssm: new SSMClient({ region }),
     logs: new CloudWatchLogsClient({ region }),
     cw: new CloudWatchClient({ region }),
+    asg: new AutoScalingClient({ region }),
     s3,
   };
   const mocks = {
@@ -43,8 +45,9 @@ export function mockedClients(s3: S3Client) {
     ssm: mockClient(clients.ssm),
     logs: mockClient(clients.logs),
     cw: mockClient(clients.cw),
+    asg: mockClient(clients.asg),
   };
-  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs }, { service: 'cloudwatch', mock: mocks.cw });
+  everyMock.push({ service: 'cloudformation', mock: mocks.cfn }, { service: 'ec2', mock: mocks.ec2 }, { service: 'ssm', mock: mocks.ssm }, { service: 'logs', mock: mocks.logs }, { service: 'cloudwatch', mock: mocks.cw }, { service: 'autoscaling', mock: mocks.asg });
   return { clients, ...mocks };
 }
 
@@ -85,8 +88,12 @@ export const INSTANCE_ID = 'i-0123456789abcdef0';
 export const DOCUMENT = 'proton-beam-JobDocument-AbCdEf123456';
 export const LOG_GROUP = '/proton-beam/proton-beam';
 
+export const GROUP = 'proton-beam-job';
+export const ASSOCIATION_ID = '8dfe3659-4309-493a-8755-0123456789ab';
+
 export const OUTPUTS = [
-  { OutputKey: 'InstanceId', OutputValue: INSTANCE_ID },
+  { OutputKey: 'GroupName', OutputValue: GROUP },
+  { OutputKey: 'AssociationId', OutputValue: ASSOCIATION_ID },
   { OutputKey: 'DocumentName', OutputValue: DOCUMENT },
   { OutputKey: 'LogGroupName', OutputValue: LOG_GROUP },
   { OutputKey: 'OutputLocation', OutputValue: 's3://out-bucket/run-1/' },
@@ -102,3 +109,41 @@ export function stack(status: string, extra: object = {}): { Stacks: Stack[] } {
 }
 
 export const missingStack = () => Object.assign(new Error('Stack with id proton-beam does not exist'), { name: 'ValidationError' });
+
+type Mocks = ReturnType<typeof mockedClients>;
+
+/** The group's answers, one per DescribeAutoScalingGroups (the last repeats): wanted size and instances. */
+export function mockGroup(m: Mocks, steps: { desired: number; instances: [string, string][] }[]) {
+  let call = 0;
+  m.asg.on(DescribeAutoScalingGroupsCommand).callsFake(() => {
+    const step = steps[Math.min(call++, steps.length - 1)];
+    return { AutoScalingGroups: [{
+      AutoScalingGroupName: GROUP, MinSize: step.desired, MaxSize: step.desired, DesiredCapacity: step.desired, DefaultCooldown: 300,
+      AvailabilityZones: ['us-east-1b'], HealthCheckType: 'EC2', CreatedTime: new Date('2026-01-05T09:00:00Z'),
+      Instances: step.instances.map(([InstanceId, LifecycleState]) => ({
+        InstanceId, LifecycleState: LifecycleState as 'InService', HealthStatus: 'Healthy', AvailabilityZone: 'us-east-1b', ProtectedFromScaleIn: false,
+      })),
+    }] };
+  });
+  m.asg.on(UpdateAutoScalingGroupCommand).resolves({});
+}
+
+/** The association: an execution per instance, created after make deploy began, whose target output is the command. */
+export function mockAssociation(m: Mocks, commands: Record<string, string>) {
+  const ids = Object.keys(commands);
+  m.ssm.on(DescribeAssociationExecutionsCommand).resolves({
+    AssociationExecutions: ids.map((id, n) => ({
+      AssociationId: ASSOCIATION_ID, ExecutionId: `exec-${n}`, Status: 'InProgress', CreatedTime: new Date(Date.parse('2026-01-05T10:00:30Z') + n * 600_000),
+    })),
+  });
+  m.ssm.on(DescribeAssociationExecutionTargetsCommand).callsFake((input: { ExecutionId: string; Filters?: { Key: string; Value: string }[] }) => {
+    const instance = ids[Number(input.ExecutionId.split('-')[1])];
+    const wanted = input.Filters?.find((f) => f.Key === 'ResourceId')?.Value;
+    if (wanted && wanted !== instance) return { AssociationExecutionTargets: [] };
+    return { AssociationExecutionTargets: [{
+      AssociationId: ASSOCIATION_ID, ExecutionId: input.ExecutionId, ResourceId: instance, ResourceType: 'ManagedInstance', Status: 'InProgress',
+      OutputSource: { OutputSourceId: commands[instance], OutputSourceType: 'RunCommand' },
+    }] };
+  });
+}
+

@@ -19,6 +19,14 @@ export function deployerPolicy(v: { stack: string; bucket: string; prefix: strin
 
 const str = (x: unknown) => String(x);
 
+/** The condition keys Auto Scaling sets from an UpdateAutoScalingGroup request (only those it carries). */
+export function groupSizeContext(input: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (input.MinSize !== undefined) out['autoscaling:MinSize'] = String(input.MinSize);
+  if (input.MaxSize !== undefined) out['autoscaling:MaxSize'] = String(input.MaxSize);
+  return out;
+}
+
 /**
  * The authorizations of one command (Service Authorization Reference): resource-level where the
  * action supports it, '*' where it does not (EC2 Describe*, SSM's command queries). Throws on a
@@ -43,6 +51,15 @@ export function commandAuthorizations(c: { service: string; name: string; input:
         // The instance carries the template's Stack tag.
         ...(c.input.InstanceIds as string[]).map((id) => ({ action, resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/${id}`, context: { 'aws:ResourceTag/Stack': stack }, why })),
       ];
+    case 'ssm:DescribeAssociationExecutions': case 'ssm:DescribeAssociationExecutionTargets':
+      return [{ action, resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:association/${str(c.input.AssociationId)}`, why }];
+    case 'autoscaling:DescribeAutoScalingGroups': case 'autoscaling:DescribeScalingActivities':
+      return [{ action, resource: '*', why }];
+    case 'autoscaling:UpdateAutoScalingGroup': case 'autoscaling:SetInstanceProtection':
+      return [{
+        action, resource: `arn:aws:autoscaling:${REGION}:${ACCOUNT}:autoScalingGroup:7d1c2b3a-0000-4a5b-8c7d-0e1a2b3c4d5e:autoScalingGroupName/${str(c.input.AutoScalingGroupName)}`,
+        context: groupSizeContext(c.input), why,
+      }];
     case 'cloudwatch:DescribeAlarms':
       return [{ action, resource: `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:*`, why }];
     case 'logs:DescribeLogStreams':

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type S3rver from 's3rver';
+import type S3rver from '@20minutes/s3rver';
 import { startLocalS3 } from '../../lib/dev/local-s3.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 

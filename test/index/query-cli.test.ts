@@ -10,6 +10,8 @@ import test from 'node:test';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { bech32 } from '@scure/base';
+import { neventEncode, nprofileEncode } from 'nostr-tools/nip19';
+import { hexKey } from '../../lib/nostr/nip19.ts';
 import { encodeDelimited, type NostrEvent } from '../../lib/nostr/codec.ts';
 import { allStoredEvents, parseLines, randomSample, realSampleLines, runScript, tempDir, writeJsonl } from '../helpers/index.ts';
 
@@ -34,6 +36,9 @@ function expected(events: NostrEvent[], f: Filter): string[] {
 
 const npub = (hex: string) => bech32.encode('npub', bech32.toWords(Buffer.from(hex, 'hex')));
 const note = (hex: string) => bech32.encode('note', bech32.toWords(Buffer.from(hex, 'hex')));
+// TLV forms with relay hints (and, for an event, its author and kind), as clients share them.
+const nprofile = (pubkey: string) => nprofileEncode({ pubkey, relays: ['wss://relay.example.com'] });
+const nevent = (id: string, author?: string) => neventEncode({ id, relays: ['wss://relay.example.com'], author, kind: 1 });
 
 function ok(args: string[]): string {
   const r = runScript('query', args);
@@ -78,6 +83,10 @@ test('tag filters, --count, NIP-19, ISO dates, formats and --filter through the 
     [['--tag', 'L=#t'], { tags: { L: ['#t'] } }],
     [['--author', npub(withE.pubkey)], { authors: [withE.pubkey] }],
     [['--id', note(withE.id)], { ids: [withE.id] }],
+    [['--author', nprofile(withE.pubkey)], { authors: [withE.pubkey] }],
+    [['--id', nevent(withE.id, withE.pubkey)], { ids: [withE.id] }],
+    [['--tag', `e=${nevent(e1)}`], { tags: { e: [e1] } }],
+    [['--tag', `p=${nprofile(p1)}`], { tags: { p: [p1] } }],
     [['--since', new Date(times[100] * 1000).toISOString()], { since: times[100] }],
     [['--until', new Date(times[300] * 1000).toISOString().replace('.000Z', 'Z')], { until: times[300] }],
     [['--since', new Date(times[100] * 1000).toISOString().slice(0, 10)], { since: Date.parse(new Date(times[100] * 1000).toISOString().slice(0, 10)) / 1000 }],
@@ -127,8 +136,9 @@ test('bad query options are one-line usage errors', async () => {
   const good = npub(pubkey);
   const broken = good.slice(0, -1) + (good.endsWith('q') ? 'p' : 'q');
   for (const [args, message] of [
-    [['--author', broken], /--author: '.*' is not valid bech32/],
-    [['--author', note(pubkey)], /--author takes 64 hex characters or npub1\.\.\.; '.*' is a note/],
+    [['--author', broken], /--author: '.*' is not valid NIP-19/],
+    [['--author', note(pubkey)], /--author takes 64 hex characters or npub1\.\.\. or nprofile1\.\.\.; '.*' is a note/],
+    [['--id', nprofile(pubkey)], /--id takes 64 hex characters or note1\.\.\. or nevent1\.\.\.; '.*' is a nprofile/],
     [['--tag', 'e'], /--tag takes LETTER=VALUE/],
     [['--tag', 'ee=1'], /--tag takes LETTER=VALUE/],
     [['--since', '2025-02-30'], /--since takes Unix seconds or an ISO date/],
@@ -148,6 +158,12 @@ test('bad query options are one-line usage errors', async () => {
   const spec = runScript('query', [out, '--author', 'npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg', '--count']);
   assert.equal(spec.status, 0, spec.stderr);
   assert.equal(spec.stdout, '0\n');
+  // NIP-19's own nprofile example (relays wss://r.x.com, wss://djbas.sadkb.com): the pubkey the NIP names, which matches nothing here.
+  const example = 'nprofile1qqsrhuxx8l9ex335q7he0f09aej04zpazpl0ne2cgukyawd24mayt8gpp4mhxue69uhhytnc9e3k7mgpz4mhxue69uhkg6nzv9ejuumpv34kytnrdaksjlyr9p';
+  assert.equal(hexKey('pubkey', example, '--author'), '3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d');
+  const profile = runScript('query', [out, '--author', example, '--format', 'ids']);
+  assert.equal(profile.status, 0, profile.stderr);
+  assert.equal(profile.stdout, '');
 });
 
 const tagRows = (indexPath: string) => {
