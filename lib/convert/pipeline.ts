@@ -118,9 +118,6 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   const journalRepairs = finishStoppedRepairs(opts.outputDir, folderLog);
   // The folder's ids from DIR/_checkpoint.ids rather than its day files, when the record allows.
   const fromIdList = journalRepairs.length === 0 ? idLogResume(opened, { dir: opts.outputDir, resumeGiven }) : undefined;
-  // The ids this run stores, kept for a resume when the folder began empty (it then describes the folder);
-  // decided once the folder is read, but the writer threads must be told now whether to send them.
-  const mayKeepIds = Boolean(opts.checkpoint) && !resumeGiven;
   // The writer threads read the ids of their days' files first (in parallel), then write.
   let indexing: Awaited<ReturnType<typeof startIndexing>> | undefined;
   const recent = opts.validateSignatures ? newRecentIds() : undefined;
@@ -133,7 +130,6 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     memberData: Boolean(opts.index),
     shareStored: Boolean(opts.validateSignatures),
     recent,
-    idRecords: mayKeepIds,
     ...(fromIdList ? { idLog: fromIdList } : {}),
   }, (member) => indexing?.onMember?.(member), folderLog);
   let pool: WorkerPool<BatchTask, BatchResult> | undefined;
@@ -255,11 +251,11 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
       },
       log,
       // The ids this run stores (id records from the writer threads), kept for a resume when the folder began empty.
-      idLogFrom: !mayKeepIds ? undefined : opened.resume ? opened.resume.storedIds : counts.preexisting === 0 && repairs.length === 0 ? 0 : undefined,
+      idLogFrom: resumeGiven ? undefined : opened.resume ? opened.resume.storedIds : counts.preexisting === 0 && repairs.length === 0 ? 0 : undefined,
     });
     checkpoints = ckpt || undefined;
     const idLog = checkpoints?.idLog;
-    if (idLog) writers.onStored = (records) => idLog.addRecords(records);
+    if (idLog) writers.sendStoredIds((records) => idLog.addRecords(records));
 
     // The main thread's CPU per line is taken over the loop alone: start-up (loading modules,
     // bundling and starting threads, reading the folder) is paid once a run, not per line.

@@ -36,8 +36,6 @@ export interface WriterThreadOptions {
   writers: number;
   /** Where to note each id stored, for the workers (lib/convert/recent-ids.ts). */
   recent?: SharedArrayBuffer;
-  /** Send the ids stored, with their days, in each batch's ack (the checkpoint's id list, lib/checkpoint/id-log.ts). */
-  idRecords?: boolean;
   /** Read the ids of the folder from the first `bytes` of DIR/_checkpoint.ids (its records of this thread's days) instead of its day files. */
   idLog?: { bytes: number };
 }
@@ -48,6 +46,8 @@ export type WriterThreadRequest =
   | { type: 'known'; records: Uint8Array }
   /** Every id known: reply 'loaded' (with the ids shared with the workers). */
   | { type: 'share' }
+  /** From the next parts on, send the ids stored, with their days, in each batch's ack (the checkpoint's id list, lib/checkpoint/id-log.ts). */
+  | { type: 'id-records' }
   | { type: 'flush' }
   | { type: 'close' }
   /** Stop: nothing more is written, and members being written are finished (none left torn). */
@@ -68,7 +68,7 @@ export type WriterThreadReply =
   /** `known`: ids of 'known' records of this thread's days that were not in the folder. */
   | { type: 'loaded'; events: number; repairs: Repair[]; stored?: SharedIdSet; known: number }
   | { type: 'member'; member: WrittenMember }
-  /** `stored`: the ids the batch stored, with their days (when idRecords). */
+  /** `stored`: the ids the batch stored, with their days (after 'id-records'). */
   | { type: 'ack'; duplicates: number; copies: number[]; stored?: Uint8Array }
   | { type: 'flushed'; members: FlushedMember[] }
   | { type: 'closed'; bytesWritten: number; files: string[]; members: number; flushed: FlushedMember[] }
@@ -127,6 +127,7 @@ for (const p of o.partitions) {
 const ownsDay = (day: number) => owned.has(partitionOfDay(day));
 let existing: { events: number; repairs: Repair[] } = { events: 0, repairs: [] };
 let known = 0;
+let idRecords = false;
 
 async function load(): Promise<void> {
   const fromList = o.idLog ? loadIdLog(o.dir, o.idLog.bytes, seen, ownsDay) : undefined;
@@ -145,7 +146,7 @@ async function write(parts: PartitionPart[]): Promise<void> {
   let duplicates = 0;
   const copies: number[] = [];
   const touched: DayWriter[] = [];
-  const stored = o.idRecords ? new Uint8Array(ID_RECORD_BYTES * parts.reduce((n, p) => n + p.count, 0)) : undefined;
+  const stored = idRecords ? new Uint8Array(ID_RECORD_BYTES * parts.reduce((n, p) => n + p.count, 0)) : undefined;
   const storedView = stored && new DataView(stored.buffer);
   let storedBytes = 0;
   for (const part of parts) {
@@ -200,6 +201,10 @@ async function handle(m: WriterThreadRequest): Promise<void> {
     return;
   }
   if (m.type === 'share') return share();
+  if (m.type === 'id-records') {
+    idRecords = true;
+    return;
+  }
   const members = await flushAll();
   if (m.type === 'flush') post({ type: 'flushed', members });
   if (m.type === 'close') {

@@ -62,8 +62,7 @@ export class WriterThreads {
   private stopping = false;
   private stops: (() => void)[] = [];
   private closed = false;
-  /** Given the ids each batch stored, with their days (when the threads were asked for them: idRecords). */
-  onStored: ((records: Uint8Array) => void) | undefined;
+  private onStored: ((records: Uint8Array) => void) | undefined;
 
   /** `onMember`: each member once on disk, per day file in file order. */
   constructor(readonly count: number, options: Omit<WriterThreadOptions, 'partitions' | 'writers'>, onMember: (m: WrittenMember) => unknown, log: (text: string) => void) {
@@ -120,6 +119,12 @@ export class WriterThreads {
   /** Ids stored before the run that are not in the folder (id records): each thread keeps those of its days. Before loaded(). */
   addKnown(records: Uint8Array): void {
     for (const worker of this.workers) worker.postMessage({ type: 'known', records } satisfies WriterThreadRequest);
+  }
+
+  /** From the next batch sent on, `onStored` is given the ids each batch stored, with their days (id records, one buffer per thread and batch). */
+  sendStoredIds(onStored: (records: Uint8Array) => void): void {
+    this.onStored = onStored;
+    for (const worker of this.workers) worker.postMessage({ type: 'id-records' } satisfies WriterThreadRequest);
   }
 
   /** Waits for every thread to have read its days' ids from the folder (and taken the known ids). */

@@ -67,8 +67,8 @@ test('known ids (id records) reach the thread of their day and count as stored; 
   const known = events.slice(0, 150);
   const records = Buffer.concat(known.map((e) => idRecordsOf(Buffer.from(e.id, 'hex'), dayOf(e.created_at))));
   const stored: Uint8Array[] = [];
-  const writers = new WriterThreads(3, { dir, compressionLevel: 6, pendingBudget: 1 << 20, index: false, memberData: false, shareStored: false, idRecords: true }, () => {}, () => {});
-  writers.onStored = (r) => stored.push(r);
+  const writers = new WriterThreads(3, { dir, compressionLevel: 6, pendingBudget: 1 << 20, index: false, memberData: false, shareStored: false }, () => {}, () => {});
+  writers.sendStoredIds((r) => stored.push(r));
   try {
     // Sent in two chunks, one of them twice: an id already known is not counted again.
     writers.addKnown(records.subarray(0, 100 * ID_RECORD_BYTES));
