@@ -225,6 +225,20 @@ test('an id list shorter than its record: the resume reads the ids from the day 
   await checkLikeReference(out, again, 'short id list');
 });
 
+test('a resume with another number of writer threads: each loads the ids of its own days from the id list, and dedup stays exact', async () => {
+  for (const [before, after] of [[1, 3], [3, 2]]) {
+    const out = path.join(root, `writers-${before}-${after}`);
+    const killed = await run([input, '-o', out, ...FAST, ...EVERY, '-w', String(before)], 'checkpoint-written:3');
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    const saved = record(out);
+    const again = await run([input, '-o', out, ...FAST, '-w', String(after)]);
+    ok(again, `rerun -w ${after}`);
+    // The lines after the record repeat events stored before it: each is a duplicate only if its id reached its day's thread.
+    assert.match(again.stderr, new RegExp(`the ids of the ${saved.counts.valid - saved.counts.duplicates} events stored so far loaded from _checkpoint\\.ids`));
+    await checkLikeReference(out, again, `-w ${before}, then -w ${after}`);
+  }
+});
+
 test('another input into the same folder does not resume the record: it is dropped, the run reads its own input from the start', async () => {
   const out = path.join(root, 'other');
   const killed = await run([input, '-o', out, ...FAST, ...EVERY], 'checkpoint-written:2');
