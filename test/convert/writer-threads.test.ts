@@ -14,6 +14,7 @@ import type { WrittenMember } from '../../lib/day-files/writer.ts';
 import { readDayDir } from '../helpers/common.ts';
 import { ID_RECORD_BYTES, dayOfRecord, idRecordsOf } from '../../lib/checkpoint/id-records.ts';
 import { dayOf } from '../../lib/day-files/names.ts';
+import { SharedIdSetReader } from '../../lib/convert/shared-id-set.ts';
 import { randomSample, tempDir } from '../helpers/index.ts';
 
 const OFF = { validateIds: false, validateSignatures: false };
@@ -67,7 +68,7 @@ test('known ids (id records) reach the thread of their day and count as stored; 
   const known = events.slice(0, 150);
   const records = Buffer.concat(known.map((e) => idRecordsOf(Buffer.from(e.id, 'hex'), dayOf(e.created_at))));
   const stored: Uint8Array[] = [];
-  const writers = new WriterThreads(3, { dir, compressionLevel: 6, pendingBudget: 1 << 20, index: false, memberData: false, shareStored: false }, () => {}, () => {});
+  const writers = new WriterThreads(3, { dir, compressionLevel: 6, pendingBudget: 1 << 20, index: false, memberData: false, shareStored: true }, () => {}, () => {});
   writers.sendStoredIds((r) => stored.push(r));
   try {
     // Sent in two chunks, one of them twice: an id already known is not counted again.
@@ -77,6 +78,10 @@ test('known ids (id records) reach the thread of their day and count as stored; 
     const loaded = await writers.loaded();
     assert.equal(loaded.known, 150);
     assert.equal(loaded.events, 0);
+    // The ids shared with the validating workers (their signature skip) hold the known ids: they count as stored there too.
+    const readers = loaded.stored.map((set) => new SharedIdSetReader(set));
+    for (const e of known) assert.ok(readers.some((r) => r.has(Buffer.from(e.id, 'hex'), 0)), `known ${e.id} is shared`);
+    for (const e of events.slice(150)) assert.ok(!readers.some((r) => r.has(Buffer.from(e.id, 'hex'), 0)), `new ${e.id} is not`);
     const batch = processBatch(0, 1, Buffer.from(events.map((e) => JSON.stringify(e)).join('\n') + '\n'), OFF);
     const outcome = await writers.send(batch.parts);
     assert.equal(outcome.duplicates, 150, 'every known id is a duplicate, whichever thread owns its day');
