@@ -13,6 +13,7 @@ import { ROOT } from '../lib/paths.ts';
 import { makeVerifier } from '../lib/nostr/verifier.ts';
 import { CheckpointStore } from '../lib/checkpoint/s3-store.ts';
 import { idsOfRange, loadStoredIds, readS3Checkpoint } from '../lib/checkpoint/s3-checkpoint.ts';
+import { ID_RECORD_BYTES } from '../lib/checkpoint/id-records.ts';
 
 interface Run { seconds: number; stdout: string; stderr: string; killed: boolean }
 
@@ -89,7 +90,7 @@ Converts the seeded, signed corpus of make bench (full validation, the index on,
     const record = read;
     let t = performance.now();
     let fromList = 0;
-    for await (const id of loadStoredIds(store, record)) fromList += id.length / 32;
+    for await (const records of loadStoredIds(store, record)) fromList += records.length / ID_RECORD_BYTES;
     const listSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     let fromParts = 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // Converts a JSONL dump of Nostr events into validated, deduplicated day files.
 import { DEFAULT_MAX_LINE_BYTES, convert, defaultParallelism } from '../lib/convert/pipeline.ts';
+import { PARTITIONS } from '../lib/convert/partitions.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { interruptSignal } from '../lib/cli/interrupt.ts';
 import fs from 'node:fs';
@@ -30,7 +31,8 @@ Converting into a folder that already holds day files adds to them and never sto
     'compression-level': { kind: 'int', default: 6, min: 0, max: 9, help: 'gzip level 0..9' },
     'filter-invalid-kinds': { kind: 'bool', defaultText: 'true', help: "Proton Beam's kind pre-filter, accepted for compatibility:\nkinds above 65535 are always rejected (kind_out_of_range)" },
     'no-filter-kinds': { kind: 'switch', help: 'the same as --filter-invalid-kinds=false (such kinds are still rejected)' },
-    'batch-size': { kind: 'int', short: 'b', default: 1000, min: 1, max: 10_000_000, help: 'lines per batch handed to a worker' },
+    writers: { kind: 'int', short: 'w', value: 'W', min: 1, max: PARTITIONS, help: `writer threads, each owning some of the ${PARTITIONS} day partitions (default: 3 per 4 workers); the output is the same for any W` },
+    'batch-size': { kind: 'int', short: 'b', default: 4000, min: 1, max: 10_000_000, help: 'lines per batch handed to a worker' },
     'max-line-bytes': { kind: 'int', default: DEFAULT_MAX_LINE_BYTES, min: 1, max: 1 << 30, defaultText: '16 MiB', help: 'reject longer lines without holding them' },
     'status-file': { kind: 'string', value: 'PATH', help: 'rewrite PATH with a JSON progress record every 2 s' },
     'no-index': { kind: 'switch', help: 'do not build DIR/index.db (the SQLite index of the events)' },
@@ -84,6 +86,7 @@ on from there; 143 for SIGTERM, the same).`,
     parallel: flags.parallel,
     compressionLevel: flags['compression-level'],
     batchSize: flags['batch-size'],
+    writers: flags.writers,
     progress: showProgress,
     maxLineBytes: flags['max-line-bytes'],
     statusFile: flags['status-file'],

@@ -89,6 +89,14 @@ export class Checkpointer {
     this.filesWritten.add(m.fileName);
   }
 
+  /** Members written since the last call (the writer threads' flushToDisk), per day file in file order. */
+  addMembers(members: NewMember[]): void {
+    for (const m of members) {
+      this.newMembers.push(m);
+      this.filesWritten.add(m.fileName);
+    }
+  }
+
   due(offset: number): boolean {
     return this.clock.due(offset);
   }

@@ -1,14 +1,16 @@
 /**
- * DIR/_checkpoint.ids: the 32-byte ids of the events a conversion stored, in the order it stored
- * them, kept while the run is unfinished. A checkpoint syncs it and records its length; a resume
- * of a run that began in an empty folder loads the ids from it (2 MB per 65,536 events, read in
- * one go) instead of inflating every day file for them. Written through a 1 MiB buffer: one
- * copy of 32 bytes per stored event on the converter's main thread.
+ * DIR/_checkpoint.ids: the ids of the events a conversion stored, each with its day (36-byte
+ * records, lib/checkpoint/id-records.ts: dedup is per day partition, so a resume routes each id to
+ * the writer thread that owns its day), kept while the run is unfinished. A checkpoint syncs it
+ * and records its length; a resume of a run that began in an empty folder loads the ids from it
+ * (each writer thread those of its days) instead of inflating every day file for them. The writer
+ * threads build each batch's records; the main thread copies them, one buffer per batch.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { IdSet } from '../convert/id-set.ts';
+import { ID_RECORD_BYTES, addIdRecords } from './id-records.ts';
 
 const fdatasync = promisify(fs.fdatasync);
 
@@ -19,12 +21,8 @@ export const idLogPathOf = (dir: string): string => path.join(dir, ID_LOG_NAME);
 
 export class IdLog {
   private fd: number;
-  private buffer = Buffer.from(new ArrayBuffer(BUFFER_BYTES));
-  private words = new Uint32Array(this.buffer.buffer);
+  private buffer = Buffer.allocUnsafe(BUFFER_BYTES);
   private held = 0;
-  /** The ids array of the batch being taken, as 32-bit words when aligned (8 word copies beat a subarray and set: ~8 ns an id against ~45). */
-  private source: Uint8Array | undefined;
-  private sourceWords: Uint32Array | undefined;
   /** Bytes of the file with what is held. */
   bytes: number;
   /** Set when a write failed (a full disk): the list is then given up, never the conversion (a resume reads the day files). */
@@ -38,24 +36,16 @@ export class IdLog {
     this.bytes = from;
   }
 
-  add(ids: Uint8Array, offset: number): void {
-    if (this.held + 32 > BUFFER_BYTES) this.write();
-    if (this.failed) return;
-    if (ids !== this.source) {
-      this.source = ids;
-      this.sourceWords = (ids.byteOffset & 3) === 0 ? new Uint32Array(ids.buffer, ids.byteOffset, ids.length >> 2) : undefined;
+  /** Appends id records (lib/checkpoint/id-records.ts), as a writer thread sends them for one batch. */
+  addRecords(records: Uint8Array): void {
+    for (let at = 0; at < records.length;) {
+      if (this.held === BUFFER_BYTES) this.write();
+      const n = Math.min(records.length - at, BUFFER_BYTES - this.held);
+      if (!this.failed) this.buffer.set(records.subarray(at, at + n), this.held);
+      this.held += n;
+      this.bytes += n;
+      at += n;
     }
-    const from = this.sourceWords;
-    if (from) {
-      const a = offset >> 2;
-      const b = this.held >> 2;
-      const to = this.words;
-      for (let j = 0; j < 8; j++) to[b + j] = from[a + j];
-    } else {
-      this.buffer.set(ids.subarray(offset, offset + 32), this.held);
-    }
-    this.held += 32;
-    this.bytes += 32;
   }
 
   /** Everything added so far written and synced; returns the file's length, or undefined once the list was given up. */
@@ -112,25 +102,29 @@ export function openIdLog(dir: string, from: number | undefined): IdLog | undefi
   return new IdLog(dir, from);
 }
 
-/** Adds the first `bytes` of DIR/_checkpoint.ids to `seen`; false when the file is shorter (then the folder is read instead). */
-export function loadIdLog(dir: string, bytes: number, seen: IdSet): boolean {
+/**
+ * Adds the ids of the first `bytes` of DIR/_checkpoint.ids whose day `owns` to `seen`; returns how
+ * many, or undefined when the file is shorter (then the folder is read instead).
+ */
+export function loadIdLog(dir: string, bytes: number, seen: IdSet, owns?: (day: number) => boolean): number | undefined {
   let fd: number;
   try {
     fd = fs.openSync(idLogPathOf(dir), 'r');
   } catch {
-    return false;
+    return undefined;
   }
   try {
-    if (fs.fstatSync(fd).size < bytes || bytes % 32 !== 0) return false;
-    const chunk = Buffer.allocUnsafe(16 << 20);
+    if (fs.fstatSync(fd).size < bytes || bytes % ID_RECORD_BYTES !== 0) return undefined;
+    const chunk = Buffer.allocUnsafe(ID_RECORD_BYTES << 19);
+    let added = 0;
     for (let pos = 0; pos < bytes;) {
       let got = 0;
       const want = Math.min(chunk.length, bytes - pos);
       while (got < want) got += fs.readSync(fd, chunk, got, want - got, pos + got);
-      for (let at = 0; at < got; at += 32) seen.add(chunk, at);
+      added += addIdRecords(seen, chunk.subarray(0, got), owns);
       pos += got;
     }
-    return true;
+    return added;
   } finally {
     fs.closeSync(fd);
   }

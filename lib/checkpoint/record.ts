@@ -7,7 +7,8 @@
 import type { ConversionCounts } from '../convert/summary.ts';
 
 export const CHECKPOINT_NAME = '_checkpoint.json';
-export const CHECKPOINT_VERSION = 1;
+/** 2: the id lists hold id records (id and day, 36 bytes each) since dedup is per day partition; 1 had bare 32-byte ids. */
+export const CHECKPOINT_VERSION = 2;
 
 /** What tells one input from another, and one version of it from the next. */
 export interface InputIdentity {
@@ -74,7 +75,8 @@ export interface CheckpointRecord {
   /** S3 output: the reject-log segments uploaded so far (keys relative to OUTPUT), in order. */
   logParts: string[];
   /**
-   * S3 output (optional, added by the S3 side): the ids of the events in the parts, 32 bytes each,
+   * S3 output (optional, added by the S3 side): the ids of the events in the parts, each with its
+   * day (id records, 36 bytes each, lib/checkpoint/id-records.ts),
    * one object per checkpoint, in order: what a resume on an empty machine deduplicates against.
    */
   idParts?: { key: string; bytes: number; sha256: string; events: number }[];
@@ -92,8 +94,8 @@ export interface CheckpointRecord {
   /** Day files this conversion has written to so far, across resumes (optional; the summary's count). */
   filesWritten?: string[];
   /**
-   * Local folder (optional): bytes of DIR/_checkpoint.ids (the 32-byte ids of the events this
-   * conversion stored, in order) that the record covers. Set only for a run that began in an
+   * Local folder (optional): bytes of DIR/_checkpoint.ids (the id records, id and day, of the
+   * events this conversion stored) that the record covers. Set only for a run that began in an
    * empty folder: a resume then loads the folder's ids from it instead of reading the day files.
    */
   storedIds?: number;

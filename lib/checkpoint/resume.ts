@@ -11,13 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { FatalError } from '../cli/errors.ts';
 import { cutDayFileBack, listDayFiles } from '../day-files/names.ts';
 import { syncDir } from '../day-files/durable.ts';
-import type { IdSet } from '../convert/id-set.ts';
 import { checkpointPathOf, readLocalCheckpoint, removeLocalCheckpoint } from './local.ts';
 import { fileIdentity, identityDifference } from './identity.ts';
 import type { CheckpointRecord, InputIdentity } from './record.ts';
 import type { ConversionCounts } from '../convert/summary.ts';
-import { loadExistingDays, type ExistingDays } from '../convert/existing-days.ts';
-import { ID_LOG_NAME, loadIdLog } from './id-log.ts';
+import { idLogPathOf } from './id-log.ts';
+import { ID_RECORD_BYTES } from './id-records.ts';
 
 /** The input as a record names it: a local path made absolute, anything else as typed. */
 export function specOf(input: string): string {
@@ -137,26 +136,19 @@ export function carryCounts(counts: ConversionCounts, record: CheckpointRecord):
 export const storedBy = (record: CheckpointRecord): number => record.counts.preexisting + record.counts.valid - record.counts.duplicates;
 
 /**
- * The ids of the folder into `seen`: from DIR/_checkpoint.ids when resuming a run that began in
- * an empty folder and the list is as long as the record says (the day files, just cut back to
- * the record, hold exactly those events), else by reading every day file as always.
+ * Where the folder's ids can be read from DIR/_checkpoint.ids instead of its day files: when
+ * resuming a run that began in an empty folder and the list is as long as the record says (the
+ * day files, just cut back to the record, hold exactly those events). Each writer thread reads the
+ * records of its own days (lib/convert/writer-thread.ts); undefined: read the day files.
  */
-export async function folderIds(opened: { resume?: CheckpointRecord }, o: { dir: string; seen: IdSet; compressionLevel: number; resumeGiven: boolean; log: (text: string) => void }): Promise<ExistingDays> {
+export function idLogResume(opened: { resume?: CheckpointRecord }, o: { dir: string; resumeGiven: boolean }): { bytes: number } | undefined {
   const r = opened.resume;
-  const stored = r ? r.counts.valid - r.counts.duplicates : 0;
-  if (r && !o.resumeGiven && r.storedIds !== undefined && r.counts.preexisting === 0 && r.storedIds === 32 * stored && loadIdLog(o.dir, r.storedIds, o.seen)) {
-    o.log(`the ids of the ${stored} events stored so far loaded from ${ID_LOG_NAME} (the day files are not read)`);
-    return { events: stored, repairs: [] };
+  if (!r || o.resumeGiven || r.storedIds === undefined || r.counts.preexisting !== 0) return undefined;
+  if (r.storedIds !== ID_RECORD_BYTES * (r.counts.valid - r.counts.duplicates)) return undefined;
+  try {
+    if (fs.statSync(idLogPathOf(o.dir)).size < r.storedIds) return undefined;
+  } catch {
+    return undefined;
   }
-  return loadExistingDays(o.dir, o.seen, o.compressionLevel, o.log);
-}
-
-/** Adds ids kept elsewhere (the S3 side: from the parts or an id list) to the set of stored ids: 32 bytes each. */
-export async function addKnownIds(seen: IdSet, ids: AsyncIterable<Uint8Array>): Promise<number> {
-  let added = 0;
-  for await (const chunk of ids) {
-    if (chunk.length % 32 !== 0) throw new FatalError(`known ids: a chunk of ${chunk.length} bytes is not a whole number of 32-byte ids`);
-    for (let at = 0; at < chunk.length; at += 32) if (seen.add(chunk, at)) added++;
-  }
-  return added;
+  return { bytes: r.storedIds };
 }

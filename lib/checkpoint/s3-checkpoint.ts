@@ -1,8 +1,9 @@
 /**
  * A checkpoint of an --s3-output run: the gzip members written since the last checkpoint go up as
  * part objects (`_parts/YYYY_MM_DD/NNNNNN.gz`, one run of whole members of one day file each), the
- * ids of their events as `_parts/ids/NNNNNN.bin` (32 bytes per event: what a resume on an empty
- * machine loads to deduplicate, without downloading the parts), the reject-log lines since the last
+ * ids of their events as `_parts/ids/NNNNNN.bin` (id records, 36 bytes per event: the id and its
+ * day, lib/checkpoint/id-records.ts; what a resume on an empty machine loads to deduplicate, each
+ * id by the writer thread of its day, without downloading the parts), the reject-log lines since the last
  * checkpoint as `_parts/log/NNNNNN.log`, and LAST `_checkpoint.json`, the commit point. Every object
  * is checked after its upload; anything uploaded after the last record is an orphan, ignored and
  * deleted by a resume (deleteOrphans).
@@ -16,6 +17,8 @@ import { messageId } from '../nostr/fields.ts';
 import { failpoint } from '../failpoints.ts';
 import { CHECKPOINT_NAME, CHECKPOINT_VERSION, type CheckpointPart, type CheckpointRecord } from './record.ts';
 import type { CheckpointStore } from './s3-store.ts';
+import { ID_RECORD_BYTES, idRecordsOf } from './id-records.ts';
+import { dayOfFileName } from '../day-files/names.ts';
 
 export const PARTS_DIR = '_parts/';
 export const IDS_DIR = `${PARTS_DIR}ids/`;
@@ -124,8 +127,9 @@ export class S3Checkpointer {
         failpoint('checkpoint-part-uploaded');
         let events = r.events;
         if (withIds || !r.counted) {
-          ids[k] = await idsOfRange(file, r.start, r.end);
-          events = ids[k].length / 32;
+          const found = await idsOfRange(file, r.start, r.end);
+          events = found.length / 32;
+          ids[k] = idRecordsOf(found, dayOfFileName(r.fileName));
           if (r.counted && events !== r.events) throw new FatalError(`checkpoint: ${r.fileName} bytes ${r.start}..${r.end} hold ${events} events, the converter counted ${r.events}`);
         }
         newParts[k] = {
@@ -139,7 +143,7 @@ export class S3Checkpointer {
     const idBytes = withIds ? Buffer.concat(ids) : Buffer.alloc(0);
     if (idBytes.length > 0) {
       const stored = await this.store.putBuffer(`${IDS_DIR}${seq(idParts.length + 1)}.bin`, idBytes);
-      idParts.push({ key: stored.key, bytes: stored.size, sha256: stored.sha256, events: idBytes.length / 32 });
+      idParts.push({ key: stored.key, bytes: stored.size, sha256: stored.sha256, events: idBytes.length / ID_RECORD_BYTES });
     }
     const logParts = [...this.logParts];
     const { from, to } = c.rejectLogBytes;
@@ -237,11 +241,13 @@ export async function deleteOrphans(store: CheckpointStore, record: CheckpointRe
 
 /**
  * The ids stored by the runs before this one, from the record's id lists, each checked against
- * its recorded SHA-256: 32-byte ids, in chunks (the converter's `knownIds`).
+ * its recorded SHA-256: id records (an id and its day, 36 bytes each), one chunk per list (the
+ * converter's `knownIds`).
  */
 export async function* loadStoredIds(store: CheckpointStore, record: CheckpointRecord): AsyncGenerator<Uint8Array> {
   for (const p of record.idParts ?? []) {
     const body = await store.getChecked(p.key, p);
-    for (let i = 0; i < body.length; i += 32) yield body.subarray(i, i + 32);
+    if (body.length % ID_RECORD_BYTES !== 0) throw new FatalError(`${store.url(p.key)}: ${body.length} bytes is not a list of ${ID_RECORD_BYTES}-byte id records`);
+    yield body;
   }
 }

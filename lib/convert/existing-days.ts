@@ -43,14 +43,25 @@ export interface ExistingDays {
 /** More than this of one cut-off member is not held in memory: the conversion stops instead. */
 const MAX_SALVAGE_BYTES = 256 << 20;
 
-export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void): Promise<ExistingDays> {
-  const result: ExistingDays = { events: 0, repairs: [] };
-  for (const r of replayRepairJournals(dir)) {
-    result.repairs.push(r);
-    log(`${path.join(dir, r.fileName)}: finished the repair a stopped run had begun (cut back to byte ${r.cutAt}, its whole events written again)`);
-  }
-  const files = listDayFiles(dir);
-  if (files.length > 0) log(`reading the ids of ${files.length} existing day files in ${dir} (new events are added, none twice)`);
+/** Finishes the repairs a stopped run had begun (see replayRepairJournals); run before any loadExistingDays of the folder. */
+export function finishStoppedRepairs(dir: string, log: (text: string) => void): Repair[] {
+  const repairs = replayRepairJournals(dir);
+  for (const r of repairs) log(`${path.join(dir, r.fileName)}: finished the repair a stopped run had begun (cut back to byte ${r.cutAt}, its whole events written again)`);
+  return repairs;
+}
+
+export const readingFolderNote = (files: number, dir: string): string => `reading the ids of ${files} existing day files in ${dir} (new events are added, none twice)`;
+
+/**
+ * Reads the ids of the day files in `dir` that `owns` picks (all when it is not given) into
+ * `seen`, repairing a file that ends in a cut-off member. With `owns`, the caller has run
+ * finishStoppedRepairs first (a writer thread reads its own days); without, it runs here.
+ */
+export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void, owns?: (fileName: string) => boolean): Promise<ExistingDays> {
+  const result: ExistingDays = { events: 0, repairs: owns ? [] : finishStoppedRepairs(dir, log) };
+  const files = listDayFiles(dir).filter((name) => !owns || owns(name));
+  // (the writer threads' callers say it once for the whole folder: readingFolderNote)
+  if (files.length > 0 && !owns) log(readingFolderNote(files.length, dir));
   for (const name of files) {
     const filePath = path.join(dir, name);
     if (fs.statSync(filePath).size === 0) continue; // created, never written: no events

@@ -117,6 +117,14 @@ export class IdSet {
     return this.count;
   }
 
+  /** Calls `visit` with each id (its bytes at bytes[offset..offset+32)). */
+  forEach(visit: (bytes: Uint8Array, offset: number) => void): void {
+    for (const shard of this.shards) {
+      if (!shard) continue;
+      for (let i = 0; i < shard.size; i++) visit(shard.chunks[i >>> CHUNK_SHIFT], (i & (CHUNK_IDS - 1)) * ID_BYTES);
+    }
+  }
+
   /** Bytes held, for the summary and the memory documentation. */
   bytes(): number {
     return this.shards.reduce((sum, s) => sum + (s ? s.bytes() : 0), 0);

@@ -7,6 +7,12 @@ export const DAY_FILE_PATTERN = /^(\d{4})_(\d{2})_(\d{2})\.pb\.gz$/;
 /** Days since 1970-01-01 (UTC) of a created_at in seconds. */
 export const dayOf = (createdAt: number): number => Math.floor(createdAt / SECONDS_PER_DAY);
 
+/** The day of a day file's name (YYYY_MM_DD.pb.gz); NaN for another name. */
+export function dayOfFileName(name: string): number {
+  const m = DAY_FILE_PATTERN.exec(name);
+  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) / 1000 / SECONDS_PER_DAY : NaN;
+}
+
 export function dayFileName(day: number): string {
   const d = new Date(day * SECONDS_PER_DAY * 1000);
   const yyyy = String(d.getUTCFullYear()).padStart(4, '0');

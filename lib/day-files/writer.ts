@@ -2,11 +2,12 @@
  * Appends events to their day files as a sequence of bounded gzip members.
  *
  * Each day collects its events' length-delimited messages in memory until about
- * `memberBytes`; then they are gzip'd as one member (on libuv's thread pool, so members of
- * different days compress in parallel) and appended to YYYY_MM_DD.pb.gz. Appends to one file
- * happen in order, so the output does not depend on timing. When the days together hold more
- * than `pendingBudget` bytes, the largest are flushed early, which bounds memory for dumps
- * that span thousands of days.
+ * `memberBytes`; then they are gzip'd as one member (on libuv's thread pool, on the calling
+ * thread, or by `compress`: the converter's writer threads hand them to compressor threads) and
+ * appended to YYYY_MM_DD.pb.gz. Appends to one file happen in order, so the output does not
+ * depend on timing. When the days together hold more than `pendingBudget` bytes, the largest
+ * are flushed early, which bounds memory for dumps that span thousands of days (the converter
+ * has one DayWriter per day partition, so that this depends on the partition's events alone).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { cutDayFileBack, dayFileName } from './names.ts';
 import { FatalError, describeFsError } from '../cli/errors.ts';
 import { appendDurably } from './durable.ts';
 import { failpoint } from '../failpoints.ts';
+import { PackedRowsBuilder, type PackedRows } from './packed-rows.ts';
 
 const gzip = promisify(zlib.gzip);
 
@@ -37,7 +39,9 @@ export interface WrittenMember {
   memberBytes: number;
   /** The events' index fields, when `append` was given them (empty otherwise). */
   events: StoredEvent[];
-  /** Events in the member (known whether or not `events` was filled). */
+  /** The same rows in packed form, from appendRow (writer threads), instead of `events`. */
+  rows?: PackedRows;
+  /** Events in the member (known whether or not `events` or `rows` was filled). */
   eventCount?: number;
   /** The member's uncompressed bytes (the events' length-delimited messages): the index reads their tags. */
   data?: Buffer;
@@ -52,6 +56,30 @@ export interface DayWriterOptions {
    * the member then counts as in flight (see capacity) until it settles.
    */
   onMember?: (member: WrittenMember) => unknown;
+  /**
+   * Compress on the calling thread (zlib sync) rather than on libuv's pool, whose 4 threads per
+   * process would cap a large machine: for writer threads, each compressing its own members.
+   */
+  syncCompression?: boolean;
+  /** Compress elsewhere (the writer threads' compressor threads); takes precedence over syncCompression. */
+  compress?: (data: Buffer, level: number) => Promise<Buffer>;
+  /**
+   * Shared by the DayWriters of one thread: their appends run one at a time, and after one
+   * fails no other starts (on a full disk, the members written so far stay whole and no more
+   * are begun).
+   */
+  appends?: AppendQueue;
+}
+
+export class AppendQueue {
+  private last: Promise<unknown> = Promise.resolve();
+  failure: Error | undefined;
+
+  run(append: () => Promise<void>): Promise<void> {
+    const next = this.last.then(() => (this.failure ? undefined : append()));
+    this.last = next.catch(() => {});
+    return next;
+  }
 }
 
 interface Day {
@@ -59,6 +87,7 @@ interface Day {
   buffer: Buffer;
   length: number;
   events: StoredEvent[];
+  rows?: PackedRowsBuilder;
   /** Events held, counted with or without their index fields. */
   count: number;
   /** Size of the file with every member written so far. */
@@ -111,6 +140,16 @@ export class DayWriter {
     if (this.pendingBytes > this.pendingBudget) this.flushLargest();
   }
 
+  /**
+   * Adds the i-th event of packed columns (ids and pubkeys 32 bytes each) to its day; its index
+   * row is kept packed (WrittenMember.rows), without making strings.
+   */
+  appendRow(day: number, message: Uint8Array, ids: Uint8Array, pubkeys: Uint8Array, i: number, kind: number, createdAt: number): void {
+    const d = this.days.get(day) ?? this.openDay(day);
+    (d.rows ??= new PackedRowsBuilder()).add(ids, pubkeys, i, kind, createdAt, d.length);
+    this.append(day, message);
+  }
+
   /** Resolves when fewer members are being compressed and written than the limit. */
   async capacity(): Promise<void> {
     while (this.inFlight >= MAX_MEMBERS_IN_FLIGHT && !this.failure) {
@@ -130,8 +169,13 @@ export class DayWriter {
   }
 
   /** Writes everything still held and waits until it is on disk. */
-  async close(): Promise<void> {
-    await this.flush();
+  close(): Promise<void> {
+    return this.flush();
+  }
+
+  /** Resolves once no member is being written (whether or not one failed), holding the rest back. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.days.values()].map((d) => d.tail));
   }
 
   private openDay(day: number): Day {
@@ -158,6 +202,7 @@ export class DayWriter {
   private flushDay(d: Day): void {
     const data = Buffer.from(d.buffer.subarray(0, d.length));
     const events = d.events;
+    const rows = d.rows?.take();
     const eventCount = d.count;
     d.count = 0;
     this.pendingBytes -= d.length;
@@ -165,7 +210,9 @@ export class DayWriter {
     d.events = [];
     if (d.buffer.length > this.memberBytes * 2) d.buffer = Buffer.allocUnsafe(16 << 10);
     this.inFlight++;
-    const compressed = gzip(data, { level: this.options.compressionLevel, memLevel: 9 });
+    const gzipOptions = { level: this.options.compressionLevel, memLevel: 9 };
+    const compressed = this.options.compress ? this.options.compress(data, gzipOptions.level)
+      : this.options.syncCompression ? syncGzip(data, gzipOptions) : gzip(data, gzipOptions);
     compressed.catch(() => {}); // reported through the write below
     const filePath = path.join(this.dir, d.fileName);
     let appendingAt: number | undefined;
@@ -174,20 +221,26 @@ export class DayWriter {
         const member = await compressed;
         if (this.failure) return;
         const memberOffset = d.fileSize; // appends to one file run one after the other
-        appendingAt = memberOffset;
-        failpoint('member-append-before');
-        // On disk (fsync) before the index is told: its rows never point past a file's end.
-        await appendDurably(filePath, member);
-        appendingAt = undefined;
-        failpoint('member-append-after');
+        const append = async () => {
+          if (this.failure) return;
+          appendingAt = memberOffset;
+          failpoint('member-append-before');
+          // On disk (fsync) before the index is told: its rows never point past a file's end.
+          await appendDurably(filePath, member);
+          appendingAt = undefined;
+          failpoint('member-append-after');
+        };
+        await (this.options.appends ? this.options.appends.run(append) : append());
+        if (this.failure || this.options.appends?.failure) return;
         d.fileSize += member.length;
         this.filesTouched.add(d.fileName);
         this.bytesWritten += member.length;
         this.membersWritten++;
-        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events, eventCount, data });
+        await this.options.onMember?.({ fileName: d.fileName, memberOffset, memberBytes: member.length, events, rows, eventCount, data });
       })
       .catch((err) => {
         this.failure ??= err instanceof FatalError ? err : new FatalError(`cannot write ${describeFsError(err, filePath)}`);
+        if (this.options.appends) this.options.appends.failure ??= this.failure;
         // A member written in part (a full disk) would end the file in a cut-off member: take it back.
         if (appendingAt !== undefined) {
           try {
@@ -201,5 +254,13 @@ export class DayWriter {
         this.inFlight--;
         this.waiters.shift()?.();
       });
+  }
+}
+
+function syncGzip(data: Buffer, options: zlib.ZlibOptions): Promise<Buffer> {
+  try {
+    return Promise.resolve(zlib.gzipSync(data, options));
+  } catch (err) {
+    return Promise.reject(err);
   }
 }

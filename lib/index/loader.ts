@@ -9,6 +9,7 @@
 import type { IndexDb } from './db.ts';
 import { failpoint } from '../failpoints.ts';
 import type { TagInserter, TagRows } from './tags.ts';
+import type { PackedRows } from '../day-files/packed-rows.ts';
 
 /** The index rows of one gzip member, column by column. */
 export interface RowChunk {
@@ -71,6 +72,18 @@ export class RowChunkBuilder {
       offsetsInMember: Float64Array.from(this.offsetsInMember),
     };
   }
+}
+
+/** A member's packed rows (raw ids and pubkeys) as a RowChunk: the hex is made here, on the index's thread. */
+export function chunkOfPacked(fileName: string, memberOffset: number, rows: PackedRows): RowChunk {
+  const n = rows.count;
+  const ends = new Uint32Array(n);
+  for (let i = 0; i < n; i++) ends[i] = 64 * (i + 1);
+  const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, 32 * n).toString('hex');
+  return {
+    fileName, count: n, ids: hex(rows.ids), idEnds: ends, pubkeys: hex(rows.pubkeys), pubkeyEnds: ends.slice(),
+    kinds: rows.kinds, createdAt: rows.createdAt, memberOffsets: new Float64Array(n).fill(memberOffset), offsetsInMember: rows.offsetsInMember,
+  };
 }
 
 /** The ArrayBuffers of a chunk, to transfer it to another thread without a copy. */

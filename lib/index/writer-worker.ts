@@ -5,11 +5,18 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { finishIndex, openIndexForWrite, countRows } from './db.ts';
-import { BulkLoader, type RowChunk } from './loader.ts';
+import { BulkLoader, chunkOfPacked, type RowChunk } from './loader.ts';
+import type { PackedRows } from '../day-files/packed-rows.ts';
 import { CREATE_TAGS_TABLE, TagInserter, collectTags, emptyTagRows, hasTagsTable, messageAt } from './tags.ts';
 
 /** `data`: the member's uncompressed messages, at the chunk's offsetsInMember, for the tags table. */
-export type WriterRequest = { type: 'rows'; chunk: RowChunk; data?: Uint8Array } | { type: 'commit' } | { type: 'finish' };
+export type WriterRequest =
+  | { type: 'rows'; chunk: RowChunk; data?: Uint8Array }
+  /** A member's rows packed (lib/day-files/packed-rows.ts), made into a chunk here. */
+  | { type: 'packed'; fileName: string; memberOffset: number; rows: PackedRows; data?: Uint8Array }
+  /** A checkpoint: every row sent so far committed before the reply. */
+  | { type: 'commit' }
+  | { type: 'finish' };
 
 /** A repaired day file: its rows from byte `from` on pointed at what was cut off; deleted first. */
 export interface Drop { fileName: string; from: number }
@@ -70,9 +77,10 @@ port.on('message', (req: WriterRequest) => {
   if (failed || !loader || !db) return;
   const l = loader;
   const d = db;
-  if (req.type === 'rows') {
-    if (withTags) addTags(req.chunk, req.data);
-    l.add(req.chunk);
+  if (req.type === 'rows' || req.type === 'packed') {
+    const chunk = req.type === 'rows' ? req.chunk : chunkOfPacked(req.fileName, req.memberOffset, req.rows);
+    if (withTags) addTags(chunk, req.data);
+    l.add(chunk);
     clearTimeout(idle);
     if (l.full) flushSoon(l);
     else idle = setTimeout(() => flushSoon(l), IDLE_MS);

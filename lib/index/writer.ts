@@ -16,6 +16,7 @@ import { rebuildIndex, removeRebuildLeftovers } from './rebuild.ts';
 import type { Drop, WriterReply, WriterRequest } from './writer-worker.ts';
 import { libModule } from '../paths.ts';
 import { hasTagsTable } from './tags.ts';
+import { packedRowsBuffers } from '../day-files/packed-rows.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
@@ -112,12 +113,21 @@ export async function startIndexing(
   return {
     onMember(member: WrittenMember): void | Promise<void> {
       if (failure) return; // reported by finish()
-      const rows = new RowChunkBuilder(member.fileName);
-      for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
-      const chunk = rows.build();
-      // For the tags table, the member's bytes are copied to the writer thread, which reads the tags from them.
-      worker.postMessage({ type: 'rows', chunk, data: withTags ? member.data : undefined } satisfies WriterRequest, chunkTransferList(chunk));
-      behind += chunk.count;
+      const data = withTags ? member.data : undefined;
+      if (member.rows) {
+        // Packed by a writer thread: moved on as they are; the hex is made on the index's thread.
+        const transfer = packedRowsBuffers(member.rows);
+        if (data && data.buffer.byteLength === data.byteLength) transfer.push(data.buffer as ArrayBuffer);
+        worker.postMessage({ type: 'packed', fileName: member.fileName, memberOffset: member.memberOffset, rows: member.rows, data } satisfies WriterRequest, transfer);
+        behind += member.rows.count;
+      } else {
+        const rows = new RowChunkBuilder(member.fileName);
+        for (const e of member.events) rows.add(e.id, e.pubkey, e.kind, e.createdAt, member.memberOffset, e.offsetInMember);
+        const chunk = rows.build();
+        // For the tags table, the member's bytes are copied to the writer thread, which reads the tags from them.
+        worker.postMessage({ type: 'rows', chunk, data } satisfies WriterRequest, chunkTransferList(chunk));
+        behind += chunk.count;
+      }
       if (behind <= MAX_BEHIND) return;
       return new Promise<void>((resolve) => {
         caughtUp = () => {

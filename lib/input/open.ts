@@ -119,11 +119,13 @@ async function openFile(path: string, label: string, at: ResumeAt | undefined): 
     throw new FatalError(`cannot read input ${describeFsError(err, label)}`);
   }
   if (stat.isDirectory()) throw new FatalError(`cannot read input ${label}: is a directory`);
+  // 4 MiB reads: a batch is cut at the end of each chunk, and each batch costs the main thread
+  // ~0.5 ms whatever its size (docs/BENCHMARKS.md), so larger chunks make fewer batches.
   // A pipe or device given by name is read once, like standard input.
   const identity = stat.isFile() ? fileIdentity(path, stat) : { ...stdinIdentity(), spec: label };
   if (at && !stat.isFile()) throw new FatalError(`cannot resume ${label} at an offset: it is not a regular file`);
   const seek = at?.compression === 'none' ? at.position.offset : 0;
-  const stream = fs.createReadStream(path, { highWaterMark: 1 << 20, start: seek });
+  const stream = fs.createReadStream(path, { highWaterMark: 4 << 20, start: seek });
   const source = fromStream(label, stream, identity, seek);
   if (stat.isFile()) source.totalBytes = stat.size;
   return resumed(source, path, at, seek);

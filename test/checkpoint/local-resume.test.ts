@@ -17,6 +17,7 @@ import { readDayDir } from '../helpers/common.ts';
 import { indexRows, randomSample, ROOT, storedRows, tempDir, writeJsonl } from '../helpers/index.ts';
 import { startFaultServer } from '../helpers/fault-server.ts';
 import type { CheckpointRecord } from '../../lib/checkpoint/record.ts';
+import { ID_RECORD_BYTES } from '../../lib/checkpoint/id-records.ts';
 
 const FAST = ['--no-progress', '--validate-signatures', 'false', '--validate-event-ids', 'false', '-j', '2', '-b', '50', '-v'];
 const EVERY = ['--checkpoint-every', '48KiB'];
@@ -215,13 +216,27 @@ test('an id list shorter than its record: the resume reads the ids from the day 
   const killed = await run([input, '-o', out, ...FAST, ...EVERY], 'checkpoint-written:3');
   assert.equal(killed.signal, 'SIGKILL', killed.stderr);
   const saved = record(out);
-  assert.equal(saved.storedIds, 32 * (saved.counts.valid - saved.counts.duplicates), 'the record covers one id per stored event');
-  fs.truncateSync(path.join(out, '_checkpoint.ids'), saved.storedIds! - 32);
+  assert.equal(saved.storedIds, ID_RECORD_BYTES * (saved.counts.valid - saved.counts.duplicates), 'the record covers one id (and its day) per stored event');
+  fs.truncateSync(path.join(out, '_checkpoint.ids'), saved.storedIds! - ID_RECORD_BYTES);
   const again = await run([input, '-o', out, ...FAST]);
   ok(again, 'rerun');
   assert.match(again.stderr, /resuming from the checkpoint/);
   assert.match(again.stderr, /reading the ids of 3 existing day files/);
   await checkLikeReference(out, again, 'short id list');
+});
+
+test('a resume with another number of writer threads: each loads the ids of its own days from the id list, and dedup stays exact', async () => {
+  for (const [before, after] of [[1, 3], [3, 2]]) {
+    const out = path.join(root, `writers-${before}-${after}`);
+    const killed = await run([input, '-o', out, ...FAST, ...EVERY, '-w', String(before)], 'checkpoint-written:3');
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    const saved = record(out);
+    const again = await run([input, '-o', out, ...FAST, '-w', String(after)]);
+    ok(again, `rerun -w ${after}`);
+    // The lines after the record repeat events stored before it: each is a duplicate only if its id reached its day's thread.
+    assert.match(again.stderr, new RegExp(`the ids of the ${saved.counts.valid - saved.counts.duplicates} events stored so far loaded from _checkpoint\\.ids`));
+    await checkLikeReference(out, again, `-w ${before}, then -w ${after}`);
+  }
 });
 
 test('another input into the same folder does not resume the record: it is dropped, the run reads its own input from the start', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import test from 'node:test';
-import { lineBatches, type LineBatch } from '../../lib/convert/line-batches.ts';
+import { batchBytes, lineBatches, type LineBatch } from '../../lib/convert/line-batches.ts';
 import { byteStream } from '../../lib/input/resumable.ts';
 
 /** A stream that hands out `text` in chunks of `size` bytes, to cut lines anywhere. */
@@ -22,7 +22,7 @@ function lines(batches: LineBatch[]): [number, string][] {
       out.push([b.firstLine, `<too long: ${b.tooLongBytes}>`]);
       continue;
     }
-    const parts = b.bytes.toString('utf8').split('\n');
+    const parts = batchBytes(b).toString('utf8').split('\n');
     if (parts[parts.length - 1] === '') parts.pop();
     parts.forEach((p, i) => out.push([b.firstLine + i, p]));
   }
@@ -67,4 +67,29 @@ test('a stream destroyed on purpose (Ctrl-C, a spot notice) mid-line: the cut li
   assert.deepEqual(lines(got), [[1, '{"a":1}'], [2, '{"b":2}']]);
   // The same bytes at a real end: the last line is kept (and rejected later if it is not an event).
   assert.deepEqual(lines(await collect(Buffer.from('{"a":1}\n{"c":'), 4)), [[1, '{"a":1}'], [2, '{"c":']]);
+});
+
+test('chunks that own their memory go out uncopied, the line begun before as a head; moving each batch away breaks no other', async () => {
+  const text = Buffer.from(Array.from({ length: 500 }, (_, i) => `{"n":${i},"pad":"${'p'.repeat(i % 97)}"}`).join('\n') + '\n');
+  for (const size of [700, 4096, 9000]) {
+    // Each chunk in an ArrayBuffer of its own, as a file's read stream hands them out.
+    const owned = Readable.from((function* () {
+      for (let i = 0; i < text.length; i += size) {
+        const piece = text.subarray(i, i + size);
+        const own = Buffer.from(new ArrayBuffer(piece.length));
+        piece.copy(own);
+        yield own;
+      }
+    })());
+    const moved: LineBatch[] = [];
+    let views = 0;
+    for await (const b of lineBatches(owned, { maxLines: 1000, maxBytes: 1 << 20, maxLineBytes: 1000 })) {
+      if (b.bytes.byteLength > 0 && b.bytes.buffer.byteLength === size) views++;
+      // Moved to another thread as the pipeline does: the buffer is detached here.
+      const bytes = structuredClone(b.bytes, { transfer: [b.bytes.buffer as ArrayBuffer] });
+      moved.push({ ...b, bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+    }
+    assert.ok(views >= Math.floor(text.length / size) - 1, `chunk size ${size}: ${views} batches were views of their chunk`);
+    assert.deepEqual(lines(moved).map(([n, l]) => [n, JSON.parse(l).n]), Array.from({ length: 500 }, (_, i) => [i + 1, i]));
+  }
 });

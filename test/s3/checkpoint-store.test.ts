@@ -12,7 +12,8 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { convertInto, randomSample, tempDir, writeJsonl } from '../helpers/index.ts';
 import { inflateMembers } from '../../lib/day-files/members.ts';
-import { listDayFiles } from '../../lib/day-files/names.ts';
+import { dayOfFileName, listDayFiles } from '../../lib/day-files/names.ts';
+import { ID_RECORD_BYTES, dayOfRecord } from '../../lib/checkpoint/id-records.ts';
 import { readDayFileEvents } from '../../lib/day-files/read-events.ts';
 import { CheckpointStore } from '../../lib/checkpoint/s3-store.ts';
 import {
@@ -128,7 +129,18 @@ describe('checkpoints in S3', () => {
     assert.equal(saved!.parts.reduce((n, p) => n + p.events, 0), 400);
     // The stored ids come back from the id lists, in file order per checkpoint.
     const ids: string[] = [];
-    for await (const id of loadStoredIds(store, saved!)) ids.push(Buffer.from(id).toString('hex'));
+    // (id records: each id with the day of the file that holds it)
+    const dayOfId = new Map<string, number>();
+    for (const name of listDayFiles(dir)) {
+      for await (const b of readDayFileEvents(path.join(dir, name))) for (const e of b) dayOfId.set(e.id, dayOfFileName(name));
+    }
+    for await (const records of loadStoredIds(store, saved!)) {
+      for (let at = 0; at < records.length; at += ID_RECORD_BYTES) {
+        const id = Buffer.from(records.subarray(at, at + 32)).toString('hex');
+        assert.equal(dayOfRecord(records, at), dayOfId.get(id), `the day beside ${id}`);
+        ids.push(id);
+      }
+    }
     assert.deepEqual([...ids].sort(), [...await idsInFiles(dir)].sort());
     assert.equal(ids.length, 400);
     // The log segments are the log.
@@ -198,9 +210,12 @@ describe('checkpoints in S3', () => {
     const store = new CheckpointStore(s3.s3, 's3://out/none/');
     assert.equal(await readS3Checkpoint(store), undefined);
     await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: 'none/_checkpoint.json', Body: '{"version": 99}' }));
-    await assert.rejects(readS3Checkpoint(store), /is not a checkpoint of version 1 of this tool; delete it/);
+    await assert.rejects(readS3Checkpoint(store), new RegExp(`is not a checkpoint of version ${CHECKPOINT_VERSION} of this tool; delete it`));
+    // Version 1 kept bare 32-byte ids in its id lists: a resume could not route them to their days.
+    await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: 'none/_checkpoint.json', Body: JSON.stringify({ ...baseRecord(), version: 1 }) }));
+    await assert.rejects(readS3Checkpoint(store), /is not a checkpoint of version 2 of this tool/);
     // A record whose bytes are not what its writer recorded (cut off on a server that writes as bytes come).
-    await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: 'none/_checkpoint.json', Body: '{"version": 1, "par', Metadata: { sha256: '0'.repeat(64) } }));
+    await s3.setup.send(new PutObjectCommand({ Bucket: 'out', Key: 'none/_checkpoint.json', Body: '{"version": 2, "par', Metadata: { sha256: '0'.repeat(64) } }));
     assert.equal(await readS3Checkpoint(store), 'damaged');
   });
 });

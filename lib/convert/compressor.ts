@@ -1,0 +1,27 @@
+/**
+ * A compressor thread: gzips the members the writer threads send it, each over a port of its
+ * own. Shared by all writers, so that the members of one day (sorted input: one writer busy at a
+ * time) compress on as many threads as there are compressors; libuv's pool, the alternative, has
+ * 4 threads per process unless UV_THREADPOOL_SIZE is set before Node starts.
+ */
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import zlib from 'node:zlib';
+
+export type CompressRequest = { id: number; data: Uint8Array; level: number };
+export type CompressReply = { id: number; member?: Uint8Array; error?: string };
+
+parentPort!.on('message', ({ port }: { port: MessagePort }) => {
+  port.on('message', ({ id, data, level }: CompressRequest) => {
+    let reply: CompressReply;
+    let transfer: ArrayBuffer[] = [];
+    try {
+      const member = zlib.gzipSync(data, { level, memLevel: 9 });
+      reply = { id, member };
+      // A small result may sit in Node's shared pool: copied then, not moved.
+      if (member.byteOffset === 0 && member.byteLength === member.buffer.byteLength) transfer = [member.buffer as ArrayBuffer];
+    } catch (err) {
+      reply = { id, error: String((err as Error)?.message ?? err) };
+    }
+    port.postMessage(reply, transfer);
+  });
+});
