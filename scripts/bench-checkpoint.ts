@@ -7,7 +7,7 @@ import { $ } from 'zx';
 import { ensureSignedCorpus } from '../lib/dev/bench-corpus.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { ROOT } from '../lib/paths.ts';
-import { makeVerifier } from '../lib/nostr/verifier.ts';
+import { resolveVerifier } from '../lib/nostr/verifier.ts';
 
 /** Wall time, and CPU time (user + system, all threads) of the converter process. */
 interface Run { seconds: number; cpu: number; stdout: string; killed: boolean }
@@ -35,12 +35,7 @@ prints, from one run so that the ratios hold on a noisy machine:
   const cores = os.availableParallelism();
   const corpus = await ensureSignedCorpus(dir, flags.events, flags.seed);
   const bytes = fs.statSync(corpus).size;
-  let verifier = 'native';
-  try {
-    makeVerifier('native');
-  } catch {
-    verifier = 'wasm';
-  }
+  const verifier = resolveVerifier('auto').kind; // native when the library loads
   const out = path.join(dir, 'out-checkpoint');
   console.log(`corpus: ${corpus}, ${flags.events} events, ${(bytes / 1e6).toFixed(1)} MB; ${cores} CPUs; full validation (${verifier}), index on, -j${cores}; load average ${os.loadavg()[0].toFixed(2)} at the start`);
 

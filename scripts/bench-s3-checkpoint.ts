@@ -5,12 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
-import { S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../lib/s3/client.ts';
 import { ensureSignedCorpus } from '../lib/dev/bench-corpus.ts';
 import { startLocalS3 } from '../lib/dev/local-s3.ts';
 import { runScript } from '../lib/cli/run.ts';
 import { ROOT } from '../lib/paths.ts';
-import { makeVerifier } from '../lib/nostr/verifier.ts';
+import { resolveVerifier } from '../lib/nostr/verifier.ts';
 import { CheckpointStore } from '../lib/checkpoint/s3-store.ts';
 import { idsOfRange, loadStoredIds, readS3Checkpoint } from '../lib/checkpoint/s3-checkpoint.ts';
 import { ID_RECORD_BYTES } from '../lib/checkpoint/id-records.ts';
@@ -41,15 +41,10 @@ Converts the seeded, signed corpus of make bench (full validation, the index on,
   const cores = os.availableParallelism();
   const corpus = await ensureSignedCorpus(dir, flags.events, flags.seed);
   const bytes = fs.statSync(corpus).size;
-  let verifier = 'native';
-  try {
-    makeVerifier('native');
-  } catch {
-    verifier = 'wasm';
-  }
+  const verifier = resolveVerifier('auto').kind; // native when the library loads
   const s3dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-bench-s3-'));
   const local = await startLocalS3(s3dir, ['bench']);
-  const client = new S3Client({ endpoint: local.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const client = createS3Client({ endpoint: local.endpoint, forcePathStyle: true, credentials: { accessKeyId: local.env.AWS_ACCESS_KEY_ID, secretAccessKey: local.env.AWS_SECRET_ACCESS_KEY } });
   console.log(`corpus: ${corpus}, ${flags.events} events, ${(bytes / 1e6).toFixed(1)} MB; ${cores} CPUs; full validation (${verifier}), index on, -j${cores}; s3rver on 127.0.0.1; load average ${os.loadavg()[0].toFixed(2)} at the start`);
   let n = 0;
   const convert = async (label: string, args: string[], o: { failpoint?: string; out?: string; prefix?: string } = {}): Promise<Run & { out: string; prefix: string }> => {

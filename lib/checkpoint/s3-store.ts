@@ -14,7 +14,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { FatalError } from '../cli/errors.ts';
 import { describeS3Error } from '../s3/client.ts';
 import { parseS3Prefix } from '../s3/url.ts';
-import { contentType, headObject, partSizeFor, sseParams, verifyStored, type FileHash } from '../s3/output.ts';
+import { contentType, headObject, newFileHasher, partSizeFor, sseParams, verifyStored, type FileHash } from '../s3/output.ts';
 import { errorPhrase, isTransient, withRetries } from '../net/retry.ts';
 
 const MiB = 1024 * 1024;
@@ -170,7 +170,7 @@ async function streamToBuffer(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 
 /** SHA-256 and MD5 of bytes [start, end) of a file, whole and per part of `partSize`. */
 export async function hashRange(file: string, start: number, end: number, partSize: number): Promise<FileHash> {
-  const h = newHasher(partSize);
+  const h = newFileHasher(partSize);
   if (end > start) {
     for await (const chunk of fs.createReadStream(file, { start, end: end - 1, highWaterMark: MiB }) as AsyncIterable<Buffer>) h.update(chunk);
   }
@@ -180,47 +180,8 @@ export async function hashRange(file: string, start: number, end: number, partSi
 }
 
 export function hashBuffer(body: Buffer, partSize: number): FileHash {
-  const h = newHasher(partSize);
+  const h = newFileHasher(partSize);
   h.update(body);
   return h.digest();
 }
 
-function newHasher(partSize: number) {
-  const sha = crypto.createHash('sha256');
-  const md5 = crypto.createHash('md5');
-  const partSha256: Buffer[] = [];
-  const partMd5: Buffer[] = [];
-  let pSha = crypto.createHash('sha256');
-  let pMd5 = crypto.createHash('md5');
-  let inPart = 0;
-  let size = 0;
-  return {
-    update(chunk: Buffer) {
-      sha.update(chunk);
-      md5.update(chunk);
-      size += chunk.length;
-      let c = chunk;
-      while (c.length > 0) {
-        const take = Math.min(c.length, partSize - inPart);
-        pSha.update(c.subarray(0, take));
-        pMd5.update(c.subarray(0, take));
-        inPart += take;
-        c = c.subarray(take);
-        if (inPart === partSize) {
-          partSha256.push(pSha.digest());
-          partMd5.push(pMd5.digest());
-          pSha = crypto.createHash('sha256');
-          pMd5 = crypto.createHash('md5');
-          inPart = 0;
-        }
-      }
-    },
-    digest(): FileHash {
-      if (inPart > 0) {
-        partSha256.push(pSha.digest());
-        partMd5.push(pMd5.digest());
-      }
-      return { size, sha256: sha.digest(), md5: md5.digest(), partSha256, partMd5 };
-    },
-  };
-}

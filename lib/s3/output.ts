@@ -122,6 +122,13 @@ export async function resultFiles(dir: string): Promise<string[]> {
 
 /** SHA-256 and MD5 of a file, whole and per part of `partSize`, in one read. */
 export async function hashFile(file: string, partSize: number): Promise<FileHash> {
+  const h = newFileHasher(partSize);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: MiB }) as AsyncIterable<Buffer>) h.update(chunk);
+  return h.digest();
+}
+
+/** The running form of hashFile, for bytes that come from elsewhere (a range of a file, a buffer). */
+export function newFileHasher(partSize: number): { update(chunk: Buffer): void; digest(): FileHash } {
   const sha = crypto.createHash('sha256');
   const md5 = crypto.createHash('md5');
   const partSha256: Buffer[] = [];
@@ -130,31 +137,35 @@ export async function hashFile(file: string, partSize: number): Promise<FileHash
   let pMd5 = crypto.createHash('md5');
   let inPart = 0;
   let size = 0;
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: MiB }) as AsyncIterable<Buffer>) {
-    sha.update(chunk);
-    md5.update(chunk);
-    size += chunk.length;
-    let c = chunk;
-    while (c.length > 0) {
-      const take = Math.min(c.length, partSize - inPart);
-      pSha.update(c.subarray(0, take));
-      pMd5.update(c.subarray(0, take));
-      inPart += take;
-      c = c.subarray(take);
-      if (inPart === partSize) {
+  return {
+    update(chunk: Buffer) {
+      sha.update(chunk);
+      md5.update(chunk);
+      size += chunk.length;
+      let c = chunk;
+      while (c.length > 0) {
+        const take = Math.min(c.length, partSize - inPart);
+        pSha.update(c.subarray(0, take));
+        pMd5.update(c.subarray(0, take));
+        inPart += take;
+        c = c.subarray(take);
+        if (inPart === partSize) {
+          partSha256.push(pSha.digest());
+          partMd5.push(pMd5.digest());
+          pSha = crypto.createHash('sha256');
+          pMd5 = crypto.createHash('md5');
+          inPart = 0;
+        }
+      }
+    },
+    digest(): FileHash {
+      if (inPart > 0) {
         partSha256.push(pSha.digest());
         partMd5.push(pMd5.digest());
-        pSha = crypto.createHash('sha256');
-        pMd5 = crypto.createHash('md5');
-        inPart = 0;
       }
-    }
-  }
-  if (inPart > 0) {
-    partSha256.push(pSha.digest());
-    partMd5.push(pMd5.digest());
-  }
-  return { size, sha256: sha.digest(), md5: md5.digest(), partSha256, partMd5 };
+      return { size, sha256: sha.digest(), md5: md5.digest(), partSha256, partMd5 };
+    },
+  };
 }
 
 /** lib-storage sends a file of at most one part size as one PutObject, else as a multipart upload. */
