@@ -16,6 +16,7 @@ import zlib from 'node:zlib';
 import { readDayDir } from '../helpers/common.ts';
 import { indexRows, randomSample, ROOT, storedRows, tempDir, writeJsonl } from '../helpers/index.ts';
 import { startFaultServer } from '../helpers/fault-server.ts';
+import { idsByFile, listing, ok, runScriptWithFailpoint, twoAtATime, type Run } from '../helpers/crash.ts';
 import type { CheckpointRecord } from '../../lib/checkpoint/record.ts';
 import { ID_RECORD_BYTES } from '../../lib/checkpoint/id-records.ts';
 
@@ -23,21 +24,8 @@ const FAST = ['--no-progress', '--validate-signatures', 'false', '--validate-eve
 const EVERY = ['--checkpoint-every', '48KiB'];
 const ENV = { PROTON_BEAM_MEMBER_BYTES: '2048' };
 
-interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function run(args: string[], failpoint?: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...ENV };
-  delete env.PROTON_BEAM_FAILPOINT;
-  if (failpoint) env.PROTON_BEAM_FAILPOINT = failpoint;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'convert.ts'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
-}
-
-const ok = (r: Run, what: string) => assert.equal(r.status, 0, `${what}: ${r.stderr}`);
+const run = (args: string[], failpoint?: string) => runScriptWithFailpoint('convert', args, failpoint, ENV);
 
 /** The summary's counts that a resumed run must give as an uninterrupted one does. */
 function counts(stdout: string): Record<string, number> {
@@ -50,15 +38,9 @@ function counts(stdout: string): Record<string, number> {
   return out;
 }
 
-async function idsByFile(dir: string): Promise<Record<string, string[]>> {
-  const out: Record<string, string[]> = {};
-  for (const [name, events] of await readDayDir(dir)) out[name] = events.map((e) => e.id);
-  return out;
-}
 
 /** The rejection lines of proton-beam.log (line numbers and reasons), in order. */
 const rejections = (dir: string) => fs.readFileSync(path.join(dir, 'proton-beam.log'), 'utf8').split('\n').filter((l) => l.startsWith('line '));
-const listing = (dir: string) => fs.readdirSync(dir).sort();
 const record = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, '_checkpoint.json'), 'utf8')) as CheckpointRecord;
 
 // 3,000 events over 3 days, 200 of them twice, and bad lines among them.
@@ -84,12 +66,6 @@ async function checkLikeReference(out: string, r: Run, what: string): Promise<vo
   assert.deepEqual(listing(out), reference.names, `${what}: nothing left over (no _checkpoint.json once done)`);
 }
 
-async function twoAtATime<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all([0, 1].map(async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
-  }));
-}
 
 test.before(async () => {
   const out = path.join(root, 'reference');

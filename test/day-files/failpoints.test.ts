@@ -5,7 +5,6 @@
  * files, with their offsets; and nothing else (no lock, journal or rebuild leftovers).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'node:test';
@@ -16,34 +15,17 @@ import { dayFileName, dayOf, listDayFiles } from '../../lib/day-files/names.ts';
 import { nextMessage, readDayDir } from '../helpers/common.ts';
 import { indexRows, randomSample, ROOT, storedRows, tempDir, writeJsonl } from '../helpers/index.ts';
 import { startS3 } from '../helpers/s3.ts';
+import { idsByFile, killed, listing, ok, runScriptWithFailpoint, twoAtATime } from '../helpers/crash.ts';
 
 const UNSIGNED = ['--no-progress', '--validate-signatures', 'false', '--validate-event-ids', 'false', '-j', '1'];
 /** Small members: each day file gets many, so a failpoint at the Nth member lands mid-file. */
 const MEMBER_BYTES = '2048';
 
-interface Run { status: number | null; signal: NodeJS.Signals | null; stderr: string }
 
-function run(script: string, args: string[], failpoint?: string, extraEnv: Record<string, string> = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PROTON_BEAM_MEMBER_BYTES: MEMBER_BYTES, ...extraEnv };
-  delete env.PROTON_BEAM_FAILPOINT;
-  if (failpoint) env.PROTON_BEAM_FAILPOINT = failpoint;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', `${script}.ts`), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stderr })));
-}
+const run = (script: string, args: string[], failpoint?: string, extraEnv: Record<string, string> = {}) =>
+  runScriptWithFailpoint(script, args, failpoint, { PROTON_BEAM_MEMBER_BYTES: MEMBER_BYTES, ...extraEnv });
 
-const killed = (r: Run, what: string) => assert.equal(r.signal, 'SIGKILL', `${what} should have died at its failpoint: exit ${r.status} ${r.stderr}`);
-const ok = (r: Run, what: string) => assert.equal(r.status, 0, `${what}: ${r.stderr}`);
 
-/** Ids per day file, in file order. */
-async function idsByFile(dir: string): Promise<Record<string, string[]>> {
-  const out: Record<string, string[]> = {};
-  for (const [name, events] of await readDayDir(dir)) out[name] = events.map((e) => e.id);
-  return out;
-}
-
-const listing = (dir: string) => fs.readdirSync(dir).sort();
 
 // 300 events over 3 days, 30 of them twice, and two bad lines.
 const root = tempDir('pb-failpoints-');
@@ -57,13 +39,6 @@ async function check(out: string, what: string): Promise<void> {
   assert.deepEqual(listing(out), reference.names, `${what}: nothing left over`);
 }
 
-/** Runs `fn` for each item, two at a time (the machine has two cores). */
-async function twoAtATime<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all([0, 1].map(async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
-  }));
-}
 
 test.before(async () => {
   const out = path.join(root, 'reference');

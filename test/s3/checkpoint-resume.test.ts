@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { killed, ok, runScriptWithFailpoint, twoAtATime } from '../helpers/crash.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -33,21 +34,9 @@ const lines = [...events.slice(0, 700), ...events.slice(0, 40), 'not json', ...e
 const input = writeJsonl(path.join(root, 'in.jsonl'), lines);
 let reference: Output;
 
-interface Run { status: number | null; signal: NodeJS.Signals | null; stderr: string }
-
-function run(args: string[], failpoint?: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...s3.env, PROTON_BEAM_MEMBER_BYTES: MEMBER_BYTES };
-  delete env.PROTON_BEAM_FAILPOINT;
-  if (failpoint) env.PROTON_BEAM_FAILPOINT = failpoint;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'convert.ts'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stderr })));
-}
 
 const argsFor = (prefix: string, from = input) => [from, '-o', fs.mkdtempSync(path.join(root, 'work-')), ...FLAGS, '--s3-output', `s3://ckpt/${prefix}/`];
-const ok = (r: Run, what: string) => assert.equal(r.status, 0, `${what}: ${r.stderr}`);
-const killed = (r: Run, what: string) => assert.equal(r.signal, 'SIGKILL', `${what} should have died at its failpoint: exit ${r.status} ${r.stderr}`);
+const run = (args: string[], failpoint?: string) => runScriptWithFailpoint('convert', args, failpoint, { ...s3.env, PROTON_BEAM_MEMBER_BYTES: MEMBER_BYTES });
 
 async function keys(prefix: string): Promise<string[]> {
   const res = await s3.setup.send(new ListObjectsV2Command({ Bucket: 'ckpt', Prefix: `${prefix}/` }));
@@ -127,39 +116,35 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
       // The same machine again: its folder holds the parts and more; emptied, then resumed.
       ['same-folder', 'checkpoint-part-uploaded:8'],
     ];
-    const queue = [...cases];
-    await Promise.all([0, 1].map(async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) {
-        const [prefix, failpoint] = c;
-        const first = argsFor(prefix);
-        killed(await run(first, failpoint), failpoint);
-        // Uploads run in the background: a kill in the converter's own work can cut the record's
-        // PUT, which s3rver keeps cut off (S3 would keep the record before); the resume then
-        // starts over, and the output must be exact all the same.
-        const saved = await record(prefix);
-        if (!saved) {
-          const resumed = await run(argsFor(prefix));
-          ok(resumed, `${failpoint}, run again after a cut-off record`);
-          assert.match(resumed.stderr, /_checkpoint\.json is cut off \(its write was interrupted\): the run starts from the beginning/);
-          await assertSameAsReference(prefix, true);
-          continue;
-        }
-        assert.equal(saved.parts.reduce((n, p) => n + p.events, 0), saved.counts.valid - saved.counts.duplicates, `${failpoint}: the parts hold every event the record counts (${JSON.stringify({ next: saved.next, parts: saved.parts.map((p) => [p.key, p.events, p.offsetInFile, p.bytes]) })})`);
-        const listed = await keys(prefix);
-        const referenced = new Set([...saved.parts.map((p) => p.key), ...saved.logParts, ...(saved.idParts ?? []).map((p) => p.key)]);
-        const orphans = listed.filter((k) => k.startsWith('_parts/') && !referenced.has(k));
-        if (prefix === 'before-record' || prefix === 'mid-parts') assert.ok(orphans.length > 0, `${failpoint}: parts uploaded after the last record`);
-        const resumed = await run(prefix === 'same-folder' ? first : argsFor(prefix));
-        if (prefix === 'same-folder') assert.match(resumed.stderr, /emptied to resume from s3:\/\/ckpt\/same-folder\/_checkpoint\.json/);
-        ok(resumed, `${failpoint}, resumed`);
-        if (orphans.length) assert.match(resumed.stderr, new RegExp(`deleted ${orphans.length} objects under s3://ckpt/${prefix}/_parts/ that no checkpoint lists`));
-        assert.match(resumed.stderr, /resuming from s3:\/\/ckpt\/.*\/_checkpoint\.json/);
+    await twoAtATime(cases, async ([prefix, failpoint]) => {
+      const first = argsFor(prefix);
+      killed(await run(first, failpoint), failpoint);
+      // Uploads run in the background: a kill in the converter's own work can cut the record's
+      // PUT, which s3rver keeps cut off (S3 would keep the record before); the resume then
+      // starts over, and the output must be exact all the same.
+      const saved = await record(prefix);
+      if (!saved) {
+        const resumed = await run(argsFor(prefix));
+        ok(resumed, `${failpoint}, run again after a cut-off record`);
+        assert.match(resumed.stderr, /_checkpoint\.json is cut off \(its write was interrupted\): the run starts from the beginning/);
         await assertSameAsReference(prefix, true);
-        const history = JSON.parse((await get(`${prefix}/manifest.json`)).toString()).history as { event: string; line: number }[];
-        assert.deepEqual([history[0].event, history.at(-1)!.event], ['start', 'done'], `${prefix}: the manifest keeps the run's history`);
-        assert.ok(history.some((e) => e.event === 'resume' && e.line === saved.next.line), `${prefix}: the resume from line ${saved.next.line} is in it`);
+        return;
       }
-    }));
+      assert.equal(saved.parts.reduce((n, p) => n + p.events, 0), saved.counts.valid - saved.counts.duplicates, `${failpoint}: the parts hold every event the record counts (${JSON.stringify({ next: saved.next, parts: saved.parts.map((p) => [p.key, p.events, p.offsetInFile, p.bytes]) })})`);
+      const listed = await keys(prefix);
+      const referenced = new Set([...saved.parts.map((p) => p.key), ...saved.logParts, ...(saved.idParts ?? []).map((p) => p.key)]);
+      const orphans = listed.filter((k) => k.startsWith('_parts/') && !referenced.has(k));
+      if (prefix === 'before-record' || prefix === 'mid-parts') assert.ok(orphans.length > 0, `${failpoint}: parts uploaded after the last record`);
+      const resumed = await run(prefix === 'same-folder' ? first : argsFor(prefix));
+      if (prefix === 'same-folder') assert.match(resumed.stderr, /emptied to resume from s3:\/\/ckpt\/same-folder\/_checkpoint\.json/);
+      ok(resumed, `${failpoint}, resumed`);
+      if (orphans.length) assert.match(resumed.stderr, new RegExp(`deleted ${orphans.length} objects under s3://ckpt/${prefix}/_parts/ that no checkpoint lists`));
+      assert.match(resumed.stderr, /resuming from s3:\/\/ckpt\/.*\/_checkpoint\.json/);
+      await assertSameAsReference(prefix, true);
+      const history = JSON.parse((await get(`${prefix}/manifest.json`)).toString()).history as { event: string; line: number }[];
+      assert.deepEqual([history[0].event, history.at(-1)!.event], ['start', 'done'], `${prefix}: the manifest keeps the run's history`);
+      assert.ok(history.some((e) => e.event === 'resume' && e.line === saved.next.line), `${prefix}: the resume from line ${saved.next.line} is in it`);
+    });
   });
 
   test('SIGTERM to the process group of npx tsx scripts/convert.ts: a checkpoint, exit 143; resumed from HTTP with a Range request, the same events', async () => {
