@@ -19,6 +19,7 @@ import { endsTheRun } from '../../lib/deploy/group.ts';
 import { endGroupOnWatchdogShutdown, extendWatchdog } from '../../lib/deploy/watchdog.ts';
 import { readJobStatus } from '../../lib/deploy/status.ts';
 import { ROOT } from '../../lib/paths.ts';
+import { startFakeImds } from '../helpers/imds.ts';
 
 const EVENTS = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'real-events.jsonl'));
 const GROUP = `${STACK}-job`;
@@ -42,26 +43,15 @@ async function fakeAutoScaling() {
   return { calls, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-/** IMDSv2: a token, then the instance id with it; no spot notice. */
-async function fakeImds() {
-  const server = http.createServer((req, res) => {
-    if (req.method === 'PUT' && req.url === '/latest/api/token') { res.end('token-1'); return; }
-    if (req.headers['x-aws-ec2-metadata-token'] !== 'token-1') { res.writeHead(401).end(); return; }
-    if (req.url === '/latest/meta-data/instance-id') { res.end(INSTANCE); return; }
-    res.writeHead(404).end('Not Found');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 let local: LocalS3;
 let asg: Awaited<ReturnType<typeof fakeAutoScaling>>;
-let imds: Awaited<ReturnType<typeof fakeImds>>;
+let imds: Awaited<ReturnType<typeof startFakeImds>>;
 let work: string;
 before(async () => {
   local = await startS3(['in-bucket', 'out-bucket']);
   asg = await fakeAutoScaling();
-  imds = await fakeImds();
+  imds = await startFakeImds(INSTANCE);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-group-'));
   await local.s3.send(new PutObjectCommand({ Bucket: 'in-bucket', Key: 'dumps/day1.jsonl', Body: EVENTS }));
 });

@@ -15,6 +15,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { ACCOUNT, REGION, decide, loadTemplate, rolePolicies } from '../helpers/iam.ts';
 import { ROOT } from '../../lib/paths.ts';
+import { startFakeImds } from '../helpers/imds.ts';
 
 const EVENTS = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'real-events.jsonl'));
 const INSTANCE = 'i-0fedcba9876543210';
@@ -37,22 +38,13 @@ async function fakeLogs() {
   return { calls, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-async function fakeImds() {
-  const server = http.createServer((req, res) => {
-    if (req.method === 'PUT' && req.url === '/latest/api/token') { res.end('token-1'); return; }
-    if (req.url === '/latest/meta-data/instance-id' && req.headers['x-aws-ec2-metadata-token'] === 'token-1') { res.end(INSTANCE); return; }
-    res.writeHead(404).end('Not Found');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 let local: LocalS3;
 let logs: Awaited<ReturnType<typeof fakeLogs>>;
-let imds: Awaited<ReturnType<typeof fakeImds>>;
+let imds: Awaited<ReturnType<typeof startFakeImds>>;
 let work: string;
 before(async () => {
-  [local, logs, imds] = await Promise.all([startS3(['in-bucket', 'out-bucket']), fakeLogs(), fakeImds()]);
+  [local, logs, imds] = await Promise.all([startS3(['in-bucket', 'out-bucket']), fakeLogs(), startFakeImds(INSTANCE)]);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-logship-'));
   await local.s3.send(new PutObjectCommand({ Bucket: 'in-bucket', Key: 'dumps/day1.jsonl', Body: EVENTS }));
 });

@@ -5,40 +5,20 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startCuttingProxy, startS3, type LocalS3 } from '../helpers/s3.ts';
 import { readJobStatus, summaryLines } from '../../lib/deploy/status.ts';
 import { Imds } from '../../lib/deploy/spot.ts';
 import { readDayFileEvents } from '../../lib/day-files/read-events.ts';
 import { ROOT } from '../../lib/paths.ts';
+import { startFakeImds } from '../helpers/imds.ts';
 
 const EVENTS = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'real-events.jsonl'));
 const INPUT = Buffer.concat(Array.from({ length: 40 }, () => EVENTS));
 
-/** IMDSv2 as EC2 serves it: PUT a token (TTL header required), then GETs carrying it; 404 until a notice. */
-async function fakeImds() {
-  const state = { notice: undefined as string | undefined, seen: [] as string[], tokens: 0 };
-  const server = http.createServer((req, res) => {
-    state.seen.push(`${req.method} ${req.url}`);
-    if (req.method === 'PUT' && req.url === '/latest/api/token') {
-      if (!req.headers['x-aws-ec2-metadata-token-ttl-seconds']) { res.writeHead(400).end(); return; }
-      state.tokens++;
-      res.end(`token-${state.tokens}`);
-      return;
-    }
-    if (req.headers['x-aws-ec2-metadata-token'] !== `token-${state.tokens}`) { res.writeHead(401).end(); return; }
-    if (req.url === '/latest/meta-data/spot/instance-action' && state.notice) { res.end(state.notice); return; }
-    if (req.url === '/latest/meta-data/instance-id') { res.end('i-0spotted0000000a'); return; }
-    res.writeHead(404).end('Not Found');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { state, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 let local: LocalS3;
 let work: string;
@@ -53,7 +33,7 @@ after(async () => {
 });
 
 test('the IMDSv2 client: token first, then GETs with it; a refused token is renewed once; 404 is "no notice"', async () => {
-  const imds = await fakeImds();
+  const imds = await startFakeImds('i-0spotted0000000a');
   try {
     const client = new Imds(imds.endpoint);
     assert.equal(await client.get('spot/instance-action'), undefined);
@@ -68,7 +48,7 @@ test('the IMDSv2 client: token first, then GETs with it; a refused token is rene
 });
 
 test('a spot notice mid-job: the converter stops reading, the complete files are uploaded without manifest.json, _status.json says interrupted with the offset', async () => {
-  const imds = await fakeImds();
+  const imds = await startFakeImds('i-0spotted0000000a');
   const proxy = await startCuttingProxy(local.endpoint);
   try {
     // The input's answer stops after ~half the object; the connection stays open and silent.
