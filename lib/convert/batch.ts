@@ -131,7 +131,7 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
       ids.write(event.id, at, 'hex');
       const partition = partitionOfCreatedAt(event.created_at);
       if (verify && (verified.has(event.id) || stored?.(ids, at, partition))) {
-        duplicates++; // the duplicate rule (duplicates.ts): its signature was checked already
+        duplicates++; // the duplicate rule (docs/FORMAT.md): its signature was checked already
         continue;
       }
       pubkeys.write(event.pubkey, at, 'hex');

@@ -187,7 +187,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     status = opts.statusFile ? new StatusFile(opts.statusFile, () => ({ ...statusOf(counts, snapshot(), started), processedBytes, ...(input.current ? { object: input.current() } : {}) })) : undefined;
 
     // Rejections are logged in line order, each batch's once its writers said which of its
-    // bad-signature lines name a stored event (those count as duplicates, lib/convert/duplicates.ts).
+    // bad-signature lines name a stored event (those count as duplicates: the duplicate rule, docs/FORMAT.md).
     let logged: Promise<void> = Promise.resolve();
     let logsPending = 0;
     // Per batch, the main thread only sums counts and moves the parts on: no per-event work.
