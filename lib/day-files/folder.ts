@@ -20,10 +20,23 @@ export function prepareOutputFolder(dir: string): void {
     at = parent;
   }
   try {
-    for (const folder of missing) fs.mkdirSync(folder);
+    for (const folder of missing) makeFolderOnce(folder);
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (err) {
     throw new FatalError(`cannot write to output folder ${describeFsError(err, dir)}`);
+  }
+}
+
+/**
+ * mkdir that leaves a folder made meanwhile by another process alone: two converts started
+ * together into a new folder both find it missing, and the second mkdir meets the first's folder.
+ * (The folder lock, taken next, decides which of them writes.)
+ */
+export function makeFolderOnce(folder: string): void {
+  try {
+    fs.mkdirSync(folder);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statOrMissing(folder)?.isDirectory()) throw err;
   }
 }
 

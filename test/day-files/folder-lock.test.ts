@@ -5,6 +5,7 @@ import path from 'node:path';
 import test from 'node:test';
 import { LOCK_NAME, OWNER_NAME, lockFolder, lockState } from '../../lib/day-files/folder-lock.ts';
 import { tempDir } from '../helpers/common.ts';
+import { makeFolderOnce } from '../../lib/day-files/folder.ts';
 
 /** A lock as a process that is gone (or elsewhere) left it. */
 function leftLock(dir: string, holder: { pid: number; host: string }): void {
@@ -44,4 +45,18 @@ test('a fresh lock of another host is held (only its stopped refreshes make it s
   fs.utimesSync(path.join(dir, LOCK_NAME), old, old);
   assert.equal(lockState(dir).state, 'stale');
   await (await lockFolder(dir, 'convert')).release();
+});
+
+test('a folder another process made between our look and our mkdir is taken as it is; a file there is still an error', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-mkdir-'));
+  const folder = path.join(dir, 'out');
+  // What the second of two converts started together meets: the folder it found missing is there now.
+  fs.mkdirSync(folder);
+  makeFolderOnce(folder);
+  assert.ok(fs.statSync(folder).isDirectory());
+  fs.writeFileSync(path.join(dir, 'file'), '');
+  assert.throws(() => makeFolderOnce(path.join(dir, 'file')), /EEXIST/);
+  makeFolderOnce(path.join(dir, 'new'));
+  assert.ok(fs.statSync(path.join(dir, 'new')).isDirectory());
+  fs.rmSync(dir, { recursive: true });
 });
