@@ -11,6 +11,7 @@ import { indexPathOf, removeIndex } from '../lib/index/db.ts';
 import { formatIndexing } from '../lib/index/writer.ts';
 import { formatSummary } from '../lib/convert/summary.ts';
 import { VERIFIER_CHOICES, type VerifierChoice } from '../lib/nostr/verifier.ts';
+import { GZIP_CHOICES, type GzipChoice } from '../lib/day-files/gzip.ts';
 import { DEFAULT_CHECKPOINT_EVERY, parseCheckpointEvery } from '../lib/checkpoint/interval.ts';
 
 await runScript({
@@ -29,6 +30,7 @@ Converting into a folder that already holds day files adds to them and never sto
     'validate-event-ids': { kind: 'bool', default: true, help: 'check that ids are the SHA-256 of the event' },
     parallel: { kind: 'int', short: 'j', default: defaultParallelism(), min: 1, max: 1024, defaultText: `number of CPUs, here ${defaultParallelism()}`, help: 'worker threads' },
     'compression-level': { kind: 'int', default: 6, min: 0, max: 9, help: 'gzip level 0..9' },
+    gzip: { kind: 'string', value: 'auto|libdeflate|zlib', default: 'auto', help: "the members' gzip: libdeflate is the system's, in about 2/3 of zlib's time;\nauto takes it when it loads and passes a self-test, else zlib, saying why" },
     'filter-invalid-kinds': { kind: 'bool', defaultText: 'true', help: "Proton Beam's kind pre-filter, accepted for compatibility:\nkinds above 65535 are always rejected (kind_out_of_range)" },
     'no-filter-kinds': { kind: 'switch', help: 'the same as --filter-invalid-kinds=false (such kinds are still rejected)' },
     writers: { kind: 'int', short: 'w', value: 'W', min: 1, max: PARTITIONS, help: `writer threads, each owning some of the ${PARTITIONS} day partitions (default: 3 per 4 workers); the output is the same for any W` },
@@ -54,6 +56,8 @@ on from there; 143 for SIGTERM, the same).`,
 }, async ({ flags, positionals: [input] }) => {
   const verifier = flags.verifier as VerifierChoice;
   if (!VERIFIER_CHOICES.includes(verifier)) throw new UsageError(`--verifier takes ${VERIFIER_CHOICES.join(', ')}, not '${flags.verifier}'`);
+  const gzip = flags.gzip as GzipChoice;
+  if (!GZIP_CHOICES.includes(gzip)) throw new UsageError(`--gzip takes ${GZIP_CHOICES.join(', ')}, not '${flags.gzip}'`);
   if (flags['no-filter-kinds'] && flags['filter-invalid-kinds'] === true) {
     throw new UsageError('--no-filter-kinds and --filter-invalid-kinds=true contradict each other: give one');
   }
@@ -82,6 +86,7 @@ on from there; 143 for SIGTERM, the same).`,
     outputDir,
     validateSignatures: flags['validate-signatures'],
     verifier,
+    gzip,
     validateIds: flags['validate-event-ids'],
     parallel: flags.parallel,
     compressionLevel: flags['compression-level'],

@@ -4,21 +4,23 @@
  * time) compress on as many threads as there are compressors; libuv's pool, the alternative, has
  * 4 threads per process unless UV_THREADPOOL_SIZE is set before Node starts.
  */
-import { parentPort, type MessagePort } from 'node:worker_threads';
-import zlib from 'node:zlib';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { makeGzip, type GzipKind } from '../day-files/gzip.ts';
 
 export type CompressRequest = { id: number; data: Uint8Array; level: number };
 export type CompressReply = { id: number; member?: Uint8Array; error?: string };
+
+/** The gzip the main thread chose (lib/day-files/gzip.ts), made once for the thread. */
+const gzip = makeGzip((workerData.data as { gzip: GzipKind }).gzip);
 
 parentPort!.on('message', ({ port }: { port: MessagePort }) => {
   port.on('message', ({ id, data, level }: CompressRequest) => {
     let reply: CompressReply;
     let transfer: ArrayBuffer[] = [];
     try {
-      const member = zlib.gzipSync(data, { level, memLevel: 9 });
+      const member = gzip(data, level);
       reply = { id, member };
-      // A small result may sit in Node's shared pool: copied then, not moved.
-      if (member.byteOffset === 0 && member.byteLength === member.buffer.byteLength) transfer = [member.buffer as ArrayBuffer];
+      transfer = [member.buffer as ArrayBuffer];
     } catch (err) {
       reply = { id, error: String((err as Error)?.message ?? err) };
     }

@@ -18,6 +18,7 @@ import { exitCodeOf } from '../cli/interrupt.ts';
 import { lockFolder } from '../day-files/folder-lock.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
 import { resolveVerifier, type VerifierChoice } from '../nostr/verifier.ts';
+import { resolveGzip, type GzipChoice } from '../day-files/gzip.ts';
 import type { WorkerOptions } from './worker.ts';
 import { startIndexing, type IndexingSummary } from '../index/writer.ts';
 import { lineBatches, type LineBatch } from './line-batches.ts';
@@ -66,6 +67,8 @@ export interface ConvertOptions extends CheckOptions {
   log?: (text: string) => void;
   /** Schnorr verifier (lib/nostr/verifier.ts); default auto. */
   verifier?: VerifierChoice;
+  /** The members' gzip (lib/day-files/gzip.ts); default auto. */
+  gzip?: GzipChoice;
   /** Lines every run should show (auto falling back to WASM); default: standard error. */
   notice?: (text: string) => void;
   /** Stops reading input; what was read is written out (and checkpointed), then an InterruptedError is thrown. */
@@ -108,7 +111,11 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   const log = opts.log ?? (() => {});
   const verifier = opts.validateSignatures ? resolveVerifier(opts.verifier ?? 'auto') : undefined;
   counts.verifier = verifier?.label ?? 'off';
-  if (verifier?.note) (opts.notice ?? ((text: string) => process.stderr.write(`${text}\n`)))(verifier.note);
+  const notice = opts.notice ?? ((text: string) => process.stderr.write(`${text}\n`));
+  if (verifier?.note) notice(verifier.note);
+  const gzip = resolveGzip(opts.gzip ?? 'auto');
+  counts.gzip = gzip.label;
+  if (gzip.note) notice(gzip.note);
 
   // Reading a large folder first takes a while: say so on a terminal even without --verbose.
   const folderLog = opts.log ?? (opts.progress ? (text: string) => process.stderr.write(`${text}\n`) : log);
@@ -124,6 +131,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
   const writers = new WriterThreads(opts.writers ?? defaultWriters(opts.parallel), {
     dir: opts.outputDir,
     compressionLevel: opts.compressionLevel,
+    gzip: gzip.kind,
     memberBytes: opts.memberBytes,
     pendingBudget: opts.pendingBudget ?? PARTITION_PENDING_BUDGET,
     index: Boolean(opts.index),
@@ -162,8 +170,9 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
     const rejects = rejectLog;
     if (input.objects) rejectLog.info(`${input.label}: ${input.objects.length} objects, read in this order (line numbers run on across them): ${input.objects.join(' ')}`);
-    rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'})`);
+    rejectLog.info(`convert ${input.label} -> ${opts.outputDir} (ids ${opts.validateIds ? 'checked' : 'not checked'}, signatures ${verifier ? `checked by the ${verifier.label} verifier` : 'not checked'}, gzip by ${gzip.label})`);
     if (verifier?.note) rejectLog.info(verifier.note);
+    if (gzip.note) rejectLog.info(gzip.note);
     if (opened.resume) rejectLog.info(`resumed at line ${opened.resume.next.line} (JSONL byte ${opened.resume.next.offset}) from the checkpoint of ${opened.resume.writtenAt}; lines before it were converted by the run that wrote it`);
     for (const r of repairs) {
       rejectLog.info(`${r.fileName}: cut back to byte ${r.cutAt}, where its last complete gzip member ends (a write had not finished); ${r.rewritten?.events.length ?? 0} whole events of the cut member written again`);
@@ -371,6 +380,7 @@ function statusOf(counts: ConversionCounts, s: { bytesRead: number; totalBytes?:
   return {
     phase: 'converting' as const,
     verifier: counts.verifier,
+    gzip: counts.gzip,
     bytesRead: s.bytesRead,
     totalBytes: s.totalBytes ?? null,
     lines: counts.lines,

@@ -17,6 +17,8 @@ export interface Status {
   eventsPerSecond: number;
   /** The signature verifier of the run (lib/convert/summary.ts), or "off". */
   verifier: string;
+  /** The gzip of the members (lib/convert/summary.ts). */
+  gzip: string;
   etaSeconds: number | null;
   /** For an s3://bucket/prefix/ input: the object being read. */
   object?: string;

@@ -24,6 +24,8 @@ export interface ConversionCounts {
   seconds: number;
   /** The signature verifier that ran ("native (libsecp256k1.so.1)", "wasm (tiny-secp256k1)"), or "off". */
   verifier: string;
+  /** The gzip of the members ("libdeflate (libdeflate.so.0)", "zlib"; lib/day-files/gzip.ts). */
+  gzip: string;
   /**
    * CPU of the main thread while lines flowed (start-up excluded). Every line passes through it,
    * so 1 / (this per line) caps the converter's rate whatever the number of cores.
@@ -36,7 +38,7 @@ export interface ConversionCounts {
 }
 
 export const emptyCounts = (): ConversionCounts => ({
-  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0, verifier: 'off', mainThreadCpuSeconds: 0,
+  lines: 0, valid: 0, duplicates: 0, duplicatesUnverified: 0, rejected: 0, rejectedByReason: {}, preexisting: 0, repaired: 0, bytesIn: 0, bytesOut: 0, files: 0, seconds: 0, verifier: 'off', gzip: 'zlib', mainThreadCpuSeconds: 0,
 });
 
 export function formatSummary(c: ConversionCounts, outputDir: string): string {
@@ -49,6 +51,7 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
     `  stored            ${n(c.valid - c.duplicates)}`,
     `  duplicates        ${n(c.duplicates)}${c.duplicatesUnverified ? `  (signature check skipped for ${n(c.duplicatesUnverified)})` : ''}`,
     `  signatures        ${c.verifier === 'off' ? 'not checked' : `checked, ${c.verifier} verifier`}`,
+    `  gzip              ${c.gzip}`,
     `  rejected          ${n(c.rejected)}${c.rejected ? '  (see proton-beam.log)' : ''}`,
   ];
   const reasons = Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1]);

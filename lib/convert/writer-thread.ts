@@ -5,7 +5,7 @@
  * batch in input order: dedups, appends, has them compressed (on the shared compressor threads) and
  * writes the members durably, and posts each member (packed index rows) back once it is on disk.
  */
-import zlib from 'node:zlib';
+import { makeGzip, type Gzip, type GzipKind } from '../day-files/gzip.ts';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { CompressReply, CompressRequest } from './compressor.ts';
 import { dayOf, dayOfFileName } from '../day-files/names.ts';
@@ -23,6 +23,8 @@ import { loadIdLog } from '../checkpoint/id-log.ts';
 export interface WriterThreadOptions {
   dir: string;
   compressionLevel: number;
+  /** The gzip of the members (lib/day-files/gzip.ts), resolved on the main thread. */
+  gzip: GzipKind;
   memberBytes?: number;
   /** Bytes a partition may hold before its largest days are written early (bounds memory). */
   pendingBudget: number;
@@ -98,10 +100,14 @@ function onMember(m: WrittenMember): void {
 // Members go round-robin to the compressor threads when there are any, else are gzip'd here.
 let compressors: MessagePort[] = [];
 let nextCompressor = 0;
+let ownGzip: Gzip | undefined;
 let nextRequest = 0;
 const compressing = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
 function compress(data: Buffer, level: number): Promise<Buffer> {
-  if (compressors.length === 0) return Promise.resolve(zlib.gzipSync(data, { level, memLevel: 9 }));
+  if (compressors.length === 0) {
+    const member = (ownGzip ??= makeGzip(o.gzip))(data, level);
+    return Promise.resolve(Buffer.from(member.buffer, member.byteOffset, member.byteLength));
+  }
   const id = nextRequest++;
   const port = compressors[nextCompressor++ % compressors.length];
   return new Promise<Buffer>((resolve, reject) => {

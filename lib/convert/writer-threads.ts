@@ -99,7 +99,7 @@ export class WriterThreads {
     }
     // The compressor threads, shared by every writer (a port for each pair): as many as writers.
     for (let c = 0; c < count; c++) {
-      const compressor = startWorker(COMPRESSOR_SCRIPT, {});
+      const compressor = startWorker(COMPRESSOR_SCRIPT, { gzip: options.gzip });
       compressor.on('error', (err) => this.fail(err));
       compressor.on('exit', (code) => {
         if (!this.stopping) this.fail(new FatalError(`a compressor thread stopped (exit code ${code})`));

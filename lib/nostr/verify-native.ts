@@ -7,8 +7,7 @@
  * own memory (koffi passes a Uint8Array without copying it); the parsed pubkey lives in one
  * 64-byte scratch buffer reused by every call, so nothing is allocated per event.
  */
-import { createRequire } from 'node:module';
-import { PACKAGE_JSON } from '../paths.ts';
+import { openLibrary } from '../native/library.ts';
 import type { Verifier } from './verifier-types.ts';
 
 /** Sonames tried in turn: the newest ABI first, then the unversioned name of a -dev package. */
@@ -18,29 +17,6 @@ export const LIBRARY_ENV = 'PROTON_BEAM_LIBSECP256K1';
 const SECP256K1_CONTEXT_VERIFY = 0x0101; // SECP256K1_FLAGS_TYPE_CONTEXT | SECP256K1_FLAGS_BIT_CONTEXT_VERIFY
 const XONLY_PUBKEY_BYTES = 64; // sizeof(secp256k1_xonly_pubkey)
 
-interface Koffi {
-  load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
-}
-
-/** koffi is loaded on demand (its native module may be missing on an odd platform). */
-function loadKoffi(): Koffi {
-  const mod = createRequire(PACKAGE_JSON)('koffi') as Koffi & { default?: Koffi };
-  return mod.default ?? mod;
-}
-
-/** Opens the first library found; throws an Error saying what was tried. */
-function openLibrary(koffi: Koffi, names: readonly string[]): { lib: ReturnType<Koffi['load']>; name: string } {
-  const failures: string[] = [];
-  for (const name of names) {
-    try {
-      return { lib: koffi.load(name), name };
-    } catch (err) {
-      failures.push(`${name}: ${String((err as Error).message).split('\n')[0]}`);
-    }
-  }
-  throw new Error(`libsecp256k1 not found (${failures.join('; ')})`);
-}
-
 export interface NativeVerifier extends Verifier {
   /** The library file that was loaded. */
   readonly library: string;
@@ -48,8 +24,7 @@ export interface NativeVerifier extends Verifier {
 
 /** Throws when koffi, the library or one of its functions cannot be had. */
 export function nativeVerifier(names: readonly string[] = process.env[LIBRARY_ENV] ? [process.env[LIBRARY_ENV]] : LIBRARY_NAMES): NativeVerifier {
-  const koffi = loadKoffi();
-  const { lib, name } = openLibrary(koffi, names);
+  const { lib, name } = openLibrary('libsecp256k1', names);
   let contextCreate, xonlyParse, schnorrVerify;
   try {
     contextCreate = lib.func('void *secp256k1_context_create(unsigned int flags)');

@@ -25,7 +25,7 @@ test('flushToDisk: all sent is on disk, and the members since the last barrier a
   const batch = (from: number, to: number, seq: number) =>
     processBatch(seq, from + 1, Buffer.from(events.slice(from, to).map((e) => JSON.stringify(e)).join('\n') + '\n'), OFF);
   const members: WrittenMember[] = [];
-  const writers = new WriterThreads(2, { dir, compressionLevel: 6, memberBytes: 3000, pendingBudget: 1 << 20, index: true, memberData: false, shareStored: false }, (m) => { members.push(m); }, () => {});
+  const writers = new WriterThreads(2, { dir, compressionLevel: 6, gzip: 'zlib', memberBytes: 3000, pendingBudget: 1 << 20, index: true, memberData: false, shareStored: false }, (m) => { members.push(m); }, () => {});
   try {
     assert.deepEqual(await writers.loaded(), { events: 0, repairs: [], stored: [], known: 0 });
     const first = await writers.send(batch(0, 300, 0).parts);
@@ -68,7 +68,7 @@ test('known ids (id records) reach the thread of their day and count as stored; 
   const known = events.slice(0, 150);
   const records = Buffer.concat(known.map((e) => idRecordsOf(Buffer.from(e.id, 'hex'), dayOf(e.created_at))));
   const stored: Uint8Array[] = [];
-  const writers = new WriterThreads(3, { dir, compressionLevel: 6, pendingBudget: 1 << 20, index: false, memberData: false, shareStored: true }, () => {}, () => {});
+  const writers = new WriterThreads(3, { dir, compressionLevel: 6, gzip: 'zlib', pendingBudget: 1 << 20, index: false, memberData: false, shareStored: true }, () => {}, () => {});
   writers.sendStoredIds((r) => stored.push(r));
   try {
     // Sent in two chunks, one of them twice: an id already known is not counted again.

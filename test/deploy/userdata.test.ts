@@ -30,6 +30,8 @@ test('userdata prepares the machine and has no job logic', () => {
   // the system libsecp256k1 for native Schnorr verification, under its name on the release
   assert.match(text, /for package in libsecp256k1-2 libsecp256k1-1; do[^]*install -y -q --no-install-recommends "\$package"/);
   assert.match(text, /\ninstall_libsecp256k1\n/);
+  // libdeflate for the day files' gzip (lib/day-files/gzip.ts), in the packages install_packages installs
+  assert.match(text, /install_packages\(\) \{[^}]*--no-install-recommends \\\n[^}]*\blibdeflate0\b/);
   for (const jobWord of ['convert', 'scripts/job', 's3://', 'aws s3', 'INPUT', 'OUTPUT']) {
     assert.ok(!text.includes(jobWord), `user data mentions ${jobWord}`);
   }
