@@ -52,22 +52,11 @@ export interface BatchResult {
 
 const MAX_DETAIL = 160;
 
-/**
- * Splits the batch into line strings; a line that is not valid UTF-8 comes back as null.
- * Each line is decoded on its own: decoding the batch whole makes one two-byte string as soon
- * as any line holds non-ASCII, and parsing and hashing its slices is then much slower.
- */
-function splitLines(bytes: Buffer): (string | null)[] {
-  const checkEach = !isUtf8(bytes);
-  const lines: (string | null)[] = [];
-  let start = 0;
-  while (start < bytes.length) {
-    let end = bytes.indexOf(0x0a, start);
-    if (end === -1) end = bytes.length;
-    lines.push(checkEach && !isUtf8(bytes.subarray(start, end)) ? null : bytes.toString('utf8', start, end));
-    start = end + 1;
-  }
-  return lines;
+/** Lines in the batch: a last line needs no newline, and a newline at the end starts none. */
+function countLines(bytes: Buffer): number {
+  let n = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) n++;
+  return bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a ? n + 1 : n;
 }
 
 const isBlank = (s: string): boolean => s.length === 0 || s.trim().length === 0;
@@ -79,9 +68,13 @@ let fallbackVerifier: Verifier | undefined;
 /** `verifier`: the thread's own (made once per worker); WASM when none is given. */
 export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts: CheckOptions, stored?: StoredIdProbe, verifier?: Verifier): BatchResult {
   const verify = opts.validateSignatures ? verifier ?? (fallbackVerifier ??= wasmVerifier()) : undefined;
-  const lines = splitLines(bytes);
+  // Each line is decoded on its own, when its turn comes: decoding the batch whole makes one
+  // two-byte string as soon as any line holds non-ASCII (parsing and hashing its slices is then
+  // much slower), and holding every line's string at once makes the young generation promote them.
+  const checkEach = !isUtf8(bytes);
+  let lineStart = 0;
   const verified = new Set<string>(); // ids whose signature verified in this batch
-  const n = lines.length;
+  const n = countLines(bytes);
   const ids = Buffer.allocUnsafe(32 * n);
   const pubkeys = Buffer.allocUnsafe(32 * n);
   const partitionOf = new Uint8Array(n);
@@ -97,7 +90,10 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
 
   for (let i = 0; i < n; i++) {
     const lineNumber = firstLine + i;
-    let line = lines[i];
+    let lineEnd = bytes.indexOf(0x0a, lineStart);
+    if (lineEnd === -1) lineEnd = bytes.length;
+    let line = checkEach && !isUtf8(bytes.subarray(lineStart, lineEnd)) ? null : bytes.toString('utf8', lineStart, lineEnd);
+    lineStart = lineEnd + 1;
     if (line === null) {
       rejects.push({ line: lineNumber, reason: 'invalid_utf8', detail: 'the line is not valid UTF-8' });
       continue;
