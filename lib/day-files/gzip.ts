@@ -7,7 +7,7 @@
  * the compressor threads then make the chosen kind, once each.
  */
 import zlib from 'node:zlib';
-import { FatalError } from '../cli/errors.ts';
+import { chooseNative, type Chosen } from '../native/choice.ts';
 import { openLibrary } from '../native/library.ts';
 
 export type GzipKind = 'libdeflate' | 'zlib';
@@ -78,23 +78,13 @@ export function makeGzip(kind: GzipKind): Gzip {
   return gzip;
 }
 
-export interface ResolvedGzip {
-  kind: GzipKind;
-  /** How the run names it: "libdeflate (libdeflate.so.0)" or "zlib". */
-  label: string;
-  /** For `auto` falling back to zlib: one line saying why, and how to get libdeflate. */
-  note?: string;
-}
+export type ResolvedGzip = Chosen<GzipKind>;
 
 /** Resolves a --gzip choice on this machine. `libdeflate` that cannot be had is a FatalError. */
 export function resolveGzip(choice: GzipChoice): ResolvedGzip {
-  if (choice === 'zlib') return { kind: 'zlib', label: 'zlib' };
-  try {
-    const gzip = makeGzip('libdeflate') as Gzip & { library: string };
-    return { kind: 'libdeflate', label: `libdeflate (${gzip.library})` };
-  } catch (err) {
-    const why = String((err as Error).message);
-    if (choice === 'libdeflate') throw new FatalError(`--gzip libdeflate: ${why}; ${LIBDEFLATE_HINT}`);
-    return { kind: 'zlib', label: 'zlib', note: `gzip: zlib, libdeflate unavailable: ${why}; ${LIBDEFLATE_HINT}` };
-  }
+  return chooseNative<GzipKind>(choice, {
+    flag: '--gzip', native: 'libdeflate', fallback: { kind: 'zlib', label: 'zlib' },
+    load: () => `libdeflate (${(makeGzip('libdeflate') as Gzip & { library: string }).library})`,
+    hint: LIBDEFLATE_HINT, fallingBack: 'gzip: zlib, libdeflate unavailable',
+  });
 }

@@ -4,7 +4,7 @@
  * line saying why and how to get native. The choice is made once, on the main thread; workers
  * then make the chosen kind (lib/convert/worker.ts), once each.
  */
-import { FatalError } from '../cli/errors.ts';
+import { chooseNative, type Chosen } from '../native/choice.ts';
 import { nativeVerifier } from './verify-native.ts';
 import { wasmVerifier } from './verify-wasm.ts';
 import type { Verifier, VerifierKind } from './verifier-types.ts';
@@ -43,23 +43,13 @@ export function makeVerifier(kind: VerifierKind): Verifier {
   return v;
 }
 
-export interface Resolved {
-  kind: VerifierKind;
-  /** How the run names it: "native (libsecp256k1.so.1)" or "wasm (tiny-secp256k1)". */
-  label: string;
-  /** For `auto` falling back to WASM: one line saying why, and how to get native. */
-  note?: string;
-}
+export type Resolved = Chosen<VerifierKind>;
 
 /** Resolves a --verifier choice on this machine. `native` that cannot be had is a FatalError. */
 export function resolveVerifier(choice: VerifierChoice): Resolved {
-  if (choice === 'wasm') return { kind: 'wasm', label: 'wasm (tiny-secp256k1)' };
-  try {
-    const v = makeVerifier('native');
-    return { kind: 'native', label: `native (${(v as { library?: string }).library ?? 'libsecp256k1'})` };
-  } catch (err) {
-    const why = String((err as Error).message);
-    if (choice === 'native') throw new FatalError(`--verifier native: ${why}; ${NATIVE_HINT}`);
-    return { kind: 'wasm', label: 'wasm (tiny-secp256k1)', note: `signatures: WASM verifier, native unavailable: ${why}; ${NATIVE_HINT}` };
-  }
+  return chooseNative<VerifierKind>(choice, {
+    flag: '--verifier', native: 'native', fallback: { kind: 'wasm', label: 'wasm (tiny-secp256k1)' },
+    load: () => `native (${(makeVerifier('native') as { library?: string }).library ?? 'libsecp256k1'})`,
+    hint: NATIVE_HINT, fallingBack: 'signatures: WASM verifier, native unavailable',
+  });
 }
