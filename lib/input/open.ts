@@ -11,6 +11,9 @@ import type { InputIdentity, InputPosition } from '../checkpoint/record.ts';
 import { fileIdentity, prefixIdentity, remoteIdentity, stdinIdentity } from '../checkpoint/identity.ts';
 import { skipBytes } from './skip.ts';
 
+/** A file is read in chunks of this size (see openFile). */
+export const FILE_READ_BYTES = 4 << 20;
+
 /** Where the JSONL comes from, as one byte stream plus what progress needs to know. */
 export interface InputSource {
   /** How to name the input in messages. */
@@ -125,7 +128,7 @@ async function openFile(path: string, label: string, at: ResumeAt | undefined): 
   const identity = stat.isFile() ? fileIdentity(path, stat) : { ...stdinIdentity(), spec: label };
   if (at && !stat.isFile()) throw new FatalError(`cannot resume ${label} at an offset: it is not a regular file`);
   const seek = at?.compression === 'none' ? at.position.offset : 0;
-  const stream = fs.createReadStream(path, { highWaterMark: 4 << 20, start: seek });
+  const stream = fs.createReadStream(path, { highWaterMark: FILE_READ_BYTES, start: seek });
   const source = fromStream(label, stream, identity, seek);
   if (stat.isFile()) source.totalBytes = stat.size;
   return resumed(source, path, at, seek);

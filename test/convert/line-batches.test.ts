@@ -3,6 +3,9 @@ import { Readable } from 'node:stream';
 import test from 'node:test';
 import { batchBytes, lineBatches, type LineBatch } from '../../lib/convert/line-batches.ts';
 import { byteStream } from '../../lib/input/resumable.ts';
+import { FILE_READ_BYTES } from '../../lib/input/open.ts';
+import { MAX_BATCH_BYTES } from '../../lib/convert/pipeline.ts';
+import { seededRandom } from '../../lib/dev/synthetic.ts';
 
 /** A stream that hands out `text` in chunks of `size` bytes, to cut lines anywhere. */
 const chunked = (bytes: Buffer, size: number) =>
@@ -92,4 +95,33 @@ test('chunks that own their memory go out uncopied, the line begun before as a h
     assert.ok(views >= Math.floor(text.length / size) - 1, `chunk size ${size}: ${views} batches were views of their chunk`);
     assert.deepEqual(lines(moved).map(([n, l]) => [n, JSON.parse(l).n]), Array.from({ length: 500 }, (_, i) => [i + 1, i]));
   }
+});
+
+test("the converter's limits: each chunk of a file goes out whole, with the line begun before it, moved and not copied", async () => {
+  // Lines of 200 B to 30 KB: a long line begun before a chunk can be longer than the chunk's last line.
+  const random = seededRandom(3);
+  const lines: string[] = [];
+  for (let i = 0, size = 0; size < 5 * FILE_READ_BYTES; i++) {
+    const pad = random() < 0.1 ? 5000 + Math.floor(random() * 25_000) : 200 + Math.floor(random() * 800);
+    lines.push(`{"n":${i},"pad":"${'p'.repeat(pad)}"}`);
+    size += pad + 20;
+  }
+  const text = Buffer.from(lines.join('\n') + '\n');
+  const chunks = Readable.from((function* () {
+    for (let i = 0; i < text.length; i += FILE_READ_BYTES) {
+      const piece = text.subarray(i, i + FILE_READ_BYTES);
+      const own = Buffer.from(new ArrayBuffer(piece.length));
+      piece.copy(own);
+      yield own;
+    }
+  })());
+  const batches: LineBatch[] = [];
+  let copied = 0;
+  for await (const b of lineBatches(chunks, { maxLines: 4000, maxBytes: MAX_BATCH_BYTES, maxLineBytes: 16 << 20 })) {
+    batches.push(b);
+    if (b.bytes.buffer.byteLength !== FILE_READ_BYTES && b.bytes.buffer.byteLength !== text.length % FILE_READ_BYTES) copied += b.bytes.length;
+  }
+  assert.equal(copied, 0, 'no batch was copied out of its chunk');
+  assert.equal(batches.length, Math.ceil(text.length / FILE_READ_BYTES), 'one batch per chunk');
+  assert.equal(lines.length, batches.reduce((n, b) => n + batchBytes(b).toString().split('\n').filter(Boolean).length, 0));
 });
