@@ -208,7 +208,7 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
     process.kill(-child.pid!, 'SIGTERM');
     assert.equal(await exited, 143, stderr);
     const saved = (await record('sigterm'))!;
-    assert.equal(saved.history.at(-1)!.event, 'interrupted');
+    assert.equal(saved.history.at(-1)!.event, 'interrupted', stderr);
     assert.ok(saved.next.offset < size * 0.6 + 1);
     assert.ok(!(await keys('sigterm')).includes('manifest.json'), 'no manifest after an interrupted run');
     http.requests.length = 0;
