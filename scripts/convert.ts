@@ -74,7 +74,7 @@ on from there; 143 for SIGTERM, the same).`,
   const outputDir = flags['output-dir'];
   const indexExisted = fs.existsSync(indexPathOf(outputDir));
   if (flags['index-tags'] && flags['no-index']) throw new UsageError('--index-tags and --no-index contradict each other: give one');
-  // Checkpoints in S3 (docs/S3.md): resume from OUTPUT/_checkpoint.json, upload at each checkpoint, assemble at the end.
+  // Checkpoints in S3 (docs/S3.md): resume from OUTPUT/_checkpoint.json, upload at each checkpoint, the whole day files at the end.
   const s3Checkpoints = s3Output && checkpointEvery
     ? await (await import('../lib/checkpoint/s3-run.ts')).startS3Checkpoints({
       client: (await import('../lib/s3/client.ts')).createS3Client(), target: s3Output, sseKmsKeyId: flags['sse-kms-key-id'],

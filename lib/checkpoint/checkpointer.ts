@@ -146,7 +146,8 @@ export class Checkpointer {
       counts: { ...this.o.counts(), rejectedByReason: { ...this.o.counts().rejectedByReason } },
       parts: this.last?.parts ?? [],
       logParts: this.last?.logParts ?? [],
-      history: this.history,
+      // A copy: the S3 side writes the record while the run goes on and adds to the history.
+      history: [...this.history],
       writtenAt: new Date().toISOString(),
       dayFiles: dayFileSizes(this.o.dir),
       rejectLogBytes: logBytes,

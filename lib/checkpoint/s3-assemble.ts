@@ -1,12 +1,14 @@
 /**
- * The end of a checkpointed --s3-output run: each day file is assembled in S3 from its parts, in
- * order (gzip members concatenate), by one multipart upload: a part of 5 MiB or more is copied
- * server-side (UploadPartCopy), smaller ones are merged with their neighbours and sent as one
- * UploadPart of their bytes. Those bytes come from the local copy of the day file, which is first
- * checked part by part against the sizes and SHA-256s of the record (a resumed run builds that copy
- * by downloading the earlier parts, each checked): the same bytes as a download of the parts.
- * The result is checked like every upload: size, x-amz-meta-sha256, then S3's composite SHA-256
- * checksum or its multipart ETag, computed here from the expected bytes of each part.
+ * A day file of a checkpointed --s3-output run put in S3 at the end by one multipart upload that
+ * copies the parts of the last record S3 can copy server-side (UploadPartCopy: 5 MiB to 5 GiB,
+ * not behind a smaller run of local bytes) and sends everything else from the local day file,
+ * in order (gzip members concatenate): smaller parts merged with their neighbours and the bytes
+ * written since the last checkpoint, in UploadParts of at least 5 MiB but the last. The local
+ * file is first checked part by part against the sizes and SHA-256s of the record (a resumed run
+ * builds it by downloading the earlier parts, each checked). The result is checked like every
+ * upload: size, x-amz-meta-sha256, then S3's composite SHA-256 checksum or its multipart ETag,
+ * computed here from the expected bytes of each part. A day file with nothing to copy is not
+ * assembled: it goes up whole with the run's other files (lib/s3/output.ts, s3-finish.ts).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,12 +18,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { FatalError } from '../cli/errors.ts';
 import { describeS3Error } from '../s3/client.ts';
-import { MIN_PART_SIZE, headObject, type UploadedFile } from '../s3/output.ts';
+import { MIN_PART_SIZE, headObject, partSizeFor, type UploadedFile } from '../s3/output.ts';
 import { failpoint } from '../failpoints.ts';
 import type { CheckpointPart } from './record.ts';
 import type { CheckpointStore } from './s3-store.ts';
 
 const MiB = 1024 * 1024;
+/** Parts of one assembly sent at once. */
+const PARTS_IN_FLIGHT = 4;
 
 /** One part of the multipart upload: a copy of a part object, or bytes [start, end) of the local file. */
 type Segment = { copy: CheckpointPart; start: number; end: number } | { copy?: undefined; start: number; end: number };
@@ -78,30 +82,44 @@ async function hashRanges(file: string, sets: { start: number; end: number }[][]
   return { sets: hashers, whole: { sha256: sha.digest('hex'), md5: md5.digest('hex'), size } };
 }
 
-/** Which parts are copied and which merged: copies of 5 MiB or more, merged runs of at least 5 MiB but the last. */
-export function planSegments(parts: CheckpointPart[], minPart = MIN_PART_SIZE): Segment[] {
+/** S3's largest part (UploadPart and UploadPartCopy). */
+const MAX_PART_SIZE = 5 * 1024 * MiB;
+
+/**
+ * How a day file of `size` bytes whose first bytes are `parts` (in file order) goes up: a part of
+ * 5 MiB to 5 GiB is copied when no local bytes wait before it; all other bytes (smaller parts,
+ * the tail after the parts) are sent from the local file, in runs of at least `minPart` (but the
+ * last) and at most about `chunk`.
+ */
+export function planSegments(parts: CheckpointPart[], size: number, minPart = MIN_PART_SIZE, chunk = partSizeFor(size)): Segment[] {
   const segments: Segment[] = [];
   let pending: { start: number; end: number } | undefined;
+  const local = (start: number, end: number) => {
+    let s = pending ? pending.start : start;
+    while (end - s >= minPart) {
+      // The last piece takes what is left when that would be under the minimum.
+      const e = end - s < chunk + minPart ? end : s + chunk;
+      segments.push({ start: s, end: e });
+      s = e;
+    }
+    pending = end > s ? { start: s, end } : undefined;
+  };
+  let at = 0;
   for (const p of parts) {
-    const end = p.offsetInFile + p.bytes;
-    if (!pending && p.bytes >= minPart) {
-      segments.push({ copy: p, start: p.offsetInFile, end });
-      continue;
-    }
-    pending = pending ? { start: pending.start, end } : { start: p.offsetInFile, end };
-    if (pending.end - pending.start >= minPart) {
-      segments.push(pending);
-      pending = undefined;
-    }
+    at = p.offsetInFile + p.bytes;
+    if (!pending && p.bytes >= minPart && p.bytes <= MAX_PART_SIZE) segments.push({ copy: p, start: p.offsetInFile, end: at });
+    else local(p.offsetInFile, at);
   }
+  if (size > at) local(at, size);
   if (pending) segments.push(pending);
   return segments;
 }
 
 /**
- * Checks that `file` (the local day file) is the parts in order: sizes, offsets and each part's
- * SHA-256; and hashes the ranges of `segments` in the same read. Returns the file's own SHA-256,
- * MD5 and size, and the segments' digests. A FatalError names the first difference.
+ * Checks that `file` (the local day file) begins with the parts in order: offsets contiguous from
+ * 0, each part's SHA-256; what follows the parts is the bytes written since the last checkpoint.
+ * Hashes the ranges of `segments` in the same read. Returns the file's own SHA-256, MD5 and size,
+ * and the segments' digests. A FatalError names the first difference.
  */
 export async function checkLocalAgainstParts(file: string, parts: CheckpointPart[], segments: { start: number; end: number }[] = []) {
   let at = 0;
@@ -110,7 +128,7 @@ export async function checkLocalAgainstParts(file: string, parts: CheckpointPart
     at += p.bytes;
   }
   const size = fs.statSync(file).size;
-  if (size !== at) throw new FatalError(`${file} has ${size} bytes, its parts ${at}`);
+  if (size < at) throw new FatalError(`${file} has ${size} bytes, its parts ${at}`);
   const h = await hashRanges(file, [parts.map((p) => ({ start: p.offsetInFile, end: p.offsetInFile + p.bytes })), segments]);
   parts.forEach((p, k) => {
     const got = h.sets[0].sha256[k];
@@ -119,12 +137,17 @@ export async function checkLocalAgainstParts(file: string, parts: CheckpointPart
   return { ...h.whole, segments: { sha256: h.sets[1].sha256, md5: h.sets[1].md5 } };
 }
 
+/** Whether planSegments copies any of `parts` into a day file of `size` bytes (else it goes up whole). */
+export const copiesAPart = (parts: CheckpointPart[], size: number, minPart = MIN_PART_SIZE): boolean =>
+  planSegments(parts, size, minPart).some((s) => s.copy);
+
 /**
- * Assembles OUTPUT/`fileName` from `parts` (that file's parts, in file order) with `file`, the
- * local copy, checked here part by part. Returns what the manifest lists of it.
+ * Puts OUTPUT/`fileName` together from `parts` (the last record's parts of that file, in file
+ * order) and `file`, the whole local day file, checked here against them. Returns what the
+ * manifest lists of it.
  */
 export async function assembleDayFile(store: CheckpointStore, fileName: string, parts: CheckpointPart[], file: string, minPart = MIN_PART_SIZE): Promise<UploadedFile> {
-  const segments = planSegments(parts, minPart);
+  const segments = planSegments(parts, fs.statSync(file).size, minPart);
   const { segments: sums, ...whole } = await checkLocalAgainstParts(file, parts, segments);
   const key = store.prefix + fileName;
   const url = store.url(fileName);
@@ -136,8 +159,9 @@ export async function assembleDayFile(store: CheckpointStore, fileName: string, 
       Metadata: { sha256: whole.sha256 }, ...store.sse,
     }));
     uploadId = created.UploadId!;
-    const completed: CompletedPart[] = [];
-    for (const [k, seg] of segments.entries()) {
+    const completed: CompletedPart[] = new Array(segments.length);
+    const send = async (k: number) => {
+      const seg = segments[k];
       const PartNumber = k + 1;
       const wantSha = Buffer.from(sums.sha256[k], 'hex').toString('base64');
       if (seg.copy) {
@@ -147,17 +171,30 @@ export async function assembleDayFile(store: CheckpointStore, fileName: string, 
         }));
         const got = res.CopyPartResult?.ChecksumSHA256;
         if (got && got !== wantSha) throw new FatalError(`upload of ${url} did not check out: S3 copied ${seg.copy.key} with SHA-256 ${got}, expected ${wantSha}`);
-        completed.push({ PartNumber, ETag: res.CopyPartResult?.ETag, ...(got ? { ChecksumSHA256: got } : {}) });
+        completed[k] = { PartNumber, ETag: res.CopyPartResult?.ETag, ...(got ? { ChecksumSHA256: got } : {}) };
       } else {
         const res = await s3.send(new UploadPartCommand({
           Bucket: bucket, Key: key, UploadId: uploadId, PartNumber, ContentLength: seg.end - seg.start,
           Body: fs.createReadStream(file, { start: seg.start, end: seg.end - 1, highWaterMark: MiB }),
           ChecksumSHA256: wantSha,
         }));
-        completed.push({ PartNumber, ETag: res.ETag, ...(res.ChecksumSHA256 ? { ChecksumSHA256: res.ChecksumSHA256 } : {}) });
+        completed[k] = { PartNumber, ETag: res.ETag, ...(res.ChecksumSHA256 ? { ChecksumSHA256: res.ChecksumSHA256 } : {}) };
       }
       failpoint('assembly-part-copied');
-    }
+    };
+    // Parts in flight as lib-storage sends them for a whole file; the first failure stops the rest.
+    let next = 0;
+    let failed = false;
+    await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, segments.length) }, async () => {
+      while (!failed && next < segments.length) {
+        try {
+          await send(next++);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
+    }));
     await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }));
     uploadId = undefined;
   } catch (err) {

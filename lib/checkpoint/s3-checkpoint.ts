@@ -74,6 +74,11 @@ export class S3Checkpointer {
   /** Per day file: local bytes already in parts of this run. */
   private uploaded = new Map<string, number>();
   last?: CheckpointRecord;
+  /**
+   * Set at the end of the input (never written to S3): the run's final counts and history, with
+   * the parts of the last record (`last`), which the end of the run copies where it can.
+   */
+  ending?: CheckpointRecord;
 
   constructor(private store: CheckpointStore, private dir: string, resumed?: CheckpointRecord) {
     this.parts = [...(resumed?.parts ?? [])];
@@ -91,19 +96,25 @@ export class S3Checkpointer {
    * Takes what `c` says was written since the last checkpoint and uploads it, then the record.
    * The upload runs in the background while the converter reads on (the ranges are fixed and
    * the day files only grow), one checkpoint at a time: this call first waits for the previous
-   * upload, and rethrows its failure. The last checkpoint of a run (end of input, or a signal)
-   * is waited for, so that the process ends with its record in S3.
+   * upload, and rethrows its failure. A checkpoint on a signal is waited for, so that the
+   * process ends with its record in S3. At the end of the input nothing is uploaded (`ending`).
    */
   async checkpoint(c: CheckpointEvent): Promise<void> {
     await this.settled();
+    const event = c.record.history.at(-1)?.event;
+    if (event === 'done') {
+      // The end of the input: nothing goes up as parts. The end of the run (s3-finish.ts) uploads
+      // the whole day files from the folder, copying only the committed parts S3 can copy; until
+      // its manifest.json is written, the last record in S3 stays the commit point, and a crash
+      // meanwhile resumes from it (reading at most one interval again).
+      this.ending = { ...c.record, version: CHECKPOINT_VERSION, parts: this.parts, logParts: this.logParts, idParts: this.idParts, writtenAt: new Date().toISOString() };
+      return;
+    }
     const runs = this.runsOf(c.newMembers);
     for (const r of runs) this.uploaded.set(r.fileName, r.end);
-    const event = c.record.history.at(-1)?.event;
-    const final = event === 'done' || event === 'interrupted';
-    // At the end of the input no line is left to deduplicate: the last id list is not needed.
-    const job = this.upload(c, runs, event !== 'done');
+    const job = this.upload(c, runs);
     this.pending = job.catch((err: unknown) => { this.failure ??= err; });
-    if (final) await this.settled();
+    if (event === 'interrupted') await this.settled();
   }
 
   /** Waits for the upload in flight; throws its failure. */
@@ -112,7 +123,7 @@ export class S3Checkpointer {
     if (this.failure) throw this.failure;
   }
 
-  private async upload(c: CheckpointEvent, runs: Run[], withIds: boolean): Promise<void> {
+  private async upload(c: CheckpointEvent, runs: Run[]): Promise<void> {
     const jobs = runs.map((r, k) => {
       const count = this.parts.filter((p) => p.fileName === r.fileName).length;
       return { r, k, key: partKey(r.fileName, count + 1), file: path.join(this.dir, r.fileName) };
@@ -125,13 +136,10 @@ export class S3Checkpointer {
         const { r, k, key, file } = j;
         const stored = await this.store.putFileRange(key, file, r.start, r.end);
         failpoint('checkpoint-part-uploaded');
-        let events = r.events;
-        if (withIds || !r.counted) {
-          const found = await idsOfRange(file, r.start, r.end);
-          events = found.length / 32;
-          ids[k] = idRecordsOf(found, dayOfFileName(r.fileName));
-          if (r.counted && events !== r.events) throw new FatalError(`checkpoint: ${r.fileName} bytes ${r.start}..${r.end} hold ${events} events, the converter counted ${r.events}`);
-        }
+        const found = await idsOfRange(file, r.start, r.end);
+        const events = found.length / 32;
+        ids[k] = idRecordsOf(found, dayOfFileName(r.fileName));
+        if (r.counted && events !== r.events) throw new FatalError(`checkpoint: ${r.fileName} bytes ${r.start}..${r.end} hold ${events} events, the converter counted ${r.events}`);
         newParts[k] = {
           key, fileName: r.fileName, offsetInFile: (this.base.get(r.fileName) ?? 0) + r.start,
           bytes: stored.size, sha256: stored.sha256, md5: stored.md5, events,
@@ -140,7 +148,7 @@ export class S3Checkpointer {
     };
     await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, jobs.length) }, worker));
     const idParts = [...this.idParts];
-    const idBytes = withIds ? Buffer.concat(ids) : Buffer.alloc(0);
+    const idBytes = Buffer.concat(ids);
     if (idBytes.length > 0) {
       const stored = await this.store.putBuffer(`${IDS_DIR}${seq(idParts.length + 1)}.bin`, idBytes);
       idParts.push({ key: stored.key, bytes: stored.size, sha256: stored.sha256, events: idBytes.length / ID_RECORD_BYTES });

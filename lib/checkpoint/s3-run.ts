@@ -2,7 +2,7 @@
  * What convert --s3-output adds to a run for checkpoints in S3: before converting, the record
  * under OUTPUT (if any) is read, the orphans left after it are deleted, and the run resumes from
  * it (the converter refuses it when it is for another input or a changed one); while converting,
- * each checkpoint goes up (s3-checkpoint.ts); at the end, the assembly (s3-finish.ts).
+ * each checkpoint goes up (s3-checkpoint.ts); at the end, the whole day files (s3-finish.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,7 +28,7 @@ export interface S3Checkpoints {
   last(): CheckpointRecord | undefined;
   /** s3://bucket/OUTPUT/_checkpoint.json */
   recordUrl: string;
-  /** After the converter's last checkpoint: assemble, upload the rest, manifest, clean up. */
+  /** After the end of the input: the day files up (copying the committed parts S3 can copy), manifest, clean up. */
   finish(o: Omit<FinishOptions, 'store' | 'dir' | 'record' | 'resumed'>): Promise<UploadReport>;
 }
 
@@ -87,8 +87,8 @@ export async function startS3Checkpoints(o: {
     recordUrl: store.url(CHECKPOINT_NAME),
     finish: async (f) => {
       await checkpointer.settled();
-      const record = checkpointer.last;
-      if (!record) throw new FatalError('the run ended without a checkpoint: nothing to assemble');
+      const record = checkpointer.ending;
+      if (!record) throw new FatalError('the run did not reach the end of its input: nothing to finish');
       return finishS3Output({ ...f, store, dir: o.dir, record, resumed: resume });
     },
   };

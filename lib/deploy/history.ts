@@ -18,7 +18,7 @@ async function readJsonObject<T>(s3: S3Client, bucket: string, key: string): Pro
   return JSON.parse(await res.Body!.transformToString()) as T;
 }
 
-/** OUTPUT/_checkpoint.json, or undefined when there is none (a run without checkpoints, or assembled and removed). */
+/** OUTPUT/_checkpoint.json, or undefined when there is none (a run without checkpoints, or finished and removed). */
 export const readCheckpoint = (s3: S3Client, bucket: string, key: string) => readJsonObject<CheckpointRecord>(s3, bucket, key);
 
 export interface RunHistory {

@@ -310,7 +310,8 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
     const loc = await checkS3Target(opts.target, s3);
     const targetUrl = formatS3Url(loc);
     const assembled = opts.assembled ?? [];
-    const names = (await resultFiles(opts.dir)).filter((n) => !assembled.some((f) => f.name === n));
+    const local = await resultFiles(opts.dir);
+    const names = local.filter((n) => !assembled.some((f) => f.name === n));
     if (names.length === 0 && assembled.length === 0) throw new FatalError(`cannot upload results: ${opts.dir} has no day files, index.db or proton-beam.log`);
     const manifestKey = loc.key + MANIFEST_NAME;
     const manifestUrl = `s3://${loc.bucket}/${manifestKey}`;
@@ -404,7 +405,8 @@ export async function uploadResults(opts: UploadOptions): Promise<UploadReport> 
     await Promise.all(Array.from({ length: Math.min(fileConcurrency, names.length) }, worker));
     if (failed) throw firstError;
 
-    const files = [...assembled, ...names.map((n) => results.get(n)!)];
+    // In the folder's order (day files, index.db, proton-beam.log), assembled or uploaded here.
+    const files = [...assembled.filter((f) => !local.includes(f.name)), ...local.map((n) => assembled.find((f) => f.name === n) ?? results.get(n)!)];
     const bytes = files.reduce((a, f) => a + f.size, 0);
     const finished = Date.now();
     const manifest: Record<string, unknown> = {

@@ -15,8 +15,7 @@ import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3, type LocalS3, type SeenRequest } from '../helpers/s3.ts';
 import { ACCOUNT, decide, denials, loadTemplate, rolePolicies, type Policy } from '../helpers/iam.ts';
 import { uploadResults } from '../../lib/s3/output.ts';
-import { CheckpointStore } from '../../lib/checkpoint/s3-store.ts';
-import { assembleDayFile } from '../../lib/checkpoint/s3-assemble.ts';
+import { bulkyEvents } from '../helpers/index.ts';
 import { ROOT } from '../../lib/paths.ts';
 
 const TEMPLATE = process.env.PB_AUTH_TEMPLATE ?? path.join(ROOT, 'cloudformation', 'proton-beam.yaml');
@@ -33,8 +32,9 @@ before(async () => {
   const put = (Key: string, Body: Buffer) => local.s3.send(new PutObjectCommand({ Bucket: 'in-bucket', Key, Body }));
   await put('dumps/day1.jsonl', EVENTS);
   await put('dumps/secret.jsonl', EVENTS);
-  // 1,500 lines (each event ten times): two batches of the converter, so a checkpoint comes between them.
-  await put('dumps/repeated.jsonl', Buffer.concat(Array.from({ length: 10 }, () => EVENTS)));
+  // 470 signed events of ~30 KB on one day (14 MB, batches of 4 MiB): a checkpoint at 8 MiB leaves
+  // a part of ~6 MiB, which the end of the run copies into the day file (UploadPartCopy).
+  await put('dumps/bulky.jsonl', Buffer.from(bulkyEvents(470, { days: 1 }).map((e) => JSON.stringify(e)).join('\n') + '\n'));
   await put('split/part-1.jsonl.gz', zlib.gzipSync(EVENTS.subarray(0, half)));
   await put('split/part-2.jsonl', EVENTS.subarray(half));
 });
@@ -108,33 +108,28 @@ describe('the instance role allows every S3 request of the job, and nothing more
   });
 
   test('checkpoints: a job killed before its record (orphan parts), one killed in the assembly, then one that resumes on an empty machine', async () => {
-    const params = { ...base, InputUrl: 's3://in-bucket/dumps/repeated.jsonl', InputKey: 'dumps/repeated.jsonl', OutputPrefix: 'runs/ckpt/' };
+    const params = { ...base, InputUrl: 's3://in-bucket/dumps/bulky.jsonl', InputKey: 'dumps/bulky.jsonl', OutputPrefix: 'runs/ckpt/' };
     const policies = policiesFor(params);
     const output = 's3://out-bucket/runs/ckpt/';
+    const every = ['--checkpoint-every', '8MiB'];
     const requests = [
-      // A checkpoint between the two batches (with its id list), then the last one.
-      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB'], 'checkpoint-before-remote-record:1'),
-      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB'], 'assembly-part-copied:1'),
-      ...await runJob(params.InputUrl, output, ['--checkpoint-every', '32KiB']),
+      // Killed before the record of its checkpoint (the part and the id list are orphans).
+      ...await runJob(params.InputUrl, output, every, 'checkpoint-before-remote-record:1'),
+      // Starts over (deleting the orphans), writes a record, killed after the first part of the assembly.
+      ...await runJob(params.InputUrl, output, every, 'assembly-part-copied:1'),
+      // Resumes from that record, assembles, uploads the rest, cleans up.
+      ...await runJob(params.InputUrl, output, every),
     ];
     const sent = (method: string, re: RegExp) => requests.some((r) => r.method === method && re.test(r.url));
     assert.ok(sent('DELETE', /^\/out-bucket\/runs\/ckpt\/_parts\/\d{4}_\d\d_\d\d\/000001\.gz/), 'orphan parts deleted');
     assert.ok(sent('GET', /^\/out-bucket\/runs\/ckpt\/_checkpoint\.json/), 'the record read');
     assert.ok(sent('GET', /^\/out-bucket\/runs\/ckpt\/_parts\/ids\/000001\.bin/), 'stored ids loaded');
-    assert.ok(requests.some((r) => r.method === 'GET' && r.url.startsWith('/in-bucket/dumps/repeated.jsonl') && r.headers.range), 'the input read from the saved offset');
+    assert.ok(sent('GET', /^\/out-bucket\/runs\/ckpt\/_parts\/\d{4}_\d\d_\d\d\/000001\.gz/), 'the earlier part downloaded');
+    assert.ok(requests.some((r) => r.method === 'GET' && r.url.startsWith('/in-bucket/dumps/bulky.jsonl') && r.headers.range), 'the input read from the saved offset');
+    assert.ok(requests.some((r) => r.method === 'PUT' && r.headers['x-amz-copy-source'] && /partNumber=1/.test(r.url)), 'the job copied a part (UploadPartCopy)');
+    assert.ok(requests.some((r) => r.method === 'POST' && /uploadId=/.test(r.url)), 'and completed the assembly');
     assert.ok(sent('DELETE', /^\/out-bucket\/runs\/ckpt\/_checkpoint\.json/), 'the record deleted at the end');
-    // The parts here are small, so the assembly merges them; a copy of a big part (UploadPartCopy) is sent directly.
-    const dir = fs.mkdtempSync(path.join(work, 'copy-'));
-    const file = path.join(dir, '2024_01_01.pb.gz');
-    fs.writeFileSync(file, Buffer.concat([zlib.gzipSync(Buffer.alloc(1000, 1)), zlib.gzipSync(Buffer.alloc(2000, 2))]));
-    const store = new CheckpointStore(local.s3, output);
-    const from = local.requests.length;
-    const part = await store.putFileRange('_parts/2024_01_01/000001.gz', file, 0, fs.statSync(file).size);
-    await assembleDayFile(store, '2024_01_01.pb.gz', [{ key: part.key, fileName: '2024_01_01.pb.gz', offsetInFile: 0, bytes: part.size, sha256: part.sha256, md5: part.md5, events: 0 }], file, 1);
-    await store.delete(await store.list('_parts/'));
-    const copies = local.requests.slice(from);
-    assert.ok(copies.some((r) => r.method === 'PUT' && r.headers['x-amz-copy-source'] && /partNumber=1/.test(r.url)), 'UploadPartCopy sent');
-    assert.deepEqual(await denials(policies, [...requests, ...copies]), []);
+    assert.deepEqual(await denials(policies, requests), []);
     await assertNeverAllowed(policies, [
       ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/ckpt/2024_01_01.pb.gz'],
       ['s3:DeleteObject', 'arn:aws:s3:::out-bucket/runs/ckpt/index.db'],

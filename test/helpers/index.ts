@@ -8,6 +8,7 @@ import { listDayFiles } from '../../lib/day-files/names.ts';
 import { readIndexFields } from '../../lib/nostr/fields.ts';
 import { readLocatedMessages } from '../../lib/day-files/members.ts';
 import { randomEvents } from '../../lib/dev/random-events.ts';
+import { makeSigners, seededRandom, signEvent } from '../../lib/dev/synthetic.ts';
 import { readDayFileEvents } from '../../lib/day-files/read-events.ts';
 
 export { ROOT, REAL_SAMPLE, realSampleLines, runScript, tempDir } from './common.ts';
@@ -19,6 +20,23 @@ export function writeJsonl(file: string, events: (NostrEvent | string)[]): strin
 
 /** `count` unsigned random events over `days` days (convert them without validation). */
 export const randomSample = (count: number, seed = 1, days = 5): NostrEvent[] => [...randomEvents({ seed, count, days, authors: 40, start: 1758844800 })];
+
+/**
+ * `count` signed kind-1 events with about `contentBytes` of random base64 content each (gzip keeps
+ * ~3/4 of it, so day files and checkpoint parts come out at a size known in advance), alternating
+ * over `days` days from 2025-09-26: big enough for parts S3 copies (5 MiB) from a modest input.
+ */
+export function bulkyEvents(count: number, o: { seed?: number; days?: number; contentBytes?: number } = {}): NostrEvent[] {
+  const rand = seededRandom(o.seed ?? 1);
+  const signers = makeSigners(4, o.seed ?? 1);
+  const raw = Buffer.alloc(Math.ceil(((o.contentBytes ?? 30_000) * 3) / 4));
+  const days = o.days ?? 2;
+  return Array.from({ length: count }, (_, i) => {
+    for (let k = 0; k < raw.length; k++) raw[k] = (rand() * 256) | 0;
+    const created_at = 1758844800 + (i % days) * 86400 + i;
+    return signEvent(signers[i % signers.length], { created_at, kind: 1, tags: [], content: raw.toString('base64') });
+  });
+}
 
 /** Converts in-process with small gzip members (many members per day) and the index on. */
 export async function convertInto(outputDir: string, input: string, opts: { validate?: boolean; index?: boolean; memberBytes?: number } = {}) {

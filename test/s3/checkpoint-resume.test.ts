@@ -17,11 +17,12 @@ import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server.ts';
-import { indexRows, randomSample, ROOT, storedRows, tempDir, writeJsonl } from '../helpers/index.ts';
+import { bulkyEvents, indexRows, randomSample, ROOT, storedRows, tempDir, writeJsonl } from '../helpers/index.ts';
 import { readDayDir } from '../helpers/common.ts';
 import type { CheckpointRecord } from '../../lib/checkpoint/record.ts';
 
-const FLAGS = ['--no-progress', '--validate-signatures', 'false', '--validate-event-ids', 'false', '-j', '1', '-b', '50', '--checkpoint-every', '64KiB'];
+const COMMON = ['--no-progress', '--validate-signatures', 'false', '--validate-event-ids', 'false', '-j', '1', '-b', '50'];
+const FLAGS = [...COMMON, '--checkpoint-every', '64KiB'];
 /** Small members: many per checkpoint, so a failpoint lands mid-way. */
 const MEMBER_BYTES = '2048';
 
@@ -35,7 +36,7 @@ const input = writeJsonl(path.join(root, 'in.jsonl'), lines);
 let reference: Output;
 
 
-const argsFor = (prefix: string, from = input) => [from, '-o', fs.mkdtempSync(path.join(root, 'work-')), ...FLAGS, '--s3-output', `s3://ckpt/${prefix}/`];
+const argsFor = (prefix: string, from = input, flags = FLAGS) => [from, '-o', fs.mkdtempSync(path.join(root, 'work-')), ...flags, '--s3-output', `s3://ckpt/${prefix}/`];
 const run = (args: string[], failpoint?: string) => runScriptWithFailpoint('convert', args, failpoint, { ...s3.env, PROTON_BEAM_MEMBER_BYTES: MEMBER_BYTES });
 
 async function keys(prefix: string): Promise<string[]> {
@@ -80,17 +81,39 @@ async function output(prefix: string): Promise<Output> {
 }
 
 /** The resumed run's output is the reference's: the same events in the same order per day (and the same bytes when `bytes`). */
-async function assertSameAsReference(prefix: string, bytes: boolean): Promise<void> {
+async function assertSameAsReference(prefix: string, bytes: boolean, ref = reference): Promise<void> {
   const got = await output(prefix);
-  assert.deepEqual(got.names, reference.names, `${prefix}: exactly the files of an uninterrupted run, no _parts/ or _checkpoint.json`);
-  assert.deepEqual(got.ids, reference.ids, `${prefix}: the valid events, each once, in order per day`);
-  assert.deepEqual(got.counts, reference.counts, `${prefix}: the same counts`);
-  if (bytes) for (const [name, body] of reference.days) assert.ok(got.days.get(name)!.equals(body), `${prefix}: ${name} byte for byte`);
+  assert.deepEqual(got.names, ref.names, `${prefix}: exactly the files of an uninterrupted run, no _parts/ or _checkpoint.json`);
+  assert.deepEqual(got.ids, ref.ids, `${prefix}: the valid events, each once, in order per day`);
+  assert.deepEqual(got.counts, ref.counts, `${prefix}: the same counts`);
+  if (bytes) for (const [name, body] of ref.days) assert.ok(got.days.get(name)!.equals(body), `${prefix}: ${name} byte for byte`);
 }
 
+/** The requests sent for objects under `prefix` (s3rver's log; two runs may go on at once). */
+const requestsUnder = (prefix: string, from = 0) => s3.requests.slice(from).filter((r) => r.url.startsWith(`/ckpt/${prefix}/`));
+
+/**
+ * What a run that was never resumed sent at its end: after its last record (if any) no part, id
+ * list or log segment went up; the day files, index.db, the log and manifest.json did.
+ */
+function assertNoPartsAtTheEnd(prefix: string, from: number, dayFiles: string[]): { records: number; copies: number } {
+  const sent = requestsUnder(prefix, from);
+  const puts = sent.filter((r) => r.method === 'PUT');
+  const lastRecord = puts.map((r) => r.url.startsWith(`/ckpt/${prefix}/_checkpoint.json`)).lastIndexOf(true);
+  const after = puts.slice(lastRecord + 1).map((r) => r.url.slice(`/ckpt/${prefix}/`.length).split('?')[0]);
+  assert.deepEqual(after.filter((k) => k.startsWith('_')), [], `${prefix}: nothing under _parts/ (nor a record) after the last record`);
+  assert.deepEqual([...new Set(after)].sort(), [...dayFiles, 'index.db', 'manifest.json', 'proton-beam.log'].sort(), `${prefix}: the end puts the day files, the index, the log and the manifest`);
+  return {
+    records: puts.filter((r) => r.url.startsWith(`/ckpt/${prefix}/_checkpoint.json`)).length,
+    copies: puts.filter((r) => r.headers['x-amz-copy-source']).length,
+  };
+}
+
+let referenceFrom = 0;
 before(async () => {
   s3 = await startS3(['ckpt']);
   http = await startFaultServer({ '/in.jsonl': fs.readFileSync(input) });
+  referenceFrom = s3.requests.length;
   const r = await run(argsFor('reference'));
   ok(r, 'the uninterrupted run');
   reference = await output('reference');
@@ -105,14 +128,27 @@ after(async () => {
 });
 
 describe('checkpoints in S3: the machine lost, the run resumed on an empty one', () => {
-  test('kill -9 mid-batch, mid-upload of parts, between the parts and the record, during the assembly: resumed in an empty folder, the same output', async () => {
+  test('an uninterrupted run puts no part up at the end: its day files go up whole, as without checkpoints', async () => {
+    const { records, copies } = assertNoPartsAtTheEnd('reference', referenceFrom, Object.keys(reference.ids));
+    assert.ok(records > 3, `the reference run wrote records while converting (${records})`);
+    assert.equal(copies, 0, 'parts this small are not copied');
+    // At the default interval a run this short writes no record and no part at all.
+    const from = s3.requests.length;
+    ok(await run(argsFor('default', input, COMMON)), 'the default 5m');
+    const sent = requestsUnder('default', from);
+    assert.deepEqual(sent.filter((r) => r.method === 'PUT' && /^\/ckpt\/default\/_/.test(r.url)).map((r) => r.url), [], 'nothing under _parts/, no record');
+    assertNoPartsAtTheEnd('default', from, Object.keys(reference.ids));
+    await assertSameAsReference('default', false);
+  });
+
+  test('kill -9 mid-batch, mid-upload of parts, between the parts and the record, during the upload at the end: resumed in an empty folder, the same output', async () => {
     const cases: [string, string][] = [
       ['mid-batch', 'member-append-after:150'],
       ['mid-parts', 'checkpoint-part-uploaded:5'],
       ['before-record', 'checkpoint-before-remote-record:3'],
       ['after-record', 'checkpoint-remote-written:4'],
-      ['assembly', 'assembly-part-copied:2'],
-      ['assembled-one', 'assembly-file-done:1'],
+      // During the upload at the end: the last periodic record is still the commit point.
+      ['final-upload', 'upload-object:2'],
       // The same machine again: its folder holds the parts and more; emptied, then resumed.
       ['same-folder', 'checkpoint-part-uploaded:8'],
     ];
@@ -135,6 +171,11 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
       const referenced = new Set([...saved.parts.map((p) => p.key), ...saved.logParts, ...(saved.idParts ?? []).map((p) => p.key)]);
       const orphans = listed.filter((k) => k.startsWith('_parts/') && !referenced.has(k));
       if (prefix === 'before-record' || prefix === 'mid-parts') assert.ok(orphans.length > 0, `${failpoint}: parts uploaded after the last record`);
+      if (prefix === 'final-upload') {
+        assert.equal(saved.history.at(-1)!.event, 'checkpoint', 'the end of the input wrote no record');
+        assert.ok(saved.next.line < lines.length, `the record is the last periodic one (line ${saved.next.line} of ${lines.length})`);
+        assert.ok((await keys(prefix)).some((k) => k.endsWith('.pb.gz') && !k.startsWith('_')), 'day files were uploaded before the kill');
+      }
       const resumed = await run(prefix === 'same-folder' ? first : argsFor(prefix));
       if (prefix === 'same-folder') assert.match(resumed.stderr, /emptied to resume from s3:\/\/ckpt\/same-folder\/_checkpoint\.json/);
       ok(resumed, `${failpoint}, resumed`);
@@ -167,7 +208,7 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
     process.kill(-child.pid!, 'SIGTERM');
     assert.equal(await exited, 143, stderr);
     const saved = (await record('sigterm'))!;
-    assert.equal(saved.history.at(-1)!.event, 'interrupted');
+    assert.equal(saved.history.at(-1)!.event, 'interrupted', stderr);
     assert.ok(saved.next.offset < size * 0.6 + 1);
     assert.ok(!(await keys('sigterm')).includes('manifest.json'), 'no manifest after an interrupted run');
     http.requests.length = 0;
@@ -203,5 +244,44 @@ describe('checkpoints in S3: the machine lost, the run resumed on an empty one',
     const got = await output('changed');
     assert.equal(Object.values(got.ids).flat().length, 1501);
     assert.ok(!got.names.some((n) => n.startsWith('_')), got.names.join(' '));
+  });
+});
+
+describe('big day files: the end copies the parts S3 can copy (UploadPartCopy), and a kill there resumes', () => {
+  // 1,200 events of ~30 KB alternating over two days (36 MB): a checkpoint every 16 MiB leaves
+  // parts of ~6 MiB per day, over S3's 5 MiB minimum for a copy; ~2 MiB per day come after them.
+  const bigInput = writeJsonl(path.join(root, 'big.jsonl'), bulkyEvents(1200));
+  const BIG = [...COMMON, '--checkpoint-every', '16MiB'];
+  const runBig = (prefix: string, failpoint?: string) =>
+    runScriptWithFailpoint('convert', [bigInput, '-o', fs.mkdtempSync(path.join(root, 'work-')), ...BIG, '--s3-output', `s3://ckpt/${prefix}/`], failpoint, s3.env);
+  let bigReference: Output;
+  let bigFrom = 0;
+  before(async () => {
+    bigFrom = s3.requests.length;
+    ok(await runBig('big-reference'), 'the uninterrupted run');
+    bigReference = await output('big-reference');
+    assert.equal(Object.values(bigReference.ids).flat().length, 1200);
+  });
+
+  test('an uninterrupted run copies its big parts into the day files and sends the rest from the folder', async () => {
+    const { records, copies } = assertNoPartsAtTheEnd('big-reference', bigFrom, Object.keys(bigReference.ids));
+    assert.equal(records, 2, 'two records while converting');
+    assert.equal(copies, 4, 'two parts of each day copied');
+  });
+
+  test('kill -9 during the assembly: resumed in an empty folder from the last periodic record, the same bytes', async () => {
+    await twoAtATime([['big-assembly', 'assembly-part-copied:1'], ['big-assembled-one', 'assembly-file-done:1']], async ([prefix, failpoint]) => {
+      killed(await runBig(prefix, failpoint), failpoint);
+      const saved = await record(prefix);
+      assert.ok(saved, `${failpoint}: the record of the last checkpoint is there`);
+      assert.equal(saved.history.at(-1)!.event, 'checkpoint');
+      assert.ok(saved.parts.filter((p) => p.bytes >= 5 * 1024 * 1024).length >= 2, `${failpoint}: parts S3 can copy (${saved.parts.map((p) => p.bytes).join(', ')})`);
+      const from = s3.requests.length;
+      const resumed = await runBig(prefix);
+      ok(resumed, `${failpoint}, resumed`);
+      assert.match(resumed.stderr, /resuming from s3:\/\/ckpt\/.*\/_checkpoint\.json/);
+      assert.ok(requestsUnder(prefix, from).some((r) => r.method === 'PUT' && r.headers['x-amz-copy-source']), `${failpoint}: the resumed run copied parts (UploadPartCopy)`);
+      await assertSameAsReference(prefix, true, bigReference);
+    });
   });
 });

@@ -19,8 +19,9 @@ import { CheckpointStore } from '../../lib/checkpoint/s3-store.ts';
 import {
   S3Checkpointer, deleteOrphans, loadStoredIds, readS3Checkpoint, type NewMember,
 } from '../../lib/checkpoint/s3-checkpoint.ts';
-import { assembleDayFile, checkLocalAgainstParts, planSegments } from '../../lib/checkpoint/s3-assemble.ts';
-import { CHECKPOINT_VERSION, type CheckpointRecord } from '../../lib/checkpoint/record.ts';
+import { assembleDayFile, checkLocalAgainstParts, copiesAPart, planSegments } from '../../lib/checkpoint/s3-assemble.ts';
+import { partSizeFor } from '../../lib/s3/output.ts';
+import { CHECKPOINT_VERSION, type CheckpointPart, type CheckpointRecord } from '../../lib/checkpoint/record.ts';
 import { emptyCounts } from '../../lib/convert/summary.ts';
 import { LOG_NAME } from '../../lib/convert/reject-log.ts';
 
@@ -147,26 +148,66 @@ describe('checkpoints in S3', () => {
     const log = Buffer.concat(await Promise.all(saved!.logParts.map((k) => getObject(`run1/${k}`))));
     assert.ok(log.equals(fs.readFileSync(path.join(dir, LOG_NAME))));
 
-    // Assembly with a small minimum part size: copies and merged runs both happen.
+    // Assembly with a small minimum part size: copies and merged runs both happen; with the
+    // record's parts all (nothing after them) and with the first two (the rest from the local file,
+    // as at the end of a run whose last record is one interval behind).
     for (const name of listDayFiles(dir)) {
-      const parts = saved!.parts.filter((p) => p.fileName === name);
-      const minPart = parts[0].bytes; // the first part is copied, smaller ones after it merged
-      const plan = planSegments(parts, minPart);
-      assert.ok(plan.some((s) => s.copy), `${name}: a part is copied (${JSON.stringify(plan.map((s) => [s.start, s.end, !!s.copy]))})`);
-      const from = s3.requests.length;
-      const uploaded = await assembleDayFile(store, name, parts, path.join(dir, name), minPart);
-      assert.ok((await getObject(`run1/${name}`)).equals(fs.readFileSync(path.join(dir, name))), `${name}: the assembled object is the local file`);
-      const sent = s3.requests.slice(from);
-      assert.ok(sent.some((r) => r.method === 'PUT' && r.headers['x-amz-copy-source'] && /partNumber=/.test(r.url)), 'UploadPartCopy was used');
-      assert.equal(uploaded.size, fs.statSync(path.join(dir, name)).size);
-      assert.equal(uploaded.verifiedBy, 'etag-md5');
+      const size = fs.statSync(path.join(dir, name)).size;
+      const all = saved!.parts.filter((p) => p.fileName === name);
+      for (const parts of [all, all.slice(0, 2)]) {
+        const minPart = parts[0].bytes; // the first part is copied, smaller ones after it merged
+        const plan = planSegments(parts, size, minPart);
+        assert.ok(plan.some((s) => s.copy), `${name}: a part is copied (${JSON.stringify(plan.map((s) => [s.start, s.end, !!s.copy]))})`);
+        assert.deepEqual([plan[0].start, plan.at(-1)!.end], [0, size], `${name}: the plan covers the file`);
+        const from = s3.requests.length;
+        const uploaded = await assembleDayFile(store, name, parts, path.join(dir, name), minPart);
+        assert.ok((await getObject(`run1/${name}`)).equals(fs.readFileSync(path.join(dir, name))), `${name} from ${parts.length} parts: the assembled object is the local file`);
+        const sent = s3.requests.slice(from);
+        assert.ok(sent.some((r) => r.method === 'PUT' && r.headers['x-amz-copy-source'] && /partNumber=/.test(r.url)), 'UploadPartCopy was used');
+        assert.equal(uploaded.size, size);
+        assert.equal(uploaded.verifiedBy, 'etag-md5');
+      }
     }
-    // With S3's real 5 MiB minimum these small parts are all merged into one upload.
+    // With S3's real 5 MiB minimum these small parts copy nothing: such a day file goes up whole (s3-finish.ts).
     const name = listDayFiles(dir)[0];
     const parts = saved!.parts.filter((p) => p.fileName === name);
-    assert.equal(planSegments(parts).length, 1);
-    await assembleDayFile(store, name, parts, path.join(dir, name));
-    assert.ok((await getObject(`run1/${name}`)).equals(fs.readFileSync(path.join(dir, name))));
+    assert.equal(planSegments(parts, fs.statSync(path.join(dir, name)).size).length, 1);
+    assert.equal(copiesAPart(parts, fs.statSync(path.join(dir, name)).size), false);
+  });
+
+  test('the plan of an assembly: parts of 5 MiB to 5 GiB copied unless local bytes wait before them, the rest in runs of 5 MiB (but the last) to about the part size', () => {
+    const MiB = 1024 * 1024;
+    let at = 0;
+    const part = (bytes: number): CheckpointPart => {
+      const p = { key: `_parts/x/${at}.gz`, fileName: 'x.pb.gz', offsetInFile: at, bytes, sha256: '', events: 1 };
+      at += bytes;
+      return p;
+    };
+    const parts = [part(6 * MiB), part(1 * MiB), part(2 * MiB), part(7 * MiB), part(8 * MiB), part(6 * 1024 * MiB), part(5 * MiB)];
+    const size = at + 40 * MiB; // 40 MiB written since the last record
+    const plan = planSegments(parts, size);
+    const shape = plan.map((s) => [s.start / MiB, (s.end - s.start) / MiB, s.copy ? 'copy' : 'local']);
+    assert.deepEqual(shape.slice(0, 3), [
+      [0, 6, 'copy'],
+      [6, 10, 'local'], // 1 + 2 MiB wait, so the 7 MiB part after them is sent with them
+      [16, 8, 'copy'],
+    ]);
+    // The 6 GiB part is over S3's 5 GiB part limit: sent from the local file, in pieces of about
+    // the part size; the 5 MiB part after it is copied; the 40 MiB since the last record are sent.
+    assert.deepEqual(plan.filter((s) => s.copy).map((s) => s.copy!.bytes / MiB), [6, 8, 5]);
+    assert.equal(plan.at(-1)!.end, size);
+    for (const [k, s] of plan.entries()) {
+      if (k > 0) assert.equal(s.start, plan[k - 1].end, `piece ${k} follows on`);
+      if (s.copy) continue;
+      assert.ok(s.end - s.start <= partSizeFor(size) + 5 * MiB, `piece ${k} about the part size at most`);
+      if (k < plan.length - 1) assert.ok(s.end - s.start >= 5 * MiB, `piece ${k} at least 5 MiB`);
+    }
+    assert.ok(plan.filter((s) => !s.copy && s.start >= 24 * MiB && s.end <= 24 * MiB + 6 * 1024 * MiB).length > 100, 'the 6 GiB part in pieces');
+    // A tail under 5 MiB after a copy is the last part; with no part at all, the file is one piece.
+    at = 0;
+    assert.deepEqual(planSegments([part(6 * MiB)], 7 * MiB).map((s) => [s.end - s.start, !!s.copy]), [[6 * MiB, true], [MiB, false]]);
+    assert.deepEqual(planSegments([], 3 * MiB).map((s) => [s.start, s.end, !!s.copy]), [[0, 3 * MiB, false]]);
+    assert.equal(copiesAPart([], 100 * MiB), false);
   });
 
   test('orphans: objects under _parts/ that the record does not list are deleted, the listed ones kept', async () => {

@@ -141,6 +141,7 @@ describe('convert from http:// and s3://, to s3://', () => {
     assert.equal(manifest.counts.lines, referenceLines);
     assert.equal(typeof manifest.timings.convertSeconds, 'number');
     assert.match(manifest.tool.version, /^\d+\.\d+\.\d+/);
+    assert.deepEqual(manifest.history.map((e: { event: string }) => e.event), ['start', 'done'], 'the checkpointed end of the run (its history)');
     for (const f of manifest.files as { key: string; size: number; sha256: string }[]) {
       const body = await get('results', f.key);
       assert.equal(body.length, f.size, f.key);
@@ -150,7 +151,8 @@ describe('convert from http:// and s3://, to s3://', () => {
     const writes = s3.requests.slice(from).filter((q) => q.method === 'PUT' || (q.method === 'POST' && q.url.includes('uploads')));
     // A multipart upload's encryption is asked for when it is created (POST ?uploads); its parts carry none.
     for (const w of writes.filter((q) => !/[?&]partNumber=/.test(q.url))) assert.equal(w.headers['x-amz-server-side-encryption'], 'AES256', w.url);
-    assert.ok(writes.some((q) => q.url.startsWith('/results/run1/_parts/')), 'the run went through checkpoint parts');
+    // Checkpointed (every 5 minutes by default), but shorter than that: no part, no record; the day files went up whole.
+    assert.deepEqual(writes.filter((q) => q.url.startsWith('/results/run1/_')).map((q) => q.url), [], 'nothing under _parts/, no _checkpoint.json');
     assert.match(writes.at(-1)!.url, /^\/results\/run1\/manifest\.json/);
     assert.deepEqual(dayFiles(dir).size, 0, 'local day files deleted');
   });
