@@ -26,12 +26,13 @@ test: ## run all tests (npm test)
 	npm test
 
 # The converter's figures, then the index's (docs/BENCHMARKS.md). ARGS go to the converter's.
+# The checkpoint bench runs on 300,000 events (a 20-second run): on its 7-second default, start-up
+# and the index's fixed costs are a tenth of the run and weigh on the rerun's ratio as no real
+# archive's would.
 bench: ## the converter's, the index's and start-up benchmarks (docs/BENCHMARKS.md)
 	npx tsx scripts/bench.ts $(ARGS)
 	npx tsx scripts/bench-index.ts
 	npx tsx scripts/bench-startup.ts
-	# 300,000 events (a 20-second run): on the 7-second default, start-up and the index's fixed
-	# costs are a tenth of the run and weigh on the rerun's ratio as no real archive's would.
 	npx tsx scripts/bench-checkpoint.ts --events 300000
 	npx tsx scripts/bench-s3-checkpoint.ts
 
