@@ -91,6 +91,7 @@ let flushed: FlushedMember[] = [];
 
 function onMember(m: WrittenMember): void {
   flushed.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.eventCount ?? m.rows?.count ?? m.events.length });
+  if (!o.index) return; // only the index reads members on the main thread: each costs it a message
   const member: WrittenMember = { ...m, data: o.memberData ? m.data : undefined };
   const transfer = m.rows ? packedRowsBuffers(m.rows) : [];
   if (member.data && member.data.buffer.byteLength === member.data.byteLength) transfer.push(member.data.buffer as ArrayBuffer);
