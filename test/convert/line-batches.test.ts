@@ -72,18 +72,22 @@ test('a stream destroyed on purpose (Ctrl-C, a spot notice) mid-line: the cut li
   assert.deepEqual(lines(await collect(Buffer.from('{"a":1}\n{"c":'), 4)), [[1, '{"a":1}'], [2, '{"c":']]);
 });
 
+/** `text` in chunks of `size`, each in an ArrayBuffer of its own, as a file's read stream hands them out. */
+function ownedChunks(text: Buffer, size: number): Readable {
+  return Readable.from((function* () {
+    for (let i = 0; i < text.length; i += size) {
+      const piece = text.subarray(i, i + size);
+      const own = Buffer.from(new ArrayBuffer(piece.length));
+      piece.copy(own);
+      yield own;
+    }
+  })());
+}
+
 test('chunks that own their memory go out uncopied, the line begun before as a head; moving each batch away breaks no other', async () => {
   const text = Buffer.from(Array.from({ length: 500 }, (_, i) => `{"n":${i},"pad":"${'p'.repeat(i % 97)}"}`).join('\n') + '\n');
   for (const size of [700, 4096, 9000]) {
-    // Each chunk in an ArrayBuffer of its own, as a file's read stream hands them out.
-    const owned = Readable.from((function* () {
-      for (let i = 0; i < text.length; i += size) {
-        const piece = text.subarray(i, i + size);
-        const own = Buffer.from(new ArrayBuffer(piece.length));
-        piece.copy(own);
-        yield own;
-      }
-    })());
+    const owned = ownedChunks(text, size);
     const moved: LineBatch[] = [];
     let views = 0;
     for await (const b of lineBatches(owned, { maxLines: 1000, maxBytes: 1 << 20, maxLineBytes: 1000 })) {
@@ -107,14 +111,7 @@ test("the converter's limits: each chunk of a file goes out whole, with the line
     size += pad + 20;
   }
   const text = Buffer.from(lines.join('\n') + '\n');
-  const chunks = Readable.from((function* () {
-    for (let i = 0; i < text.length; i += FILE_READ_BYTES) {
-      const piece = text.subarray(i, i + FILE_READ_BYTES);
-      const own = Buffer.from(new ArrayBuffer(piece.length));
-      piece.copy(own);
-      yield own;
-    }
-  })());
+  const chunks = ownedChunks(text, FILE_READ_BYTES);
   const batches: LineBatch[] = [];
   let copied = 0;
   for await (const b of lineBatches(chunks, { maxLines: 4000, maxBytes: MAX_BATCH_BYTES, maxLineBytes: 16 << 20 })) {
