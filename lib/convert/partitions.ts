@@ -44,14 +44,9 @@ export interface PartitionPart {
   badBefore: Uint32Array;
 }
 
-/** The ArrayBuffers of a part, moved (not copied) from thread to thread. */
-export const partBuffers = (p: PartitionPart): ArrayBuffer[] => {
-  const set = new Set<ArrayBuffer>();
-  for (const a of [p.ids, p.pubkeys, p.createdAt, p.kinds, p.messageEnds, p.messages, p.badLines, p.badIds, p.badBefore]) {
-    if (a.buffer instanceof ArrayBuffer && a.buffer.byteLength > 0) set.add(a.buffer);
-  }
-  return [...set];
-};
+/** A part's columns (all views of one ArrayBuffer), for movableBuffers (lib/workers/transfer.ts). */
+export const partViews = (p: PartitionPart): ArrayBufferView[] =>
+  [p.ids, p.pubkeys, p.createdAt, p.kinds, p.messageEnds, p.messages, p.badLines, p.badIds, p.badBefore];
 
 /**
  * Bytes a partition's days may hold before its largest are written early: a budget per

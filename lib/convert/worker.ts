@@ -3,7 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { processBatch, type BatchTask, type StoredIdProbe } from './batch.ts';
 import type { CheckOptions } from '../nostr/validate.ts';
 import { makeVerifier, type VerifierKind } from '../nostr/verifier.ts';
-import { partBuffers, writerOfPartition } from './partitions.ts';
+import { partViews, writerOfPartition } from './partitions.ts';
+import { movableBuffers } from '../workers/transfer.ts';
 import { RecentIds } from './recent-ids.ts';
 import { SharedIdSetReader, type SharedIdSet } from './shared-id-set.ts';
 
@@ -28,5 +29,5 @@ parentPort!.on('message', (task: BatchTask) => {
   const view = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
   const bytes = task.head ? Buffer.concat([task.head, view]) : view;
   const r = processBatch(task.seq, task.firstLine, bytes, options, stored, verifier);
-  parentPort!.postMessage(r, r.parts.flatMap(partBuffers));
+  parentPort!.postMessage(r, movableBuffers(r.parts.flatMap(partViews)));
 });

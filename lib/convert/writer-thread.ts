@@ -10,7 +10,8 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { CompressReply, CompressRequest } from './compressor.ts';
 import { dayOf, dayOfFileName } from '../day-files/names.ts';
 import { AppendQueue, DayWriter, type WrittenMember } from '../day-files/writer.ts';
-import { packedRowsBuffers } from '../day-files/packed-rows.ts';
+import { packedRowsViews } from '../day-files/packed-rows.ts';
+import { movableBuffers } from '../workers/transfer.ts';
 import { FatalError } from '../cli/errors.ts';
 import { IdSet } from './id-set.ts';
 import { loadExistingDays, type Repair } from './existing-days.ts';
@@ -93,9 +94,7 @@ function onMember(m: WrittenMember): void {
   flushed.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.eventCount ?? m.rows?.count ?? m.events.length });
   if (!o.index) return; // only the index reads members on the main thread: each costs it a message
   const member: WrittenMember = { ...m, data: o.memberData ? m.data : undefined };
-  const transfer = m.rows ? packedRowsBuffers(m.rows) : [];
-  if (member.data && member.data.buffer.byteLength === member.data.byteLength) transfer.push(member.data.buffer as ArrayBuffer);
-  post({ type: 'member', member }, transfer);
+  post({ type: 'member', member }, movableBuffers([...(m.rows ? packedRowsViews(m.rows) : []), ...(member.data ? [member.data] : [])]));
 }
 
 // Members go round-robin to the compressor threads when there are any, else are gzip'd here.

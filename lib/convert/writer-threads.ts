@@ -11,7 +11,8 @@ import type { WrittenMember } from '../day-files/writer.ts';
 import { startWorker } from '../workers/start.ts';
 import { libModule } from '../paths.ts';
 import type { Repair } from './existing-days.ts';
-import { PARTITIONS, partBuffers, writerOfPartition, type PartitionPart } from './partitions.ts';
+import { PARTITIONS, partViews, writerOfPartition, type PartitionPart } from './partitions.ts';
+import { movableBuffers } from '../workers/transfer.ts';
 import type { SharedIdSet } from './shared-id-set.ts';
 import type { FlushedMember, WriterThreadOptions, WriterThreadReply, WriterThreadRequest } from './writer-thread.ts';
 
@@ -151,7 +152,7 @@ export class WriterThreads {
     for (let w = 0; w < this.count; w++) {
       if (byWriter[w].length === 0) continue;
       outcomes.push(this.expect((waiter) => this.acks[w].push(waiter)));
-      this.workers[w].postMessage({ type: 'parts', parts: byWriter[w] } satisfies WriterThreadRequest, byWriter[w].flatMap(partBuffers));
+      this.workers[w].postMessage({ type: 'parts', parts: byWriter[w] } satisfies WriterThreadRequest, movableBuffers(byWriter[w].flatMap(partViews)));
     }
     return Promise.all(outcomes).then((acks) => ({
       duplicates: acks.reduce((n, a) => n + a.duplicates, 0),

@@ -13,8 +13,8 @@ export interface PackedRows {
   offsetsInMember: Float64Array;
 }
 
-export const packedRowsBuffers = (r: PackedRows): ArrayBuffer[] =>
-  [r.ids, r.pubkeys, r.kinds, r.createdAt, r.offsetsInMember].map((a) => a.buffer as ArrayBuffer);
+/** The rows' columns, for movableBuffers (lib/workers/transfer.ts). */
+export const packedRowsViews = (r: PackedRows): ArrayBufferView[] => [r.ids, r.pubkeys, r.kinds, r.createdAt, r.offsetsInMember];
 
 export class PackedRowsBuilder {
   private rows: PackedRows = emptyRows(64);

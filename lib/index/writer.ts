@@ -16,7 +16,8 @@ import { rebuildIndex, removeRebuildLeftovers } from './rebuild.ts';
 import type { Drop, WriterReply, WriterRequest } from './writer-worker.ts';
 import { libModule } from '../paths.ts';
 import { hasTagsTable } from './tags.ts';
-import { packedRowsBuffers } from '../day-files/packed-rows.ts';
+import { packedRowsViews } from '../day-files/packed-rows.ts';
+import { movableBuffers } from '../workers/transfer.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
 /** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
@@ -116,8 +117,7 @@ export async function startIndexing(
       const data = withTags ? member.data : undefined;
       if (member.rows) {
         // Packed by a writer thread: moved on as they are; the hex is made on the index's thread.
-        const transfer = packedRowsBuffers(member.rows);
-        if (data && data.buffer.byteLength === data.byteLength) transfer.push(data.buffer as ArrayBuffer);
+        const transfer = movableBuffers([...packedRowsViews(member.rows), ...(data ? [data] : [])]);
         worker.postMessage({ type: 'packed', fileName: member.fileName, memberOffset: member.memberOffset, rows: member.rows, data } satisfies WriterRequest, transfer);
         behind += member.rows.count;
       } else {
