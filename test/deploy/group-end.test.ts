@@ -10,7 +10,6 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { ACCOUNT, REGION, STACK, decide, loadTemplate, rolePolicies, type Authorization } from '../helpers/iam.ts';
@@ -20,6 +19,7 @@ import { endGroupOnWatchdogShutdown, extendWatchdog } from '../../lib/deploy/wat
 import { readJobStatus } from '../../lib/deploy/status.ts';
 import { ROOT } from '../../lib/paths.ts';
 import { startFakeImds } from '../helpers/imds.ts';
+import { listenOnLoopback } from '../helpers/loopback.ts';
 
 const EVENTS = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'real-events.jsonl'));
 const GROUP = `${STACK}-job`;
@@ -39,8 +39,7 @@ async function fakeAutoScaling() {
       res.end(`<${action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><${action}Result/><ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata></${action}Response>`);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { calls, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { calls, ...(await listenOnLoopback(server)) };
 }
 
 

@@ -10,12 +10,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startS3, type LocalS3 } from '../helpers/s3.ts';
 import { ACCOUNT, REGION, decide, loadTemplate, rolePolicies } from '../helpers/iam.ts';
 import { ROOT } from '../../lib/paths.ts';
 import { startFakeImds } from '../helpers/imds.ts';
+import { listenOnLoopback } from '../helpers/loopback.ts';
 
 const EVENTS = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'real-events.jsonl'));
 const INSTANCE = 'i-0fedcba9876543210';
@@ -34,8 +34,7 @@ async function fakeLogs() {
       res.end(target === 'PutLogEvents' ? '{"nextSequenceToken":"1"}' : '{}');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { calls, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { calls, ...(await listenOnLoopback(server)) };
 }
 
 

@@ -1,7 +1,7 @@
 // The EC2 instance metadata service (IMDSv2) as EC2 serves it, on 127.0.0.1: PUT a token (the TTL
 // header is required), then GETs carrying it (401 without); the instance id; a spot notice once set.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './loopback.ts';
 
 export async function startFakeImds(instanceId: string) {
   const state = { notice: undefined as string | undefined, seen: [] as string[], tokens: 0 };
@@ -18,6 +18,5 @@ export async function startFakeImds(instanceId: string) {
     if (req.url === '/latest/meta-data/instance-id') { res.end(instanceId); return; }
     res.writeHead(404).end('Not Found');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { state, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { state, ...(await listenOnLoopback(server)) };
 }
