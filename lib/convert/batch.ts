@@ -52,11 +52,23 @@ export interface BatchResult {
 
 const MAX_DETAIL = 160;
 
-/** Lines in the batch: a last line needs no newline, and a newline at the end starts none. */
-function countLines(bytes: Buffer): number {
+// Where each line of the batch ends (its newline, or the batch's end): one scan of the bytes,
+// kept per thread and grown as needed. A last line needs no newline; a newline at the end starts none.
+let lineEnds = new Uint32Array(8192);
+function findLineEnds(bytes: Buffer): number {
   let n = 0;
-  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) n++;
-  return bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a ? n + 1 : n;
+  for (let start = 0; start < bytes.length; n++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end === -1) end = bytes.length;
+    if (n === lineEnds.length) {
+      const grown = new Uint32Array(2 * n);
+      grown.set(lineEnds);
+      lineEnds = grown;
+    }
+    lineEnds[n] = end;
+    start = end + 1;
+  }
+  return n;
 }
 
 const isBlank = (s: string): boolean => s.length === 0 || s.trim().length === 0;
@@ -74,7 +86,7 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
   const checkEach = !isUtf8(bytes);
   let lineStart = 0;
   const verified = new Set<string>(); // ids whose signature verified in this batch
-  const n = countLines(bytes);
+  const n = findLineEnds(bytes);
   const ids = Buffer.allocUnsafe(32 * n);
   const pubkeys = Buffer.allocUnsafe(32 * n);
   const partitionOf = new Uint8Array(n);
@@ -90,8 +102,7 @@ export function processBatch(seq: number, firstLine: number, bytes: Buffer, opts
 
   for (let i = 0; i < n; i++) {
     const lineNumber = firstLine + i;
-    let lineEnd = bytes.indexOf(0x0a, lineStart);
-    if (lineEnd === -1) lineEnd = bytes.length;
+    const lineEnd = lineEnds[i];
     let line = checkEach && !isUtf8(bytes.subarray(lineStart, lineEnd)) ? null : bytes.toString('utf8', lineStart, lineEnd);
     lineStart = lineEnd + 1;
     if (line === null) {
