@@ -34,6 +34,7 @@ import { libModule } from '../paths.ts';
 import { PARTITION_PENDING_BUDGET, defaultWriters } from './partitions.ts';
 import { newRecentIds } from './recent-ids.ts';
 import { WriterThreads, type BatchOutcome } from './writer-threads.ts';
+import type { IndexBackpressure } from './writer-thread.ts';
 import type { CheckpointRecord } from '../checkpoint/record.ts';
 import { Checkpointer, checkpointsApply, type CheckpointOptions } from '../checkpoint/checkpointer.ts';
 import { checkFolderAgrees, openAtCheckpoint } from '../checkpoint/open-at.ts';
@@ -172,6 +173,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     // It should hold the events of the complete members; those of repaired files' new members are added.
     const drops = [...opened.cuts, ...repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }))];
     indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags }) : undefined;
+    // The writer threads send their members' rows to the index thread themselves, before the first parts.
+    if (indexing?.connect) writers.connectIndex(indexing.connect(writers.count));
     for (const member of rewritten) await indexing?.onMember?.(member);
 
     rejectLog = new RejectLog(path.join(opts.outputDir, LOG_NAME));
@@ -263,7 +266,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
           for (const m of members) newBytes += m.memberBytes;
           ckpt!.addMembers(members);
         },
-        index: async () => { await indexing?.commit(); },
+        index: async () => { await indexing?.commit(writers.barrier); },
         rejectLog: async () => { await rejects.sync(); return { bytes: rejects.bytes }; },
       },
       log,
@@ -324,7 +327,8 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     const written = await writers.close();
     checkpoints?.addMembers(written.flushed);
     if (progress && indexing) progress.phase = 'finishing the index';
-    index = await indexing?.finish();
+    logIndexBackpressure(written.index, log);
+    index = await indexing?.finish(writers.barrier);
     counts.bytesIn = input.bytesRead();
     if (input.compression && input.compression !== 'none') counts.jsonlBytes = processedBytes; // every batch was taken
     if (input.objects) counts.inputObjects = input.objects.length;
@@ -363,6 +367,13 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     await rejectLog?.close().catch(() => {});
   }
   return { ...counts, index };
+}
+
+function logIndexBackpressure(threads: IndexBackpressure[], log: (text: string) => void): void {
+  if (threads.length === 0) return;
+  const waits = threads.reduce((n, t) => n + t.waits, 0);
+  const most = Math.max(...threads.map((t) => t.mostBehind));
+  log(`index rows: the writer threads waited ${waits} times for the index thread to catch up; at most ${most} rows of one thread were sent and not yet inserted (it waits past ${threads[0].maxBehind})`);
 }
 
 const everyText = (c: CheckpointOptions): string => (c.every.ms !== undefined ? `every ${c.every.ms / 1000} s` : `every ${c.every.bytes} bytes of input`);

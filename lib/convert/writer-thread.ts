@@ -3,7 +3,8 @@
  * a DayWriter of its own, and the exact id set of their days. It first reads the ids of its days'
  * files already in the folder (repairing a cut-off last member), then takes the parts of each
  * batch in input order: dedups, appends, has them compressed (on the shared compressor threads) and
- * writes the members durably, and posts each member (packed index rows) back once it is on disk.
+ * writes the members durably, and posts each member's packed index rows, once it is on disk,
+ * straight to the index thread on a port of its own ('index'; else back to the main thread).
  */
 import { makeGzip, type Gzip, type GzipKind } from '../day-files/gzip.ts';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -20,6 +21,7 @@ import { RecentIds } from './recent-ids.ts';
 import { buildSharedIdSet, type SharedIdSet } from './shared-id-set.ts';
 import { ID_RECORD_BYTES, addIdRecords } from '../checkpoint/id-records.ts';
 import { loadIdLog } from '../checkpoint/id-log.ts';
+import type { RowsMessage, RowsReply } from '../index/writer-worker.ts';
 
 export interface WriterThreadOptions {
   dir: string;
@@ -51,8 +53,14 @@ export type WriterThreadRequest =
   | { type: 'share' }
   /** From the next parts on, send the ids stored, with their days, in each batch's ack (the checkpoint's id list, lib/checkpoint/id-log.ts). */
   | { type: 'id-records' }
-  | { type: 'flush' }
-  | { type: 'close' }
+  /** `barrier`: marked on the index port after the rows of the members written (lib/index/writer-worker.ts). */
+  | { type: 'flush'; barrier: number }
+  | { type: 'close'; barrier: number }
+  /**
+   * The index thread's port (lib/index/writer.ts connect), before any parts: members' rows go
+   * there; a batch is acknowledged only while fewer than `maxBehind` rows sent are not yet inserted.
+   */
+  | { type: 'index'; port: MessagePort; maxBehind: number }
   /** Stop: nothing more is written, and members being written are finished (none left torn). */
   | { type: 'stop' }
   /** Ports to the compressor threads (lib/convert/compressor.ts), sent before any parts. */
@@ -74,9 +82,18 @@ export type WriterThreadReply =
   /** `stored`: the ids the batch stored, with their days (after 'id-records'). */
   | { type: 'ack'; duplicates: number; copies: number[]; stored?: Uint8Array }
   | { type: 'flushed'; members: FlushedMember[] }
-  | { type: 'closed'; bytesWritten: number; files: string[]; members: number; flushed: FlushedMember[] }
+  | { type: 'closed'; bytesWritten: number; files: string[]; members: number; flushed: FlushedMember[]; index?: IndexBackpressure }
   | { type: 'stopped' }
   | { type: 'error'; message: string; fatal: boolean };
+
+/** How the thread's rows waited for the index thread (its port's backpressure). */
+export interface IndexBackpressure {
+  /** Times the thread held a batch's ack back until the index caught up. */
+  waits: number;
+  /** Most rows it had sent and not yet seen inserted. */
+  mostBehind: number;
+  maxBehind: number;
+}
 
 /** Ids stored before the run shared with the workers, over all writer threads: ~640 MB at most. */
 const MAX_SHARED_IDS = 16_000_000;
@@ -90,11 +107,50 @@ const seen = new IdSet();
 const recent = o.recent && new RecentIds(o.recent);
 let flushed: FlushedMember[] = [];
 
+/** The index thread's port, once given: rows sent and not yet inserted, and who waits for room. */
+const index = { port: undefined as MessagePort | undefined, maxBehind: 0, behind: 0, mostBehind: 0, waits: 0, gone: false, room: undefined as (() => void) | undefined };
+
+function connectIndex(p: MessagePort, maxBehind: number): void {
+  index.port = p;
+  index.maxBehind = maxBehind;
+  const wake = () => {
+    const room = index.room;
+    index.room = undefined;
+    room?.();
+  };
+  p.on('message', (r: RowsReply) => {
+    index.behind -= r.rows;
+    if (index.behind <= maxBehind / 2) wake();
+  });
+  // The index thread failed or stopped: nothing more to send, nothing to wait for (the main thread reports it).
+  p.on('close', () => {
+    index.gone = true;
+    wake();
+  });
+}
+
+/** Resolves once the index thread is not too far behind: past maxBehind, when it is back to half. */
+async function indexRoom(): Promise<void> {
+  if (index.behind <= index.maxBehind || index.gone) return;
+  index.waits++;
+  while (index.behind > index.maxBehind / 2 && !index.gone) await new Promise<void>((resolve) => (index.room = resolve));
+}
+
 function onMember(m: WrittenMember): void {
   flushed.push({ fileName: m.fileName, memberOffset: m.memberOffset, memberBytes: m.memberBytes, events: m.eventCount ?? m.rows?.count ?? m.events.length });
-  if (!o.index) return; // only the index reads members on the main thread: each costs it a message
-  const member: WrittenMember = { ...m, data: o.memberData ? m.data : undefined };
-  post({ type: 'member', member }, movableBuffers([...(m.rows ? packedRowsViews(m.rows) : []), ...(member.data ? [member.data] : [])]));
+  if (!o.index) return;
+  const data = o.memberData ? m.data : undefined;
+  if (index.port) {
+    if (index.gone || !m.rows) return;
+    const rows = m.rows;
+    index.port.postMessage({ type: 'packed', fileName: m.fileName, memberOffset: m.memberOffset, rows, data } satisfies RowsMessage, movableBuffers([...packedRowsViews(rows), ...(data ? [data] : [])]));
+    index.behind += rows.count;
+    index.mostBehind = Math.max(index.mostBehind, index.behind);
+    return;
+  }
+  // No port: through the main thread (each member costs it a message).
+  const member: WrittenMember = { ...m, data };
+  post({ type: 'member', member }, movableBuffers([...(m.rows ? packedRowsViews(m.rows) : []), ...(data ? [data] : [])]));
 }
 
 // Members go round-robin to the compressor threads when there are any, else are gzip'd here.
@@ -185,6 +241,8 @@ async function write(parts: PartitionPart[]): Promise<void> {
     }
   }
   for (const writer of touched) await writer.capacity();
+  // Held back while the index is too far behind: the main thread then waits too (MAX_QUEUED acks).
+  await indexRoom();
   if (stored) post({ type: 'ack', duplicates, copies, stored: stored.subarray(0, storedBytes) }, [stored.buffer]);
   else post({ type: 'ack', duplicates, copies });
 }
@@ -211,7 +269,10 @@ async function handle(m: WriterThreadRequest): Promise<void> {
     idRecords = true;
     return;
   }
+  if (m.type !== 'flush' && m.type !== 'close') return; // (handled as they arrive)
   const members = await flushAll();
+  // After the rows of every member written: the index's commit for this barrier waits for it.
+  index.port?.postMessage({ type: 'mark', barrier: m.barrier } satisfies RowsMessage);
   if (m.type === 'flush') post({ type: 'flushed', members });
   if (m.type === 'close') {
     const all = [...writers.values()];
@@ -221,6 +282,7 @@ async function handle(m: WriterThreadRequest): Promise<void> {
       bytesWritten: all.reduce((n, w) => n + w.bytesWritten, 0),
       files: [...new Set(all.flatMap((w) => [...w.filesTouched]))],
       members: all.reduce((n, w) => n + w.membersWritten, 0),
+      index: index.port ? { waits: index.waits, mostBehind: index.mostBehind, maxBehind: index.maxBehind } : undefined,
     });
   }
 }
@@ -238,6 +300,10 @@ port.on('message', (m: WriterThreadRequest) => {
   if (m.type === 'compressors') {
     compressors = m.ports;
     for (const port of compressors) port.on('message', takeCompressed);
+    return;
+  }
+  if (m.type === 'index') {
+    connectIndex(m.port, m.maxBehind);
     return;
   }
   if (m.type === 'stop') {

@@ -1,11 +1,13 @@
 /**
  * The main thread's side of the writer threads (lib/convert/writer-thread.ts): hands each the
  * parts of every batch for the partitions it owns, in input order, moving their buffers rather
- * than copying them; keeps a few batches queued per thread at most; forwards the members they
- * write (packed index rows) to the index; and offers flushToDisk, a barrier after which every
- * part sent is in complete, fsynced gzip members on disk with its index rows sent.
+ * than copying them; keeps a few batches queued per thread at most; connects them to the index
+ * thread (connectIndex: they send it their members' rows themselves), else forwards the members
+ * they write to `onMember`; and offers flushToDisk, a barrier after which every part sent is in
+ * complete, fsynced gzip members on disk with its index rows sent (on the ports: up to the mark
+ * of the barrier's number, `barrier`).
  */
-import { MessageChannel, type Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { FatalError } from '../cli/errors.ts';
 import type { WrittenMember } from '../day-files/writer.ts';
 import { startWorker } from '../workers/start.ts';
@@ -14,7 +16,7 @@ import type { Repair } from './existing-days.ts';
 import { PARTITIONS, partViews, writerOfPartition, type PartitionPart } from './partitions.ts';
 import { movableBuffers } from '../workers/transfer.ts';
 import type { SharedIdSet } from './shared-id-set.ts';
-import type { FlushedMember, WriterThreadOptions, WriterThreadReply, WriterThreadRequest } from './writer-thread.ts';
+import type { FlushedMember, IndexBackpressure, WriterThreadOptions, WriterThreadReply, WriterThreadRequest } from './writer-thread.ts';
 
 const WORKER_SCRIPT = libModule('convert/writer-thread.ts');
 const COMPRESSOR_SCRIPT = libModule('convert/compressor.ts');
@@ -45,6 +47,8 @@ export interface WritersClosed {
   members: number;
   /** The members written since the last flushToDisk (for the last checkpoint). */
   flushed: FlushedMember[];
+  /** Per thread connected to the index, how its rows waited for it. */
+  index: IndexBackpressure[];
 }
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: Error) => void };
@@ -64,6 +68,8 @@ export class WriterThreads {
   private stops: (() => void)[] = [];
   private closed = false;
   private onStored: ((records: Uint8Array) => void) | undefined;
+  /** Barriers (flushToDisk, close) sent so far: the threads mark each on their index ports. */
+  barrier = 0;
 
   /** `onMember`: each member once on disk, per day file in file order. */
   constructor(readonly count: number, options: Omit<WriterThreadOptions, 'partitions' | 'writers'>, onMember: (m: WrittenMember) => unknown, log: (text: string) => void) {
@@ -115,6 +121,14 @@ export class WriterThreads {
       });
       worker.postMessage({ type: 'compressors', ports } satisfies WriterThreadRequest, ports);
     }
+  }
+
+  /**
+   * Gives each thread its port to the index thread (lib/index/writer.ts connect), before any
+   * parts are sent: from then on the members' rows go there instead of to `onMember`.
+   */
+  connectIndex({ ports, maxBehind }: { ports: MessagePort[]; maxBehind: number }): void {
+    this.workers.forEach((worker, w) => worker.postMessage({ type: 'index', port: ports[w], maxBehind } satisfies WriterThreadRequest, [ports[w]]));
   }
 
   /** Ids stored before the run that are not in the folder (id records): each thread keeps those of its days. Before loaded(). */
@@ -182,9 +196,10 @@ export class WriterThreads {
    * since the last barrier.
    */
   async flushToDisk(): Promise<FlushedMember[]> {
+    const barrier = ++this.barrier;
     const replies = await Promise.all(this.workers.map((worker, w) => {
       const reply = this.expect<WriterThreadReply & { type: 'flushed' }>((waiter) => this.flushes[w].push(waiter));
-      worker.postMessage({ type: 'flush' } satisfies WriterThreadRequest);
+      worker.postMessage({ type: 'flush', barrier } satisfies WriterThreadRequest);
       return reply;
     }));
     if (this.memberWait) await this.memberWait;
@@ -193,9 +208,10 @@ export class WriterThreads {
 
   /** Writes everything still held, waits until it is on disk, and stops the threads. */
   async close(): Promise<WritersClosed> {
+    const barrier = ++this.barrier;
     const replies = await Promise.all(this.workers.map((worker, w) => {
       const reply = this.expect<WriterThreadReply & { type: 'closed' }>((waiter) => (this.closes[w] = waiter));
-      worker.postMessage({ type: 'close' } satisfies WriterThreadRequest);
+      worker.postMessage({ type: 'close', barrier } satisfies WriterThreadRequest);
       return reply;
     }));
     if (this.memberWait) await this.memberWait;
@@ -206,6 +222,7 @@ export class WriterThreads {
       files: new Set(replies.flatMap((r) => r.files)),
       members: replies.reduce((n, r) => n + r.members, 0),
       flushed: replies.flatMap((r) => r.flushed),
+      index: replies.flatMap((r) => (r.index ? [r.index] : [])),
     };
   }
 

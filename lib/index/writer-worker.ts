@@ -2,21 +2,37 @@
  * Worker thread that indexes during a conversion: opens DIR/index.db, takes the rows of each
  * gzip member as the converter writes it, inserts them in large transactions (sorted by id),
  * and at the end creates the secondary indexes that are missing.
+ *
+ * Rows come straight from the writer threads, each on a port of its own ('ports'), and from the
+ * main thread (repaired files' rewritten members). Each source is told how many of its rows were
+ * inserted (its backpressure). Messages on different ports are not ordered against each other:
+ * a writer thread marks each barrier (flush or close) on its port after the rows before it, and
+ * a commit or finish for barrier B waits until every port has marked B.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { finishIndex, openIndexForWrite, countRows } from './db.ts';
 import { BulkLoader, chunkOfPacked, type RowChunk } from './loader.ts';
 import type { PackedRows } from '../day-files/packed-rows.ts';
 import { CREATE_TAGS_TABLE, TagInserter, collectTags, emptyTagRows, hasTagsTable, messageAt } from './tags.ts';
+import { fault, faultDelayMs } from '../faults.ts';
+
+/** A member's rows packed (lib/day-files/packed-rows.ts), made into a chunk here. `data`: as in WriterRequest. */
+export type PackedMember = { type: 'packed'; fileName: string; memberOffset: number; rows: PackedRows; data?: Uint8Array };
 
 /** `data`: the member's uncompressed messages, at the chunk's offsetsInMember, for the tags table. */
 export type WriterRequest =
   | { type: 'rows'; chunk: RowChunk; data?: Uint8Array }
-  /** A member's rows packed (lib/day-files/packed-rows.ts), made into a chunk here. */
-  | { type: 'packed'; fileName: string; memberOffset: number; rows: PackedRows; data?: Uint8Array }
-  /** A checkpoint: every row sent so far committed before the reply. */
-  | { type: 'commit' }
-  | { type: 'finish' };
+  | PackedMember
+  /** The writer threads' ports (RowsMessage in, 'inserted' replies out); before the first barrier. */
+  | { type: 'ports'; ports: MessagePort[] }
+  /** A checkpoint: every row sent so far, and every row the ports sent before marking `barrier`, committed before the reply. */
+  | { type: 'commit'; barrier: number }
+  | { type: 'finish'; barrier: number };
+
+/** What a writer thread sends on its port: its members' rows, and a mark after those of each barrier. */
+export type RowsMessage = PackedMember | { type: 'mark'; barrier: number };
+/** The reply on a writer thread's port: rows of its that were inserted. */
+export type RowsReply = { type: 'inserted'; rows: number };
 
 /** A repaired day file: its rows from byte `from` on pointed at what was cut off; deleted first. */
 export interface Drop { fileName: string; from: number }
@@ -40,11 +56,40 @@ let failed = false;
 let withTags = false;
 let withoutData = false;
 
+/** Where rows come from: rows held (added, not yet in a flush), and the last barrier marked. */
+interface Source { held: number; tell: (reply: RowsReply) => void; port?: MessagePort; mark: number; closed: boolean }
+const fromMain: Source = { held: 0, tell: (reply) => port.postMessage(reply satisfies WriterReply), mark: 0, closed: false };
+const sources: Source[] = [fromMain];
+const writerSources: Source[] = [];
+let barrierWaits: { barrier: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+
 function fail(err: unknown): void {
+  if (failed) return;
   failed = true;
   const e = err as Error & { code?: string };
   const message = e.code === 'SQLITE_FULL' ? `no space left on device (${e.message})` : e.message;
   port.postMessage({ type: 'error', message, fatal: e.constructor?.name === 'FatalError' } satisfies WriterReply);
+  // The writer threads stop sending, and stop waiting for room (their ports close).
+  for (const s of writerSources) s.port?.close();
+}
+
+/** Resolves once every writer thread's port has marked `barrier` (its rows before it taken). */
+function barrierReached(barrier: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    barrierWaits.push({ barrier, resolve, reject });
+    checkBarriers();
+  });
+}
+
+function checkBarriers(): void {
+  const waits = barrierWaits;
+  barrierWaits = [];
+  for (const w of waits) {
+    const lagging = writerSources.filter((s) => s.mark < w.barrier);
+    if (lagging.length === 0) w.resolve();
+    else if (lagging.some((s) => s.closed)) w.reject(new Error('a writer thread stopped before it sent all its index rows'));
+    else barrierWaits.push(w);
+  }
 }
 
 try {
@@ -67,30 +112,68 @@ let idle: NodeJS.Timeout | undefined;
 function flushSoon(l: BulkLoader): void {
   clearTimeout(idle);
   work = work.then(async () => {
-    const before = l.inserted + l.ignored;
+    const delay = faultDelayMs('index-insert-delay');
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    // The rows this flush takes, per source (it takes every row held when it starts).
+    const taken = sources.filter((s) => s.held > 0).map((s) => ({ s, rows: s.held }));
+    for (const { s } of taken) s.held = 0;
+    fault('index-insert-error');
     await l.flush();
-    port.postMessage({ type: 'inserted', rows: l.inserted + l.ignored - before } satisfies WriterReply);
+    for (const { s, rows } of taken) s.tell({ type: 'inserted', rows });
   }).catch(fail);
 }
 
+function take(req: WriterRequest & { type: 'rows' | 'packed' }, source: Source): void {
+  if (failed || !loader) return;
+  const l = loader;
+  const chunk = req.type === 'rows' ? req.chunk : chunkOfPacked(req.fileName, req.memberOffset, req.rows);
+  if (withTags) addTags(chunk, req.data);
+  l.add(chunk);
+  source.held += chunk.count;
+  clearTimeout(idle);
+  if (l.full) flushSoon(l);
+  else idle = setTimeout(() => flushSoon(l), IDLE_MS);
+}
+
+function addWriterPort(p: MessagePort): void {
+  const source: Source = { held: 0, tell: (reply) => p.postMessage(reply), port: p, mark: 0, closed: false };
+  sources.push(source);
+  writerSources.push(source);
+  p.on('message', (m: RowsMessage) => {
+    if (m.type === 'mark') {
+      source.mark = m.barrier;
+      checkBarriers();
+    } else {
+      take(m, source);
+    }
+  });
+  p.on('close', () => {
+    source.closed = true;
+    checkBarriers();
+  });
+  if (failed) p.close();
+}
+
 port.on('message', (req: WriterRequest) => {
+  if (req.type === 'ports') {
+    for (const p of req.ports) addWriterPort(p);
+    return;
+  }
   if (failed || !loader || !db) return;
   const l = loader;
   const d = db;
   if (req.type === 'rows' || req.type === 'packed') {
-    const chunk = req.type === 'rows' ? req.chunk : chunkOfPacked(req.fileName, req.memberOffset, req.rows);
-    if (withTags) addTags(chunk, req.data);
-    l.add(chunk);
-    clearTimeout(idle);
-    if (l.full) flushSoon(l);
-    else idle = setTimeout(() => flushSoon(l), IDLE_MS);
+    take(req, fromMain);
   } else if (req.type === 'commit') {
     // A checkpoint: every row sent so far committed before the reply.
+    const barrier = req.barrier;
+    work = work.then(() => barrierReached(barrier));
     flushSoon(l);
     work = work.then(() => port.postMessage({ type: 'committed' } satisfies WriterReply)).catch(fail);
   } else {
     clearTimeout(idle);
-    work = work.then(async () => {
+    const barrier = req.barrier;
+    work = work.then(() => barrierReached(barrier)).then(async () => {
       await l.flush();
       if (withoutData) d.exec('DROP TABLE IF EXISTS tags');
       finishIndex(d);

@@ -1,12 +1,14 @@
 /**
- * Building DIR/index.db during a conversion, on a worker thread so that the converter's main
- * thread only packs each written gzip member's rows and posts them.
+ * Building DIR/index.db during a conversion, on a worker thread. The converter's writer threads
+ * post their members' packed rows to it on ports of their own (connect), so that the main
+ * thread touches no member; the main thread posts only repaired files' rewritten members.
  *
  * When the index lacks events that the folder's day files held before the run (it was
  * deleted, or an earlier run used --no-index), adding this run's events would leave it
  * incomplete: it is then rebuilt from all the day files once the conversion is done.
  */
 import fs from 'node:fs';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { startWorker } from '../workers/start.ts';
 import type { WrittenMember } from '../day-files/writer.ts';
 import { FatalError } from '../cli/errors.ts';
@@ -20,8 +22,24 @@ import { packedRowsViews } from '../day-files/packed-rows.ts';
 import { movableBuffers } from '../workers/transfer.ts';
 
 const WORKER_SCRIPT = libModule('index/writer-worker.ts');
-/** Rows the writer thread may have queued before the conversion waits for it (~200 bytes each). */
+/**
+ * Rows the index thread may have queued (sent, not yet inserted) before the conversion waits for
+ * it (~200 bytes each, and with the tags table the members' bytes too): shared out between the
+ * writer threads' ports; the main thread's own rows (repaired members) have the same bound.
+ */
 const MAX_BEHIND = 1_000_000;
+
+/** MAX_BEHIND, or PROTON_BEAM_INDEX_MAX_BEHIND (tests make it small). */
+export function maxRowsBehind(): number {
+  const n = Number(process.env.PROTON_BEAM_INDEX_MAX_BEHIND);
+  return Number.isSafeInteger(n) && n > 0 ? n : MAX_BEHIND;
+}
+
+/** Ports for the writer threads, one each, and the rows each may have sent and not seen inserted. */
+export interface IndexPorts {
+  ports: MessagePort[];
+  maxBehind: number;
+}
 
 export interface IndexingSummary {
   indexPath: string;
@@ -36,9 +54,18 @@ export interface IndexingSummary {
 export interface Indexing {
   /** Pass to the DayWriter; undefined when the index is rebuilt at the end instead. */
   onMember?: (member: WrittenMember) => void | Promise<void>;
-  /** Resolves once every row sent so far is committed (a checkpoint's boundary); nothing to wait for when the index is rebuilt at the end. */
-  commit(): Promise<void>;
-  finish(): Promise<IndexingSummary>;
+  /**
+   * `count` ports (lib/index/writer-worker.ts RowsMessage) for the writer threads to send their
+   * members' rows on; undefined when the index is rebuilt at the end instead.
+   */
+  connect?: (count: number) => IndexPorts;
+  /**
+   * Resolves once every row sent so far is committed (a checkpoint's boundary), those sent on
+   * the ports up to their mark of `barrier` included; nothing to wait for when the index is rebuilt at the end.
+   */
+  commit(barrier?: number): Promise<void>;
+  /** Inserts the rest (the ports' rows up to their mark of `barrier`), makes the secondary indexes. */
+  finish(barrier?: number): Promise<IndexingSummary>;
   abort(): Promise<void>;
 }
 
@@ -79,6 +106,7 @@ export async function startIndexing(
   let finished: ((r: WriterReply) => void) | undefined;
   // Rows posted and not yet inserted; past MAX_BEHIND, onMember makes the DayWriter wait.
   let behind = 0;
+  const maxBehind = maxRowsBehind();
   let caughtUp: (() => void) | undefined;
   const committed: (() => void)[] = [];
   worker.on('message', (reply: WriterReply) => {
@@ -88,7 +116,7 @@ export async function startIndexing(
     }
     if (reply.type === 'inserted') {
       behind -= reply.rows;
-      if (behind <= MAX_BEHIND / 2) caughtUp?.();
+      if (behind <= maxBehind / 2) caughtUp?.();
       return;
     }
     if (reply.type === 'error') {
@@ -128,7 +156,7 @@ export async function startIndexing(
         worker.postMessage({ type: 'rows', chunk, data } satisfies WriterRequest, chunkTransferList(chunk));
         behind += chunk.count;
       }
-      if (behind <= MAX_BEHIND) return;
+      if (behind <= maxBehind) return;
       return new Promise<void>((resolve) => {
         caughtUp = () => {
           caughtUp = undefined;
@@ -136,15 +164,21 @@ export async function startIndexing(
         };
       });
     },
-    async commit() {
+    connect(count: number): IndexPorts {
+      const channels = Array.from({ length: count }, () => new MessageChannel());
+      const theirs = channels.map((c) => c.port2);
+      worker.postMessage({ type: 'ports', ports: theirs } satisfies WriterRequest, theirs);
+      return { ports: channels.map((c) => c.port1), maxBehind: Math.max(1, Math.floor(maxBehind / count)) };
+    },
+    async commit(barrier = 0) {
       if (failure) throw failure;
       await new Promise<void>((resolve) => {
         committed.push(resolve);
-        worker.postMessage({ type: 'commit' } satisfies WriterRequest);
+        worker.postMessage({ type: 'commit', barrier } satisfies WriterRequest);
       });
       if (failure) throw failure;
     },
-    async finish() {
+    async finish(barrier = 0) {
       const started = performance.now();
       if (failure) {
         await abort();
@@ -152,7 +186,7 @@ export async function startIndexing(
       }
       const reply = failure ? undefined : await new Promise<WriterReply>((resolve) => {
         finished = resolve;
-        worker.postMessage({ type: 'finish' } satisfies WriterRequest);
+        worker.postMessage({ type: 'finish', barrier } satisfies WriterRequest);
       });
       await worker.terminate();
       if (reply?.type !== 'done') throw failure ?? new FatalError(`indexing into ${indexPath} failed`);
