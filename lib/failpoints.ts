@@ -20,6 +20,7 @@ export const FAILPOINTS = [
   'rebuild-rename-before', // rebuild: new index complete, not yet renamed over the old one
   'rebuild-rename-after', // rebuild: renamed
   'upload-object', // S3 output: an object uploaded, manifest.json not yet written
+  'checkpoint-index-uncommitted', // checkpoint: day files flushed (members fsynced, their index rows sent), the index not yet committed
   'checkpoint-before-record', // checkpoint: members, index rows and log synced (and the hook run), _checkpoint.json not yet written
   'checkpoint-written', // checkpoint: _checkpoint.json written
   'checkpoint-part-uploaded', // S3 checkpoint: a part object uploaded and checked, the record not yet written

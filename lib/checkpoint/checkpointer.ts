@@ -114,6 +114,7 @@ export class Checkpointer {
     const started = performance.now();
     try {
       await this.o.settle.dayFiles();
+      failpoint('checkpoint-index-uncommitted');
       await this.o.settle.index();
       const { bytes } = await this.o.settle.rejectLog();
       await this.commit(reason, event, bytes, true, await this.idLog?.sync());

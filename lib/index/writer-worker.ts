@@ -109,18 +109,21 @@ try {
 const IDLE_MS = 200;
 let idle: NodeJS.Timeout | undefined;
 
+/** Inserts every row held, and tells each source how many of its rows that was. */
+async function insertHeld(l: BulkLoader): Promise<void> {
+  const delay = faultDelayMs('index-insert-delay');
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+  // The rows this flush takes, per source (it takes every row held when it starts).
+  const taken = sources.filter((s) => s.held > 0).map((s) => ({ s, rows: s.held }));
+  for (const { s } of taken) s.held = 0;
+  fault('index-insert-error');
+  await l.flush();
+  for (const { s, rows } of taken) s.tell({ type: 'inserted', rows });
+}
+
 function flushSoon(l: BulkLoader): void {
   clearTimeout(idle);
-  work = work.then(async () => {
-    const delay = faultDelayMs('index-insert-delay');
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    // The rows this flush takes, per source (it takes every row held when it starts).
-    const taken = sources.filter((s) => s.held > 0).map((s) => ({ s, rows: s.held }));
-    for (const { s } of taken) s.held = 0;
-    fault('index-insert-error');
-    await l.flush();
-    for (const { s, rows } of taken) s.tell({ type: 'inserted', rows });
-  }).catch(fail);
+  work = work.then(() => insertHeld(l)).catch(fail);
 }
 
 function take(req: WriterRequest & { type: 'rows' | 'packed' }, source: Source): void {
@@ -174,7 +177,7 @@ port.on('message', (req: WriterRequest) => {
     clearTimeout(idle);
     const barrier = req.barrier;
     work = work.then(() => barrierReached(barrier)).then(async () => {
-      await l.flush();
+      await insertHeld(l);
       if (withoutData) d.exec('DROP TABLE IF EXISTS tags');
       finishIndex(d);
       const rows = countRows(d);

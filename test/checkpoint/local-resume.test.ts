@@ -1,7 +1,7 @@
 /**
  * Local checkpoints (DIR/_checkpoint.json): the converter is killed on purpose at a crash point
- * (failpoints: after a checkpoint record, before it, after or in the middle of a member written
- * since), or stopped by SIGTERM sent to the process group of the documented command; the same
+ * (failpoints: after a checkpoint record, before it, between its day files' flush and its index
+ * commit, after or in the middle of a member written since), or stopped by SIGTERM sent to the process group of the documented command; the same
  * command run again resumes from the record and the folder then equals an uninterrupted run's:
  * the same events in the same order per day file, an exact index, the same counts, each rejected
  * line logged once, no litter. A changed input is refused; a folder that does not hold what the
@@ -81,6 +81,8 @@ test('killed at a checkpoint, before its record, or after members written since:
   const cases: [string, string][] = [
     ['checkpoint-written:3', input],
     ['checkpoint-before-record:4', input],
+    // the index's rows come from the writer threads on ports of their own: killed before it committed them
+    ['checkpoint-index-uncommitted:3', input],
     ['member-append-after:300', input],
     ['member-append-torn:320', input],
     ['checkpoint-written:5', gzInput],
@@ -94,6 +96,8 @@ test('killed at a checkpoint, before its record, or after members written since:
     assert.ok(saved.next.line > 1, `${what}: a checkpoint was taken before the kill`);
     const again = await run([from, '-o', out, ...FAST, ...EVERY]);
     ok(again, `${what}, run again`);
+    // Each checkpoint committed every index row of the members it records: the index is only added to.
+    assert.doesNotMatch(again.stderr, /will be rebuilt/, `${what}: the index held every event of the record`);
     assert.match(again.stderr, new RegExp(`resuming from the checkpoint of ${saved.writtenAt} at line ${saved.next.line} \\(JSONL byte ${saved.next.offset}\\)`), what);
     assert.match(again.stderr, new RegExp(`the ids of the ${saved.counts.valid - saved.counts.duplicates} events stored so far loaded from _checkpoint\\.ids \\(the day files are not read\\)`), what);
     if (from === gzInput) assert.match(again.stderr, /gzip input: decompressed from its start, the first \d+ bytes of JSONL skipped without parsing/);

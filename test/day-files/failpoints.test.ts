@@ -53,7 +53,7 @@ test('every failpoint is walked by a test below', () => {
     'member-append-before', 'member-append-torn', 'member-append-after', 'index-commit-before', 'index-commit-after',
     'repair-journal-written', 'repair-cut', 'repair-appended', 'rebuild-part', 'rebuild-rename-before', 'rebuild-rename-after', 'upload-object',
     // walked by test/checkpoint/local-resume.test.ts
-    'checkpoint-before-record', 'checkpoint-written',
+    'checkpoint-before-record', 'checkpoint-written', 'checkpoint-index-uncommitted',
     // walked in test/s3/checkpoint-resume.test.ts (killed, then resumed in an empty folder)
     'checkpoint-part-uploaded', 'checkpoint-before-remote-record', 'checkpoint-remote-written', 'assembly-part-copied', 'assembly-file-done',
   ];
