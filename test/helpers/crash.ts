@@ -6,10 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, readDayDir } from './common.ts';
 
-export interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; hung?: boolean }
 
-/** Runs scripts/SCRIPT.ts under node + tsx with `env` added and PROTON_BEAM_FAILPOINT set to `failpoint` (or unset). */
-export function runScriptWithFailpoint(script: string, args: string[], failpoint: string | undefined, env: Record<string, string> = {}): Promise<Run> {
+/**
+ * Runs scripts/SCRIPT.ts under node + tsx with `env` added and PROTON_BEAM_FAILPOINT set to
+ * `failpoint` (or unset); past `timeoutMs` (when given) the child is killed (SIGKILL) and `hung` set.
+ */
+export function runScriptWithFailpoint(script: string, args: string[], failpoint: string | undefined, env: Record<string, string> = {}, timeoutMs?: number): Promise<Run> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete childEnv.PROTON_BEAM_FAILPOINT;
   if (failpoint) childEnv.PROTON_BEAM_FAILPOINT = failpoint;
@@ -18,7 +21,12 @@ export function runScriptWithFailpoint(script: string, args: string[], failpoint
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
+  let hung = false;
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => { hung = true; child.kill('SIGKILL'); }, timeoutMs);
+  return new Promise((resolve) => child.on('close', (status, signal) => {
+    clearTimeout(timer);
+    resolve({ status, signal, stdout, stderr, ...(hung ? { hung } : {}) });
+  }));
 }
 
 export const ok = (r: Run, what: string) => assert.equal(r.status, 0, `${what}: ${r.stderr}`);
