@@ -172,7 +172,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     // The index: started once the existing events are counted, finished after the day files.
     // It should hold the events of the complete members; those of repaired files' new members are added.
     const drops = [...opened.cuts, ...repairs.map((r) => ({ fileName: r.fileName, from: r.cutAt }))];
-    indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags }) : undefined;
+    indexing = opts.index ? await startIndexing(opts.outputDir, existing.events, opts.parallel, log, { drops, tags: opts.indexTags, onFailure: () => writers.indexGone() }) : undefined;
     // The writer threads send their members' rows to the index thread themselves, before the first parts.
     if (indexing?.connect) writers.connectIndex(indexing.connect(writers.count));
     for (const member of rewritten) await indexing?.onMember?.(member);

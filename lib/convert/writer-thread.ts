@@ -61,6 +61,8 @@ export type WriterThreadRequest =
    * there; a batch is acknowledged only while fewer than `maxBehind` rows sent are not yet inserted.
    */
   | { type: 'index'; port: MessagePort; maxBehind: number }
+  /** The index thread failed or stopped (its port may never close: it may not have taken it). */
+  | { type: 'index-gone' }
   /** Stop: nothing more is written, and members being written are finished (none left torn). */
   | { type: 'stop' }
   /** Ports to the compressor threads (lib/convert/compressor.ts), sent before any parts. */
@@ -113,20 +115,23 @@ const index = { port: undefined as MessagePort | undefined, maxBehind: 0, behind
 function connectIndex(p: MessagePort, maxBehind: number): void {
   index.port = p;
   index.maxBehind = maxBehind;
-  const wake = () => {
-    const room = index.room;
-    index.room = undefined;
-    room?.();
-  };
   p.on('message', (r: RowsReply) => {
     index.behind -= r.rows;
-    if (index.behind <= maxBehind / 2) wake();
+    if (index.behind <= maxBehind / 2) wakeForRoom();
   });
   // The index thread failed or stopped: nothing more to send, nothing to wait for (the main thread reports it).
-  p.on('close', () => {
-    index.gone = true;
-    wake();
-  });
+  p.on('close', indexGone);
+}
+
+function indexGone(): void {
+  index.gone = true;
+  wakeForRoom();
+}
+
+function wakeForRoom(): void {
+  const room = index.room;
+  index.room = undefined;
+  room?.();
 }
 
 /** Resolves once the index thread is not too far behind: past maxBehind, when it is back to half. */
@@ -304,6 +309,10 @@ port.on('message', (m: WriterThreadRequest) => {
   }
   if (m.type === 'index') {
     connectIndex(m.port, m.maxBehind);
+    return;
+  }
+  if (m.type === 'index-gone') {
+    indexGone();
     return;
   }
   if (m.type === 'stop') {

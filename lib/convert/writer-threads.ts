@@ -131,6 +131,12 @@ export class WriterThreads {
     this.workers.forEach((worker, w) => worker.postMessage({ type: 'index', port: ports[w], maxBehind } satisfies WriterThreadRequest, [ports[w]]));
   }
 
+  /** The index thread failed or stopped: the threads stop sending it rows and waiting for it. */
+  indexGone(): void {
+    if (this.stopping) return;
+    for (const worker of this.workers) worker.postMessage({ type: 'index-gone' } satisfies WriterThreadRequest);
+  }
+
   /** Ids stored before the run that are not in the folder (id records): each thread keeps those of its days. Before loaded(). */
   addKnown(records: Uint8Array): void {
     for (const worker of this.workers) worker.postMessage({ type: 'known', records } satisfies WriterThreadRequest);

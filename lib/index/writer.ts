@@ -76,7 +76,13 @@ export interface Indexing {
  */
 export async function startIndexing(
   dir: string, preexisting: number, parallel: number, log: (text: string) => void,
-  { drops = [], tags = false }: { drops?: Drop[]; /** Start the tags table in a new index (convert --index-tags). */ tags?: boolean } = {},
+  { drops = [], tags = false, onFailure }: {
+    drops?: Drop[];
+    /** Start the tags table in a new index (convert --index-tags). */
+    tags?: boolean;
+    /** Called when the index thread fails or stops (the ports' senders must stop waiting for it: a port given to a thread that is gone never closes). */
+    onFailure?: () => void;
+  } = {},
 ): Promise<Indexing> {
   const indexPath = indexPathOf(dir);
   removeRebuildLeftovers(indexPath); // of a rebuild that was killed (this run holds the folder's lock)
@@ -121,6 +127,7 @@ export async function startIndexing(
     }
     if (reply.type === 'error') {
       failure ??= reply.fatal ? new FatalError(reply.message) : new FatalError(`indexing into ${indexPath} failed: ${reply.message}`);
+      onFailure?.();
       caughtUp?.();
       for (const c of committed.splice(0)) c();
     }
@@ -128,10 +135,12 @@ export async function startIndexing(
   });
   worker.on('error', (err) => {
     failure ??= err;
+    onFailure?.();
     finished?.({ type: 'error', message: err.message, fatal: false });
   });
   worker.on('exit', () => {
     failure ??= new FatalError(`indexing into ${indexPath} failed: its thread stopped`);
+    onFailure?.();
     caughtUp?.();
     for (const c of committed.splice(0)) c();
     finished?.({ type: 'error', message: 'stopped', fatal: false });
