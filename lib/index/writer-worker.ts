@@ -14,7 +14,7 @@ import { finishIndex, openIndexForWrite, countRows } from './db.ts';
 import { BulkLoader, chunkOfPacked, type RowChunk } from './loader.ts';
 import type { PackedRows } from '../day-files/packed-rows.ts';
 import { CREATE_TAGS_TABLE, TagInserter, collectTags, emptyTagRows, hasTagsTable, messageAt } from './tags.ts';
-import { fault, faultDelayMs } from '../faults.ts';
+import { fault, faultDelayMs, faultDue } from '../faults.ts';
 
 /** A member's rows packed (lib/day-files/packed-rows.ts), made into a chunk here. `data`: as in WriterRequest. */
 export type PackedMember = { type: 'packed'; fileName: string; memberOffset: number; rows: PackedRows; data?: Uint8Array };
@@ -117,6 +117,7 @@ async function insertHeld(l: BulkLoader): Promise<void> {
   const taken = sources.filter((s) => s.held > 0).map((s) => ({ s, rows: s.held }));
   for (const { s } of taken) s.held = 0;
   fault('index-insert-error');
+  if (faultDue('index-thread-exit')) process.exit(1);
   await l.flush();
   for (const { s, rows } of taken) s.tell({ type: 'inserted', rows });
 }

@@ -4,7 +4,7 @@
  * index.db is the same for any number of writer threads, on sorted and shuffled input, and equal
  * to a rebuild from the day files (the tags table too); the ports' backpressure bounds the rows on
  * their way when the index thread is slow (PROTON_BEAM_INDEX_MAX_BEHIND, and a fault that slows
- * its inserts); an index failure ends the run with its one-line error, never a hang.
+ * its inserts); the index thread failing or exiting ends the run with its one-line error, never a hang.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -107,15 +107,18 @@ test('a slow index thread: each writer thread holds its acks back past its share
   }
 });
 
-test('the index thread failing mid-run, writer threads waiting for it: exit 1 with its one-line error, no hang, whole day files', { timeout: 300_000 }, async () => {
-  const out = path.join(root, 'index-fails');
+for (const [how, fault, error] of [
+  ['failing', 'index-insert-error:4', 'fault index-insert-error:4 (PROTON_BEAM_FAULT)'],
+  ['exiting', 'index-thread-exit:4', 'its thread stopped'],
+]) test(`the index thread ${how} mid-run, writer threads waiting for it: exit 1 with its one-line error, no hang, whole day files`, { timeout: 300_000 }, async () => {
+  const out = path.join(root, `index-${how}`);
   // Slow inserts and a small bound keep the writer threads waiting for room when the 4th insert fails.
-  const env = { PROTON_BEAM_FAULT: 'index-insert-delay:20,index-insert-error:4', PROTON_BEAM_INDEX_MAX_BEHIND: '400' };
+  const env = { PROTON_BEAM_FAULT: `index-insert-delay:20,${fault}`, PROTON_BEAM_INDEX_MAX_BEHIND: '400' };
   const r = await run('convert', [sortedInput, '-o', out, ...FAST, '-w', '2'], env);
   assert.ok(!r.hung, `the run hung: ${r.stderr}`);
   assert.equal(r.status, 1, r.stderr);
   const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
-  assert.deepEqual(errors, [`error: indexing into ${path.join(out, 'index.db')} failed: fault index-insert-error:4 (PROTON_BEAM_FAULT)`]);
+  assert.deepEqual(errors, [`error: indexing into ${path.join(out, 'index.db')} failed: ${error}`]);
   assert.ok(backpressure(r).waits > 0, 'writer threads were waiting for the index');
   // The day files are whole (every member complete): the same command again finds them so and
   // rebuilds the index, which the failed run left short.
