@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { makeGzip, type GzipKind } from '../day-files/gzip.ts';
+import { closeThread, isStopRequest } from '../workers/stop.ts';
 
 export type CompressRequest = { id: number; data: Uint8Array; level: number };
 export type CompressReply = { id: number; member?: Uint8Array; error?: string };
@@ -13,7 +14,11 @@ export type CompressReply = { id: number; member?: Uint8Array; error?: string };
 /** The gzip the main thread chose (lib/day-files/gzip.ts), made once for the thread. */
 const gzip = makeGzip((workerData.data as { gzip: GzipKind }).gzip);
 
-parentPort!.on('message', ({ port }: { port: MessagePort }) => {
+const ports: MessagePort[] = [];
+parentPort!.on('message', (m: { port: MessagePort }) => {
+  if (isStopRequest(m)) return closeThread(ports);
+  const { port } = m;
+  ports.push(port);
   port.on('message', ({ id, data, level }: CompressRequest) => {
     let reply: CompressReply;
     let transfer: ArrayBuffer[] = [];

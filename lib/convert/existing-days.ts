@@ -50,14 +50,22 @@ export function finishStoppedRepairs(dir: string, log: (text: string) => void): 
   return repairs;
 }
 
+/** The load was asked to stop (the run is ending): nothing to report. */
+export class LoadStopped extends Error {
+  constructor() {
+    super('stopped reading the folder');
+  }
+}
+
 export const readingFolderNote = (files: number, dir: string): string => `reading the ids of ${files} existing day files in ${dir} (new events are added, none twice)`;
 
 /**
  * Reads the ids of the day files in `dir` that `owns` picks (all when it is not given) into
  * `seen`, repairing a file that ends in a cut-off member. With `owns`, the caller has run
  * finishStoppedRepairs first (a writer thread reads its own days); without, it runs here.
+ * `stopped`: asked between batches of messages; when true, the load ends with LoadStopped.
  */
-export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void, owns?: (fileName: string) => boolean): Promise<ExistingDays> {
+export async function loadExistingDays(dir: string, seen: IdSet, compressionLevel: number, log: (text: string) => void, owns?: (fileName: string) => boolean, stopped?: () => boolean): Promise<ExistingDays> {
   const result: ExistingDays = { events: 0, repairs: owns ? [] : finishStoppedRepairs(dir, log) };
   const files = listDayFiles(dir).filter((name) => !owns || owns(name));
   // (the writer threads' callers say it once for the whole folder: readingFolderNote)
@@ -70,6 +78,7 @@ export async function loadExistingDays(dir: string, seen: IdSet, compressionLeve
     let addedInMember: boolean[] = [];
     try {
       for await (const batch of readLocatedMessages(filePath)) {
+        if (stopped?.()) throw new LoadStopped();
         for (let i = 0; i < batch.count; i++) {
           addedInMember.push(seen.add(messageId(batch.buf.subarray(batch.starts[i], batch.ends[i]))));
         }
@@ -80,6 +89,7 @@ export async function loadExistingDays(dir: string, seen: IdSet, compressionLeve
         }
       }
     } catch (err) {
+      if (err instanceof LoadStopped) throw err;
       if (!(err instanceof DayFileError && err.cutOff && err.offset === memberStart)) {
         const what = err instanceof DayFileError ? err.message : `${filePath}: ${(err as Error).message}`;
         throw new FatalError(`cannot read existing day file ${what}; move it away or repair it before converting into this folder`);

@@ -7,6 +7,7 @@ import { partViews, writerOfPartition } from './partitions.ts';
 import { movableBuffers } from '../workers/transfer.ts';
 import { RecentIds } from './recent-ids.ts';
 import { SharedIdSetReader, type SharedIdSet } from './shared-id-set.ts';
+import { closeThread, isStopRequest } from '../workers/stop.ts';
 
 export interface WorkerOptions extends CheckOptions {
   /** Resolved on the main thread (lib/nostr/verifier.ts); made here once, for every batch. */
@@ -26,6 +27,7 @@ const stored: StoredIdProbe | undefined = readers?.length || recent
   : undefined;
 
 parentPort!.on('message', (task: BatchTask) => {
+  if (isStopRequest(task)) return closeThread();
   const view = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
   const bytes = task.head ? Buffer.concat([task.head, view]) : view;
   const r = processBatch(task.seq, task.firstLine, bytes, options, stored, verifier);

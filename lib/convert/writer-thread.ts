@@ -22,6 +22,7 @@ import { buildSharedIdSet, type SharedIdSet } from './shared-id-set.ts';
 import { ID_RECORD_BYTES, addIdRecords } from '../checkpoint/id-records.ts';
 import { loadIdLog } from '../checkpoint/id-log.ts';
 import type { RowsMessage, RowsReply } from '../index/writer-worker.ts';
+import { closeThread, isStopRequest } from '../workers/stop.ts';
 
 export interface WriterThreadOptions {
   dir: string;
@@ -198,7 +199,7 @@ let idRecords = false;
 
 async function load(): Promise<void> {
   const fromList = o.idLog ? loadIdLog(o.dir, o.idLog.bytes, seen, ownsDay) : undefined;
-  existing = fromList !== undefined ? { events: fromList, repairs: [] } : await loadExistingDays(o.dir, seen, o.compressionLevel, (text) => post({ type: 'log', text }), (name) => ownsDay(dayOfFileName(name)));
+  existing = fromList !== undefined ? { events: fromList, repairs: [] } : await loadExistingDays(o.dir, seen, o.compressionLevel, (text) => post({ type: 'log', text }), (name) => ownsDay(dayOfFileName(name)), () => failed);
 }
 
 function share(): void {
@@ -302,6 +303,13 @@ const fail = async (err: unknown) => {
 };
 let queue = load().catch(fail);
 port.on('message', (m: WriterThreadRequest) => {
+  if (isStopRequest(m)) {
+    // After 'stop' (or 'close'): a load still reading the folder ends at its next batch.
+    failed = true;
+    // (the index's port too: its rows and marks already posted still reach the index thread)
+    closeThread(index.port ? [...compressors, index.port] : compressors);
+    return;
+  }
   if (m.type === 'compressors') {
     compressors = m.ports;
     for (const port of compressors) port.on('message', takeCompressed);

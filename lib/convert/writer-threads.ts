@@ -15,6 +15,7 @@ import { libModule } from '../paths.ts';
 import type { Repair } from './existing-days.ts';
 import { PARTITIONS, partViews, writerOfPartition, type PartitionPart } from './partitions.ts';
 import { movableBuffers } from '../workers/transfer.ts';
+import { stopWorker, type Stopped } from '../workers/stop.ts';
 import type { SharedIdSet } from './shared-id-set.ts';
 import type { FlushedMember, IndexBackpressure, WriterThreadOptions, WriterThreadReply, WriterThreadRequest } from './writer-thread.ts';
 
@@ -234,12 +235,13 @@ export class WriterThreads {
 
   /**
    * Stops the threads; those still writing (after a failure, or an early end) first finish the
-   * members they are writing, so that no day file is left ending in a torn member.
+   * members they are writing, so that no day file is left ending in a torn member. Says how each
+   * thread ended, writers first (lib/workers/stop.ts); none on a second call.
    */
-  async terminate(): Promise<void> {
-    if (this.stopping) return;
+  async terminate(): Promise<Stopped[]> {
+    if (this.stopping) return [];
     this.stopping = true;
-    await Promise.all(this.workers.map(async (worker, w) => {
+    const writers = await Promise.all(this.workers.map(async (worker, w) => {
       if (!this.closed) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
@@ -248,9 +250,9 @@ export class WriterThreads {
           worker.postMessage({ type: 'stop' } satisfies WriterThreadRequest);
         });
       }
-      await worker.terminate();
+      return stopWorker(worker);
     }));
-    await Promise.all(this.compressors.map((c) => c.terminate()));
+    return [...writers, ...await Promise.all(this.compressors.map((c) => stopWorker(c)))];
   }
 
   private expect<T>(register: (waiter: Waiter<T>) => void): Promise<T> {

@@ -5,6 +5,7 @@
  * about as much as the insert itself; done here, it runs in parallel with the main thread.
  */
 import { parentPort } from 'node:worker_threads';
+import { closeThread, isStopRequest } from '../workers/stop.ts';
 import Database from 'better-sqlite3';
 import { readIndexFields, NotAnEventError } from '../nostr/fields.ts';
 import { DayFileError, readLocatedMessages } from '../day-files/members.ts';
@@ -145,6 +146,7 @@ export function stageRows(stagePath: string, rows: Rows): void {
 }
 
 parentPort?.on('message', async (task: RebuildTask) => {
+  if (isStopRequest(task)) return closeThread();
   const { rows, next, damage } = await readTask(task);
   stageRows(task.stagePath, rows);
   parentPort!.postMessage({ task, rows: rows.length, next, damage } satisfies RebuildResult);

@@ -4,10 +4,11 @@
  * rate of the WASM build on the same core (docs/BENCHMARKS.md).
  *
  * One context per thread, made when the verifier is made. Buffers go to C as pointers into their
- * own memory (koffi passes a Uint8Array without copying it); the parsed pubkey lives in one
- * 64-byte scratch buffer reused by every call, so nothing is allocated per event.
+ * own memory (koffi passes a Uint8Array without copying it). Parsed pubkeys are kept for the
+ * authors seen lately (lib/nostr/parsed-keys.ts), so most events cost one C call and no allocation.
  */
 import { openLibrary } from '../native/library.ts';
+import { ParsedKeys } from './parsed-keys.ts';
 import type { Verifier } from './verifier-types.ts';
 
 /** Sonames tried in turn: the newest ABI first, then the unversioned name of a -dev package. */
@@ -15,11 +16,12 @@ export const LIBRARY_NAMES = ['libsecp256k1.so.2', 'libsecp256k1.so.1', 'libsecp
 /** A library file of one's own choosing (a build in an odd place) replaces the names above. */
 export const LIBRARY_ENV = 'PROTON_BEAM_LIBSECP256K1';
 const SECP256K1_CONTEXT_VERIFY = 0x0101; // SECP256K1_FLAGS_TYPE_CONTEXT | SECP256K1_FLAGS_BIT_CONTEXT_VERIFY
-const XONLY_PUBKEY_BYTES = 64; // sizeof(secp256k1_xonly_pubkey)
 
 export interface NativeVerifier extends Verifier {
   /** The library file that was loaded. */
   readonly library: string;
+  /** The authors' keys parsed lately. */
+  readonly keys: ParsedKeys;
 }
 
 /** Throws when koffi, the library or one of its functions cannot be had. */
@@ -35,14 +37,16 @@ export function nativeVerifier(names: readonly string[] = process.env[LIBRARY_EN
   }
   const ctx = contextCreate(SECP256K1_CONTEXT_VERIFY);
   if (!ctx) throw new Error(`${name}: secp256k1_context_create failed`);
-  const parsed = new Uint8Array(XONLY_PUBKEY_BYTES);
+  const keys = new ParsedKeys((out, pubkey32) => xonlyParse(ctx, out, pubkey32) === 1);
   return {
     kind: 'native',
     library: name,
+    keys,
     verify(message32, pubkey32, sig64) {
       // C reads fixed lengths from these pointers: a shorter buffer must never reach it.
       if (message32.length !== 32 || pubkey32.length !== 32 || sig64.length !== 64) return false;
-      if (xonlyParse(ctx, parsed, pubkey32) !== 1) return false; // x not on the curve, or >= p
+      const parsed = keys.get(pubkey32);
+      if (!parsed) return false; // x not on the curve, or >= p
       return schnorrVerify(ctx, sig64, message32, 32, parsed) === 1;
     },
   };

@@ -1,6 +1,7 @@
 /** A fixed set of worker threads; `run` hands a task to the next free one. */
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from './start.ts';
+import { stopWorker } from './stop.ts';
 
 interface Pending<T, R> {
   task: T;
@@ -10,6 +11,7 @@ interface Pending<T, R> {
 }
 
 export class WorkerPool<T, R> {
+  private workers: Worker[] = [];
   private idle: Worker[] = [];
   private queue: Pending<T, R>[] = [];
   private busy = new Map<Worker, Pending<T, R>>();
@@ -19,7 +21,8 @@ export class WorkerPool<T, R> {
     for (let i = 0; i < size; i++) {
       const worker = startWorker(script, workerData); // `script` reads workerData.data
       worker.on('message', (result: R) => {
-        const job = this.busy.get(worker)!;
+        const job = this.busy.get(worker);
+        if (!job) return; // a result that came after the pool failed
         this.busy.delete(worker);
         job.resolve(result);
         this.next(worker);
@@ -29,6 +32,7 @@ export class WorkerPool<T, R> {
         if (code !== 0) this.fail(new Error(`a worker thread exited with code ${code}`));
       });
       this.idle.push(worker);
+      this.workers.push(worker);
     }
   }
 
@@ -59,8 +63,9 @@ export class WorkerPool<T, R> {
     this.queue = [];
   }
 
+  /** Stops the threads (lib/workers/stop.ts); a task still running ends first. */
   async close(): Promise<void> {
-    await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
+    await Promise.all([...this.workers].map((w) => stopWorker(w)));
   }
 }
 
