@@ -14,6 +14,9 @@ import type { NostrEvent } from '../../lib/nostr/codec.ts';
 import { seededRandom } from '../../lib/dev/synthetic.ts';
 import { indexRows, randomSample, storedRows, tempDir, writeJsonl } from '../helpers/index.ts';
 import { idsByFile, ok, runScriptWithFailpoint, twoAtATime, type Run } from '../helpers/crash.ts';
+import { processBatch } from '../../lib/convert/batch.ts';
+import { WriterThreads } from '../../lib/convert/writer-threads.ts';
+import { startIndexing } from '../../lib/index/writer.ts';
 
 const FAST = ['--no-progress', '--validate-signatures', 'false', '--validate-event-ids', 'false', '-j', '2', '-b', '100', '-v'];
 const ENV = { PROTON_BEAM_MEMBER_BYTES: '2048' };
@@ -128,4 +131,26 @@ for (const [how, fault, error] of [
   assert.match(again.stderr, /it will be rebuilt after the conversion/);
   assert.deepEqual(indexRows(path.join(out, 'index.db')), await storedRows(out));
   assert.equal(indexRows(path.join(out, 'index.db')).length, 3000);
+});
+
+test('writer threads with a port to the index thread, stopped: they exit on their own (the port closed too), and every row they sent is indexed', async () => {
+  const dir = tempDir();
+  const events = randomSample(500, 31, 10);
+  const indexing = await startIndexing(dir, 0, 1, () => {});
+  const writers = new WriterThreads(2, { dir, compressionLevel: 6, gzip: 'zlib', memberBytes: 3000, pendingBudget: 1 << 20, index: true, memberData: false, shareStored: false }, () => assert.fail('a member reached the main thread'), () => {});
+  try {
+    await writers.loaded();
+    writers.connectIndex(indexing.connect!(writers.count));
+    const bytes = Buffer.from(events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    await writers.send(processBatch(0, 1, bytes, { validateIds: false, validateSignatures: false }).parts);
+    await writers.flushToDisk();
+    // Stopped rather than closed (as after a failure): an open port would keep a thread alive until the grace period ends.
+    assert.deepEqual(await writers.terminate(), ['exited', 'exited', 'exited', 'exited'], 'two writer threads, two compressor threads');
+    const summary = await indexing.finish(writers.barrier);
+    assert.equal(summary.added, 500);
+  } finally {
+    await writers.terminate();
+    await indexing.abort();
+  }
+  assert.deepEqual(indexRows(path.join(dir, 'index.db')), await storedRows(dir));
 });
