@@ -28,7 +28,7 @@ import { LOG_NAME, RejectLog } from './reject-log.ts';
 import { StatusFile } from './status-file.ts';
 import { emptyCounts, type ConversionCounts } from './summary.ts';
 import { movableBuffers } from '../workers/transfer.ts';
-import { mainThreadCpuSeconds } from '../workers/thread-cpu.ts';
+import { threadCpuSeconds } from '../workers/thread-cpu.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { libModule } from '../paths.ts';
 import { PARTITION_PENDING_BUDGET, defaultWriters } from './partitions.ts';
@@ -279,7 +279,7 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
 
     // The main thread's CPU per line is taken over the loop alone: start-up (loading modules,
     // bundling and starting threads, reading the folder) is paid once a run, not per line.
-    const cpuAtStart = mainThreadCpuSeconds();
+    const cpuAtStart = threadCpuSeconds();
     const results = new OrderedConsumer(opts.parallel * 2, takeResult);
     const batches = lineBatches(input.stream, {
       firstLine: counts.lines + 1,
@@ -322,13 +322,14 @@ async function convertLocked(opts: ConvertOptions): Promise<ConversionCounts & {
     await results.drain();
     await logged;
     if (opts.signal?.aborted && !inputDamage) await checkpoints?.take(String(opts.signal.reason ?? 'interrupted'), 'interrupted');
-    counts.mainThreadCpuSeconds = mainThreadCpuSeconds() - cpuAtStart;
+    counts.mainThreadCpuSeconds = threadCpuSeconds() - cpuAtStart;
     if (progress) progress.phase = 'finishing day files';
     const written = await writers.close();
     checkpoints?.addMembers(written.flushed);
     if (progress && indexing) progress.phase = 'finishing the index';
     logIndexBackpressure(written.index, log);
     index = await indexing?.finish(writers.barrier);
+    if (index?.insertCpuSeconds) counts.indexThreadCpuSeconds = index.insertCpuSeconds;
     counts.bytesIn = input.bytesRead();
     if (input.compression && input.compression !== 'none') counts.jsonlBytes = processedBytes; // every batch was taken
     if (input.objects) counts.inputObjects = input.objects.length;

@@ -31,6 +31,8 @@ export interface ConversionCounts {
    * so 1 / (this per line) caps the converter's rate whatever the number of cores.
    */
   mainThreadCpuSeconds: number;
+  /** CPU of the index's thread while inserting (lib/index/writer.ts): serial too, so it caps the rate the same way. */
+  indexThreadCpuSeconds?: number;
   /** For an s3://bucket/prefix/ input: how many objects were read. */
   inputObjects?: number;
   /** Checkpoints this run took, and the time reading waited for them (lib/checkpoint). */
@@ -68,6 +70,10 @@ export function formatSummary(c: ConversionCounts, outputDir: string): string {
   if (c.lines > 0 && c.mainThreadCpuSeconds > 0) {
     const perLine = c.mainThreadCpuSeconds / c.lines;
     lines.push(`  main thread       ${(perLine * 1e6).toFixed(2)} us of CPU per line (caps the rate at ${n(Math.round(1 / perLine))} lines/s)`);
+  }
+  if (c.lines > 0 && c.indexThreadCpuSeconds) {
+    const perLine = c.indexThreadCpuSeconds / c.lines;
+    lines.push(`  index thread      ${(perLine * 1e6).toFixed(2)} us of CPU per line (caps the rate at ${n(Math.round(1 / perLine))} lines/s)`);
   }
   return lines.join('\n');
 }

@@ -9,6 +9,7 @@
  * a writer thread marks each barrier (flush or close) on its port after the rows before it, and
  * a commit or finish for barrier B waits until every port has marked B.
  */
+import { threadCpuSeconds } from '../workers/thread-cpu.ts';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { finishIndex, openIndexForWrite, countRows } from './db.ts';
 import { BulkLoader, chunkOfPacked, type RowChunk } from './loader.ts';
@@ -40,7 +41,8 @@ export type WriterReply =
   | { type: 'ready'; rows: number }
   | { type: 'inserted'; rows: number }
   | { type: 'committed' }
-  | { type: 'done'; inserted: number; ignored: number; rows: number }
+  /** `insertCpuSeconds`: this thread's CPU from the first rows to the last insert (the secondary indexes left out). */
+  | { type: 'done'; inserted: number; ignored: number; rows: number; insertCpuSeconds: number }
   | { type: 'error'; message: string; fatal: boolean };
 
 /** Rows per transaction: small enough that inserting keeps pace with the conversion (little is left for the end). */
@@ -127,8 +129,12 @@ function flushSoon(l: BulkLoader): void {
   work = work.then(() => insertHeld(l)).catch(fail);
 }
 
+/** The thread's CPU when the first rows came: inserting is serial, so its CPU per event caps the converter's rate. */
+let cpuAtFirstRows: number | undefined;
+
 function take(req: WriterRequest & { type: 'rows' | 'packed' }, source: Source): void {
   if (failed || !loader) return;
+  cpuAtFirstRows ??= threadCpuSeconds();
   const l = loader;
   const chunk = req.type === 'rows' ? req.chunk : chunkOfPacked(req.fileName, req.memberOffset, req.rows);
   if (withTags) addTags(chunk, req.data);
@@ -179,11 +185,12 @@ port.on('message', (req: WriterRequest) => {
     const barrier = req.barrier;
     work = work.then(() => barrierReached(barrier)).then(async () => {
       await insertHeld(l);
+      const insertCpuSeconds = cpuAtFirstRows === undefined ? 0 : threadCpuSeconds() - cpuAtFirstRows;
       if (withoutData) d.exec('DROP TABLE IF EXISTS tags');
       finishIndex(d);
       const rows = countRows(d);
       d.close();
-      port.postMessage({ type: 'done', inserted: l.inserted, ignored: l.ignored, rows } satisfies WriterReply);
+      port.postMessage({ type: 'done', inserted: l.inserted, ignored: l.ignored, rows, insertCpuSeconds } satisfies WriterReply);
     }).catch(fail);
   }
 });

@@ -49,6 +49,8 @@ export interface IndexingSummary {
   rebuilt: boolean;
   /** Time spent after the day files were written (finishing inserts, secondary indexes, or the rebuild). */
   finishSeconds: number;
+  /** CPU of the index's thread while inserting this run's rows (serial: per line, it caps the converter's rate); none after a rebuild. */
+  insertCpuSeconds?: number;
 }
 
 export interface Indexing {
@@ -199,7 +201,7 @@ export async function startIndexing(
       });
       await worker.terminate();
       if (reply?.type !== 'done') throw failure ?? new FatalError(`indexing into ${indexPath} failed`);
-      return { indexPath, added: reply.inserted, rows: reply.rows, rebuilt: false, finishSeconds: (performance.now() - started) / 1000 };
+      return { indexPath, added: reply.inserted, rows: reply.rows, rebuilt: false, finishSeconds: (performance.now() - started) / 1000, insertCpuSeconds: reply.insertCpuSeconds };
     },
     abort,
   };
