@@ -54,8 +54,9 @@ export interface Throughput {
   /** Minutes from launch to the converter's start: boot, packages, Node.js, npm ci. */
   setup_minutes: number;
   /**
-   * The converter's serial ceiling in JSONL bytes/s: 1 / its main thread's CPU per line, times
-   * the bytes of a line. No number of vCPUs goes past it.
+   * The converter's serial ceiling in JSONL bytes/s: 1 / the CPU per line of its serial threads
+   * (the main thread; with the index on, the default, the index's thread, the lower ceiling),
+   * times the bytes of a line. No number of vCPUs goes past it.
    */
   serial_bytes_per_second: number;
   /** Average uncompressed bytes per event (line), to estimate the events of an input from its size. */

@@ -64,7 +64,7 @@ test('instance hours come from the input size and the throughput per vCPU', () =
   assert.equal(gz.uncompressedBytes, 400 * GIB);
   assert.equal(gz.bytesPerSecond, 400 * 1024 * 1024);
   assert.equal(gz.volumeTooSmall, true);
-  // The converter's serial ceiling (its main thread) caps any number of vCPUs.
+  // The converter's serial ceiling (its main and index threads) caps any number of vCPUs.
   const capped = estimate({ inputBytes: 360 * GIB, compressed: false, instanceType: 'c7i.48xlarge', volumeSizeGib: 500 },
     prices, { ...t, serial_bytes_per_second: 300 * 1024 * 1024 });
   assert.equal(capped.bytesPerSecond, 300 * 1024 * 1024);
