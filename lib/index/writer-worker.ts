@@ -45,8 +45,15 @@ export type WriterReply =
   | { type: 'done'; inserted: number; ignored: number; rows: number; insertCpuSeconds: number }
   | { type: 'error'; message: string; fatal: boolean };
 
-/** Rows per transaction: small enough that inserting keeps pace with the conversion (little is left for the end). */
-const BATCH_ROWS = 32_768;
+/**
+ * Rows per transaction. Each transaction's sorted ids land all over the primary key's B-tree, and
+ * every leaf page it touches is written (and journaled) at its commit, so the cost per row grows
+ * with the index: inserting random ids, 32,768 a transaction went from 3.9 to 21 us per row
+ * between 0.5 and 4 million rows, 262,144 from 1.6 to 5.8 us (scripts/bench-index-growth.ts,
+ * docs/BENCHMARKS.md). That moves the curve; it does not flatten it. Larger batches
+ * cost memory (~160 bytes a row held) and leave more for the end (~1 s at most).
+ */
+const BATCH_ROWS = 262_144;
 
 const { indexPath, drops, tags } = workerData.data as { indexPath: string; drops: Drop[]; tags: boolean };
 const port = parentPort!;
