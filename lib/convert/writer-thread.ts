@@ -64,8 +64,6 @@ export type WriterThreadRequest =
   | { type: 'index'; port: MessagePort; maxBehind: number }
   /** The index thread failed or stopped (its port may never close: it may not have taken it). */
   | { type: 'index-gone' }
-  /** Stop: nothing more is written, and members being written are finished (none left torn). */
-  | { type: 'stop' }
   /** Ports to the compressor threads (lib/convert/compressor.ts), sent before any parts. */
   | { type: 'compressors'; ports: MessagePort[] };
 
@@ -86,7 +84,6 @@ export type WriterThreadReply =
   | { type: 'ack'; duplicates: number; copies: number[]; stored?: Uint8Array }
   | { type: 'flushed'; members: FlushedMember[] }
   | { type: 'closed'; bytesWritten: number; files: string[]; members: number; flushed: FlushedMember[]; index?: IndexBackpressure }
-  | { type: 'stopped' }
   | { type: 'error'; message: string; fatal: boolean };
 
 /** How the thread's rows waited for the index thread (its port's backpressure). */
@@ -304,10 +301,11 @@ const fail = async (err: unknown) => {
 let queue = load().catch(fail);
 port.on('message', (m: WriterThreadRequest) => {
   if (isStopRequest(m)) {
-    // After 'stop' (or 'close'): a load still reading the folder ends at its next batch.
+    // Nothing more is written and a load still reading the folder ends at its next batch; the
+    // members being written are finished first (none left torn), then the ports close, the
+    // index's too (its rows and marks already posted still reach the index thread).
     failed = true;
-    // (the index's port too: its rows and marks already posted still reach the index thread)
-    closeThread(index.port ? [...compressors, index.port] : compressors);
+    void settled().finally(() => closeThread(index.port ? [...compressors, index.port] : compressors));
     return;
   }
   if (m.type === 'compressors') {
@@ -321,11 +319,6 @@ port.on('message', (m: WriterThreadRequest) => {
   }
   if (m.type === 'index-gone') {
     indexGone();
-    return;
-  }
-  if (m.type === 'stop') {
-    failed = true;
-    void settled().then(() => post({ type: 'stopped' }));
     return;
   }
   queue = queue.then(() => (failed ? undefined : handle(m))).catch(fail);

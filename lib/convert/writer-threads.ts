@@ -66,8 +66,6 @@ export class WriterThreads {
   /** The index's last request to wait (it is too far behind), if any. */
   private memberWait: Promise<unknown> | undefined;
   private stopping = false;
-  private stops: (() => void)[] = [];
-  private closed = false;
   private onStored: ((records: Uint8Array) => void) | undefined;
   /** Barriers (flushToDisk, close) sent so far: the threads mark each on their index ports. */
   barrier = 0;
@@ -94,7 +92,6 @@ export class WriterThreads {
             break;
           case 'flushed': this.flushes[w].shift()?.resolve(reply); break;
           case 'closed': this.closes[w]?.resolve(reply); break;
-          case 'stopped': this.stops[w]?.(); break;
           case 'error': this.fail(reply.fatal ? new FatalError(reply.message) : new FatalError(`writing the day files failed: ${reply.message}`)); break;
         }
         this.wake?.();
@@ -222,7 +219,6 @@ export class WriterThreads {
       return reply;
     }));
     if (this.memberWait) await this.memberWait;
-    this.closed = true;
     await this.terminate();
     return {
       bytesWritten: replies.reduce((n, r) => n + r.bytesWritten, 0),
@@ -241,17 +237,7 @@ export class WriterThreads {
   async terminate(): Promise<Stopped[]> {
     if (this.stopping) return [];
     this.stopping = true;
-    const writers = await Promise.all(this.workers.map(async (worker, w) => {
-      if (!this.closed) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
-          this.stops[w] = () => { clearTimeout(timer); resolve(); };
-          worker.once('exit', () => this.stops[w]?.());
-          worker.postMessage({ type: 'stop' } satisfies WriterThreadRequest);
-        });
-      }
-      return stopWorker(worker);
-    }));
+    const writers = await Promise.all(this.workers.map((worker) => stopWorker(worker, STOP_TIMEOUT_MS)));
     return [...writers, ...await Promise.all(this.compressors.map((c) => stopWorker(c)))];
   }
 
