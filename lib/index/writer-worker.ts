@@ -16,6 +16,7 @@ import { BulkLoader, chunkOfPacked, type RowChunk } from './loader.ts';
 import type { PackedRows } from '../day-files/packed-rows.ts';
 import { CREATE_TAGS_TABLE, TagInserter, collectTags, emptyTagRows, hasTagsTable, messageAt } from './tags.ts';
 import { fault, faultDelayMs, faultDue } from '../faults.ts';
+import { closeThread, isStopRequest } from '../workers/stop.ts';
 
 /** A member's rows packed (lib/day-files/packed-rows.ts), made into a chunk here. `data`: as in WriterRequest. */
 export type PackedMember = { type: 'packed'; fileName: string; memberOffset: number; rows: PackedRows; data?: Uint8Array };
@@ -172,6 +173,13 @@ function addWriterPort(p: MessagePort): void {
 }
 
 port.on('message', (req: WriterRequest) => {
+  if (isStopRequest(req)) {
+    // No more rows taken; an insert under way is finished (committed) before the thread ends.
+    failed = true;
+    clearTimeout(idle);
+    closeThread(writerSources.flatMap((s) => (s.port ? [s.port] : [])));
+    return;
+  }
   if (req.type === 'ports') {
     for (const p of req.ports) addWriterPort(p);
     return;

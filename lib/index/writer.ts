@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { startWorker } from '../workers/start.ts';
+import { stopWorker, type Stopped } from '../workers/stop.ts';
 import type { WrittenMember } from '../day-files/writer.ts';
 import { FatalError } from '../cli/errors.ts';
 import { countRows, indexPathOf, openIndexForRead } from './db.ts';
@@ -65,10 +66,11 @@ export interface Indexing {
    * Resolves once every row sent so far is committed (a checkpoint's boundary), those sent on
    * the ports up to their mark of `barrier` included; nothing to wait for when the index is rebuilt at the end.
    */
-  commit(barrier?: number): Promise<void>;
+  commit(barrier: number): Promise<void>;
   /** Inserts the rest (the ports' rows up to their mark of `barrier`), makes the secondary indexes. */
-  finish(barrier?: number): Promise<IndexingSummary>;
-  abort(): Promise<void>;
+  finish(barrier: number): Promise<IndexingSummary>;
+  /** Stops the index's thread (an insert under way is finished first); how it ended, when there was one. */
+  abort(): Promise<Stopped | undefined>;
 }
 
 /**
@@ -94,7 +96,7 @@ export async function startIndexing(
     // The index misses events the day files already held: rebuild it from all of them at the end.
     log(`${indexPath} holds ${rowsBefore} events but the day files ${preexisting}: it will be rebuilt after the conversion`);
     return {
-      abort: async () => {},
+      abort: async () => undefined,
       commit: async () => {},
       async finish() {
         const started = performance.now();
@@ -147,9 +149,7 @@ export async function startIndexing(
     for (const c of committed.splice(0)) c();
     finished?.({ type: 'error', message: 'stopped', fatal: false });
   });
-  const abort = async () => {
-    await worker.terminate();
-  };
+  const abort = () => stopWorker(worker);
   return {
     onMember(member: WrittenMember): void | Promise<void> {
       if (failure) return; // reported by finish()
@@ -181,7 +181,7 @@ export async function startIndexing(
       worker.postMessage({ type: 'ports', ports: theirs } satisfies WriterRequest, theirs);
       return { ports: channels.map((c) => c.port1), maxBehind: Math.max(1, Math.floor(maxBehind / count)) };
     },
-    async commit(barrier = 0) {
+    async commit(barrier: number) {
       if (failure) throw failure;
       await new Promise<void>((resolve) => {
         committed.push(resolve);
@@ -189,7 +189,7 @@ export async function startIndexing(
       });
       if (failure) throw failure;
     },
-    async finish(barrier = 0) {
+    async finish(barrier: number) {
       const started = performance.now();
       if (failure) {
         await abort();
@@ -199,7 +199,7 @@ export async function startIndexing(
         finished = resolve;
         worker.postMessage({ type: 'finish', barrier } satisfies WriterRequest);
       });
-      await worker.terminate();
+      await stopWorker(worker);
       if (reply?.type !== 'done') throw failure ?? new FatalError(`indexing into ${indexPath} failed`);
       return { indexPath, added: reply.inserted, rows: reply.rows, rebuilt: false, finishSeconds: (performance.now() - started) / 1000, insertCpuSeconds: reply.insertCpuSeconds };
     },

@@ -14,7 +14,7 @@ interface Entry {
   parsed: Uint8Array;
 }
 
-export const PARSED_KEY_BYTES = 64;
+const PARSED_KEY_BYTES = 64; // sizeof(secp256k1_xonly_pubkey)
 const DEFAULT_GENERATION = 8192;
 
 export class ParsedKeys {
@@ -28,7 +28,7 @@ export class ParsedKeys {
 
   /** The parsed key of `pubkey32` (32 bytes), or undefined when it is not a valid x-only key. */
   get(pubkey32: Uint8Array): Uint8Array | undefined {
-    const slot = ((pubkey32[0] << 22) | (pubkey32[1] << 14) | (pubkey32[2] << 6) | (pubkey32[3] >> 2));
+    const slot = (pubkey32[0] << 22) | (pubkey32[1] << 14) | (pubkey32[2] << 6) | (pubkey32[3] >> 2);
     let entry = this.newer.get(slot);
     if (entry && sameKey(entry.raw, pubkey32)) return entry.parsed;
     entry = this.older.get(slot);

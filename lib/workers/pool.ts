@@ -65,7 +65,7 @@ export class WorkerPool<T, R> {
 
   /** Stops the threads (lib/workers/stop.ts); a task still running ends first. */
   async close(): Promise<void> {
-    await Promise.all([...this.workers].map((w) => stopWorker(w)));
+    await Promise.all(this.workers.map((w) => stopWorker(w)));
   }
 }
 

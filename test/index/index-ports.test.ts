@@ -154,3 +154,24 @@ test('writer threads with a port to the index thread, stopped: they exit on thei
   }
   assert.deepEqual(indexRows(path.join(dir, 'index.db')), await storedRows(dir));
 });
+
+test('the index thread stopped mid-run (a failed conversion) exits on its own; the index it leaves opens and holds only stored events', async () => {
+  const dir = tempDir();
+  const indexing = await startIndexing(dir, 0, 1, () => {});
+  const writers = new WriterThreads(2, { dir, compressionLevel: 6, gzip: 'zlib', memberBytes: 3000, pendingBudget: 1 << 20, index: true, memberData: false, shareStored: false }, () => assert.fail('a member reached the main thread'), () => {});
+  let stopped: string | undefined;
+  try {
+    await writers.loaded();
+    writers.connectIndex(indexing.connect!(writers.count));
+    const bytes = Buffer.from(randomSample(500, 32, 10).map((e) => JSON.stringify(e)).join('\n') + '\n');
+    await writers.send(processBatch(0, 1, bytes, { validateIds: false, validateSignatures: false }).parts);
+    await writers.flushToDisk();
+    stopped = await indexing.abort(); // rows on their way or held, not yet inserted
+  } finally {
+    await writers.terminate();
+  }
+  assert.equal(stopped, 'exited');
+  const rows = indexRows(path.join(dir, 'index.db'));
+  const stored = new Set((await storedRows(dir)).map((r) => JSON.stringify(r)));
+  for (const r of rows) assert.ok(stored.has(JSON.stringify(r)), `row ${r.id} is a stored event`);
+});
